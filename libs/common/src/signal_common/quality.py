@@ -1,0 +1,90 @@
+"""Signal-quality bands per network type, as data with their sources; overridable by settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from signal_common.schema import NetworkType
+
+BAND_NAMES: tuple[str, ...] = ("excellent", "good", "fair", "poor")
+
+
+@dataclass(frozen=True)
+class QualityBands:
+    """Lower bounds (dBm, inclusive) of the excellent, good and fair bands; below fair is poor."""
+
+    measure: str
+    excellent_min: int
+    good_min: int
+    fair_min: int
+    source: str
+
+    def band(self, signal_dbm: float) -> str:
+        """The band name of one measurement."""
+        if signal_dbm >= self.excellent_min:
+            return "excellent"
+        if signal_dbm >= self.good_min:
+            return "good"
+        if signal_dbm >= self.fair_min:
+            return "fair"
+        return "poor"
+
+
+DEFAULT_BANDS: Mapping[str, QualityBands] = {
+    NetworkType.G2.value: QualityBands(
+        "RSSI",
+        excellent_min=-70,
+        good_min=-85,
+        fair_min=-100,
+        source="GSM RSSI ranges as in Android SignalStrength levels and operator field guides",
+    ),
+    NetworkType.G3.value: QualityBands(
+        "RSCP",
+        excellent_min=-70,
+        good_min=-85,
+        fair_min=-100,
+        source="UMTS RSCP field-engineering ranges: 0..-70 / -71..-85 / -86..-100 / worse",
+    ),
+    NetworkType.G4.value: QualityBands(
+        "RSRP",
+        excellent_min=-80,
+        good_min=-90,
+        fair_min=-100,
+        source="LTE RSRP ranges: >= -80 excellent, -80..-90 good, -90..-100 fair, < -100 poor",
+    ),
+    NetworkType.G5.value: QualityBands(
+        "SS-RSRP",
+        excellent_min=-85,
+        good_min=-105,
+        fair_min=-120,
+        source="5G NR SS-RSRP ranges: > -85 / -86..-105 / -106..-120 / worse",
+    ),
+}
+
+
+def bands_with_overrides(
+    overrides: Mapping[str, Mapping[str, int]] | None = None,
+) -> dict[str, QualityBands]:
+    """DEFAULT_BANDS with per-network overrides, e.g. {"4G": {"excellent_min": -75}}."""
+    result = dict(DEFAULT_BANDS)
+    for network, values in (overrides or {}).items():
+        if network not in result:
+            raise ValueError(
+                f"unknown network type {network!r} in quality-band overrides; "
+                f"expected one of {', '.join(result)}"
+            )
+        base = result[network]
+        merged = QualityBands(
+            base.measure,
+            excellent_min=int(values.get("excellent_min", base.excellent_min)),
+            good_min=int(values.get("good_min", base.good_min)),
+            fair_min=int(values.get("fair_min", base.fair_min)),
+            source=f"{base.source} (overridden by settings)",
+        )
+        if not merged.excellent_min > merged.good_min > merged.fair_min:
+            raise ValueError(
+                f"quality bands for {network} must satisfy excellent_min > good_min > fair_min"
+            )
+        result[network] = merged
+    return result

@@ -1,0 +1,79 @@
+"""Quality bands and lake layout."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from signal_common.lake import (
+    ALL_TABLES,
+    EVENTS,
+    TABLES_BY_NAME,
+    local_path,
+    partition_path,
+    partition_values,
+    table_uri,
+)
+from signal_common.quality import DEFAULT_BANDS, bands_with_overrides
+from signal_common.schema import EVENT_FIELD_NAMES
+
+
+@pytest.mark.parametrize(
+    ("network", "dbm", "band"),
+    [
+        ("4G", -80, "excellent"),
+        ("4G", -81, "good"),
+        ("4G", -90, "good"),
+        ("4G", -91, "fair"),
+        ("4G", -100, "fair"),
+        ("4G", -101, "poor"),
+        ("3G", -70, "excellent"),
+        ("3G", -71, "good"),
+        ("3G", -86, "fair"),
+        ("3G", -101, "poor"),
+        ("5G", -85, "excellent"),
+        ("5G", -86, "good"),
+        ("5G", -106, "fair"),
+        ("5G", -121, "poor"),
+        ("2G", -100, "fair"),
+    ],
+)
+def test_band_edges(network: str, dbm: int, band: str) -> None:
+    assert DEFAULT_BANDS[network].band(dbm) == band
+
+
+def test_every_band_names_its_source() -> None:
+    assert all(b.source for b in DEFAULT_BANDS.values())
+
+
+def test_overrides() -> None:
+    bands = bands_with_overrides({"4G": {"excellent_min": -75}})
+    assert bands["4G"].band(-78) == "good"
+    assert bands["3G"] == DEFAULT_BANDS["3G"]
+    with pytest.raises(ValueError, match="unknown network type '6G'"):
+        bands_with_overrides({"6G": {"good_min": -90}})
+    with pytest.raises(ValueError, match="excellent_min > good_min > fair_min"):
+        bands_with_overrides({"4G": {"good_min": -70}})
+
+
+def test_layout() -> None:
+    assert [t.name for t in ALL_TABLES] == [
+        "events",
+        "quarantine",
+        "signal_strength_by_operator",
+        "gps_precision_by_provider",
+        "status_count",
+        "coverage_by_postal_code",
+        "pipeline_batches",
+    ]
+    assert all([k.name for k in t.partition_keys] == ["dt", "hour"] for t in ALL_TABLES)
+    assert EVENTS.column_names[: len(EVENT_FIELD_NAMES)] == EVENT_FIELD_NAMES
+    assert TABLES_BY_NAME["status_count"].column("hour").hive_type == "int"
+    moment = dt.datetime(2026, 11, 23, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert partition_values(moment) == ("2026-11-22", 22)
+    assert partition_path(EVENTS, "2026-11-22", 7) == "events/dt=2026-11-22/hour=7"
+    assert table_uri("s3://bucket/lake/", EVENTS) == "s3://bucket/lake/events"
+    assert local_path("file:///tmp/lake/events") == "/tmp/lake/events"
+    with pytest.raises(ValueError, match="not a local path"):
+        local_path("s3://bucket/lake")
