@@ -159,3 +159,9 @@ def test_missing_fields_are_each_named() -> None:
         ("operator", "missing"),
         ("status", "missing"),
     ]
+
+
+def test_every_field_error_reason_is_a_quarantine_reason() -> None:
+    from signal_common.schema import _REASON_BY_PYDANTIC_TYPE, QUARANTINE_REASONS
+
+    assert set(_REASON_BY_PYDANTIC_TYPE.values()) <= set(QUARANTINE_REASONS)

@@ -28,6 +28,24 @@ from pydantic import (
 
 SCHEMA_VERSION = 1
 
+# A record larger than this is quarantined as `oversize` without parsing (Kinesis allows 1 MiB;
+# a real event is ~400 bytes, so anything this big is a broken or hostile client).
+MAX_EVENT_BYTES = 16 * 1024
+
+# Reason codes of quarantined records, shared by the producer's malformed-record scenario, the
+# stream processor's validation and the API's quarantine metrics. A record with several problems
+# is quarantined under the first one, in EVENT_FIELDS order (extra fields after all declared ones).
+QUARANTINE_REASONS: tuple[str, ...] = (
+    "oversize",  # payload larger than MAX_EVENT_BYTES
+    "invalid_json",  # not UTF-8 JSON
+    "not_an_object",  # JSON, but not an object
+    "missing",  # a required field is absent or null
+    "wrong_type",  # a field has the wrong JSON type (e.g. "-85" for signal_dbm)
+    "out_of_range",  # a number or string length outside the declared range
+    "unknown_enum",  # a value outside the declared enum
+    "extra_field",  # an attribute the schema does not declare
+)
+
 
 class NetworkType(enum.StrEnum):
     G2 = "2G"
@@ -227,7 +245,7 @@ class FieldError:
     """Why one field of an event was rejected."""
 
     field: str
-    reason: str  # missing | wrong_type | out_of_range | unknown_enum | extra_field | invalid
+    reason: str  # one of QUARANTINE_REASONS
     message: str
 
 
@@ -240,15 +258,15 @@ _REASON_BY_PYDANTIC_TYPE = {
     "string_too_long": "out_of_range",
     "string_too_short": "out_of_range",
     "timezone_aware": "wrong_type",
+    "finite_number": "out_of_range",
 }
 
 
 def _reason(error_type: str) -> str:
     if error_type in _REASON_BY_PYDANTIC_TYPE:
         return _REASON_BY_PYDANTIC_TYPE[error_type]
-    if error_type.endswith(("_type", "_parsing")) or "parsing" in error_type:
-        return "wrong_type"
-    return "invalid"
+    # *_type, *_parsing and anything else pydantic may add: the value is not of the field's type
+    return "wrong_type"
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:
