@@ -165,3 +165,18 @@ def test_every_field_error_reason_is_a_quarantine_reason() -> None:
     from signal_common.schema import _REASON_BY_PYDANTIC_TYPE, QUARANTINE_REASONS
 
     assert set(_REASON_BY_PYDANTIC_TYPE.values()) <= set(QUARANTINE_REASONS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"event_id": ', "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+        (b"[1, 2]", "not_an_object"),
+        (b'"just a string"', "not_an_object"),
+    ],
+)
+def test_raw_json_rejections(raw: bytes, reason: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        TelemetryEvent.model_validate_json(raw)
+    assert field_errors(info.value)[0].reason == reason

@@ -39,7 +39,7 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "oversize",  # payload larger than MAX_EVENT_BYTES
     "invalid_json",  # not UTF-8 JSON
     "not_an_object",  # JSON, but not an object
-    "missing",  # a required field is absent or null
+    "missing",  # a required field is absent
     "wrong_type",  # a field has the wrong JSON type (e.g. "-85" for signal_dbm)
     "out_of_range",  # a number or string length outside the declared range
     "unknown_enum",  # a value outside the declared enum
@@ -259,6 +259,11 @@ _REASON_BY_PYDANTIC_TYPE = {
     "string_too_short": "out_of_range",
     "timezone_aware": "wrong_type",
     "finite_number": "out_of_range",
+    # raised when validating raw JSON (TelemetryEvent.model_validate_json)
+    "json_invalid": "invalid_json",
+    "json_type": "invalid_json",
+    "model_type": "not_an_object",
+    "model_attributes_type": "not_an_object",
 }
 
 
