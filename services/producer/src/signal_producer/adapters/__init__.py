@@ -1,0 +1,1 @@
+"""The producer's edges: the Kinesis writer, fault injection and the output files."""

@@ -1,0 +1,421 @@
+"""`signal-producer`: generate synthetic telemetry or replay a legacy CSV into Kinesis."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from signal_common.legacy import LEGACY_COLUMNS, LegacyRowError, event_to_legacy_row
+from signal_common.logs import configure_logging
+from signal_common.schema import QUARANTINE_REASONS
+from signal_producer.adapters.faults import FaultInjectingKinesis
+from signal_producer.adapters.files import DeadLetterSink, GroundTruthSink
+from signal_producer.adapters.kinesis import (
+    KinesisWriter,
+    Summary,
+    WriterConfig,
+    make_kinesis_client,
+)
+from signal_producer.core.generator import GeneratorConfig, generate_events, generate_records
+from signal_producer.core.records import GeneratedRecord
+from signal_producer.core.replay import ReplayStats, replay_records
+from signal_producer.core.scenarios import ScenarioError, parse_late_delay, parse_outage
+from signal_producer.settings import ProducerSettings, get_settings
+
+app = typer.Typer(
+    help="Send telemetry events to a Kinesis data stream: synthetic (generate) or a legacy "
+    "mobile_logs.csv (replay). Settings come from SIGNAL_PRODUCER_* variables; options override.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+EXIT_DEAD_LETTERED = 1
+EXIT_FATAL = 2
+EXIT_INTERRUPTED = 130
+
+StreamOpt = Annotated[str | None, typer.Option("--stream", help="Stream name.")]
+EndpointOpt = Annotated[
+    str | None, typer.Option("--endpoint-url", help="Kinesis endpoint (local kinesalite).")
+]
+RpsOpt = Annotated[
+    float | None, typer.Option("--target-rps", help="Send rate in records/s (0: unlimited).")
+]
+DeadLetterOpt = Annotated[
+    Path | None, typer.Option("--dead-letter", help="Dead-letter file (JSON lines).")
+]
+GroundTruthOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ground-truth", help="Write accepted records here (JSON lines; Parquet if .parquet)."
+    ),
+]
+KeyOpt = Annotated[
+    str | None, typer.Option("--partition-key", help="Event field used as partition key.")
+]
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option("--concurrency", help="Concurrent PutRecords calls.")
+]
+AttemptsOpt = Annotated[
+    int | None, typer.Option("--max-attempts", help="Sends per record before dead-lettering.")
+]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress bar.")]
+FaultRateOpt = Annotated[
+    float,
+    typer.Option(
+        "--fault-rate", help="Chaos testing: fraction of entries failed on purpose (throttled)."
+    ),
+]
+FaultRoundsOpt = Annotated[
+    int, typer.Option("--fault-rounds", help="Chaos testing: sends of a record that may fail.")
+]
+
+
+def _settings(**overrides: Any) -> ProducerSettings:
+    base = get_settings()
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return base.model_copy(update=values) if values else base
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the event (the writer flushes and stops); a second one aborts."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        err.print(f"[yellow]{signal.Signals(signum).name}: flushing in-flight batches…[/]")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _summary_table(summary: Summary) -> Table:
+    table = Table(title="signal-producer summary", show_header=False)
+    for name, value in summary.as_dict().items():
+        if value is not None:
+            table.add_row(name, str(value))
+    return table
+
+
+def _send(
+    records: Iterable[GeneratedRecord],
+    settings: ProducerSettings,
+    *,
+    total: int | None,
+    speedup: float = 0.0,
+    progress: bool,
+    fault_rate: float = 0.0,
+    fault_rounds: int = 3,
+) -> Summary:
+    client: Any = make_kinesis_client(
+        region=settings.aws_region,
+        endpoint_url=settings.kinesis_endpoint_url,
+        concurrency=settings.concurrency,
+    )
+    if fault_rate > 0:
+        client = FaultInjectingKinesis(client, entry_rate=fault_rate, rounds=fault_rounds)
+    dead_letter = DeadLetterSink(Path(settings.dead_letter_path))
+    ground_truth = (
+        GroundTruthSink(Path(settings.ground_truth_path)) if settings.ground_truth_path else None
+    )
+    writer = KinesisWriter(
+        client,
+        WriterConfig(
+            stream_name=settings.stream_name,
+            max_attempts=settings.max_attempts,
+            base_backoff_s=settings.base_backoff_s,
+            max_backoff_s=settings.max_backoff_s,
+            concurrency=settings.concurrency,
+            target_rps=settings.target_rps,
+            speedup=speedup,
+            linger_s=settings.linger_s,
+        ),
+        dead_letter=dead_letter,
+        ground_truth=ground_truth,
+    )
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rps]:>9,.0f} rec/s"),
+        TextColumn("failed {task.fields[failed]:,}"),
+        TextColumn("retried {task.fields[retried]:,}"),
+        TextColumn("dead {task.fields[dead]:,}"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with (
+            _stop_on_signals() as stop,
+            Progress(*columns, console=err, disable=not progress) as bar,
+        ):
+            task = bar.add_task(
+                f"→ {settings.stream_name}", total=total, rps=0.0, failed=0, retried=0, dead=0
+            )
+
+            def on_progress(s: Summary) -> None:
+                elapsed = max(bar.tasks[0].elapsed or 0.0, 1e-6)
+                bar.update(
+                    task,
+                    completed=s.sent + s.dead_lettered,
+                    rps=s.sent / elapsed,
+                    failed=s.failed,
+                    retried=s.retried,
+                    dead=s.dead_lettered,
+                )
+
+            summary = writer.run(records, stop=stop, on_progress=on_progress)
+    finally:
+        dead_letter.close()
+        if ground_truth is not None:
+            ground_truth.close()
+    return summary
+
+
+def _finish(summary: Summary, settings: ProducerSettings, extra: dict[str, Any]) -> None:
+    err.print(_summary_table(summary))
+    print(json.dumps({**summary.as_dict(), **extra}), flush=True)
+    if summary.dead_lettered:
+        err.print(
+            f"[red]{summary.dead_lettered} record(s) dead-lettered: {settings.dead_letter_path}"
+        )
+    if summary.fatal_error:
+        raise typer.Exit(EXIT_FATAL)
+    if summary.dead_lettered:
+        raise typer.Exit(EXIT_DEAD_LETTERED)
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _generator_config(
+    *,
+    events: int,
+    seed: int,
+    start_time: str | None,
+    rate: float,
+    devices: int,
+    late_rate: float,
+    late_delay: str,
+    duplicate_rate: float,
+    malformed_rate: float,
+    malformed_reasons: list[str] | None,
+    outage: list[str] | None,
+    partition_key: str,
+) -> GeneratorConfig:
+    try:
+        extra: dict[str, Any] = {}
+        if start_time:
+            extra["start_time"] = dt.datetime.fromisoformat(start_time.replace("Z", "+00:00"))
+            if extra["start_time"].tzinfo is None:
+                extra["start_time"] = extra["start_time"].replace(tzinfo=dt.UTC)
+        origin = extra.get("start_time") or GeneratorConfig(events=0).start_time
+        extra["start_time"] = origin
+        return GeneratorConfig(
+            events=events,
+            seed=seed,
+            rate=rate,
+            devices=devices,
+            late_rate=late_rate,
+            late_delay=parse_late_delay(late_delay),
+            duplicate_rate=duplicate_rate,
+            malformed_rate=malformed_rate,
+            malformed_reasons=tuple(malformed_reasons or QUARANTINE_REASONS),
+            outages=tuple(parse_outage(spec, origin=origin) for spec in outage or ()),
+            partition_key=partition_key,
+            **extra,
+        )
+    except (ScenarioError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command()
+def generate(
+    events: Annotated[int, typer.Option(help="Records to send in total (all kinds).")] = 10_000,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same records.")
+    ] = 0,
+    start_time: Annotated[
+        str | None,
+        typer.Option(help="Event time of the first record (ISO-8601; default now-10min)."),
+    ] = None,
+    rate: Annotated[float, typer.Option(help="Events per second of event time.")] = 50.0,
+    devices: Annotated[int, typer.Option(help="Devices in the fleet.")] = 500,
+    late_rate: Annotated[float, typer.Option(help="Fraction of events that arrive late.")] = 0.0,
+    late_delay: Annotated[
+        str,
+        typer.Option(
+            help="Lateness distribution (s): mix | mix:MEAN:MIN:MAX | exp:MEAN | uniform:MIN:MAX "
+            "| fixed:S. mix = 80% exponential (mean 120 s), 20% 1-6 hours late."
+        ),
+    ] = "mix",
+    duplicate_rate: Annotated[float, typer.Option(help="Fraction of exact re-sends.")] = 0.0,
+    malformed_rate: Annotated[float, typer.Option(help="Fraction of malformed records.")] = 0.0,
+    malformed_reason: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Only these defects (repeatable): {', '.join(QUARANTINE_REASONS)}."),
+    ] = None,
+    outage: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Outage (repeatable): POSTAL1,POSTAL2@START/END, times ISO-8601 or +N[s|m|h] "
+            "after --start-time, e.g. 47015,47016@+2m/+5m."
+        ),
+    ] = None,
+    stream: StreamOpt = None,
+    endpoint_url: EndpointOpt = None,
+    target_rps: RpsOpt = None,
+    partition_key: KeyOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    max_attempts: AttemptsOpt = None,
+    dead_letter: DeadLetterOpt = None,
+    ground_truth: GroundTruthOpt = None,
+    progress: ProgressOpt = True,
+    fault_rate: FaultRateOpt = 0.0,
+    fault_rounds: FaultRoundsOpt = 3,
+) -> None:
+    """Generate synthetic telemetry (with optional scenarios) and send it."""
+    settings = _settings(
+        stream_name=stream,
+        kinesis_endpoint_url=endpoint_url,
+        target_rps=target_rps,
+        partition_key=partition_key,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        dead_letter_path=str(dead_letter) if dead_letter else None,
+        ground_truth_path=str(ground_truth) if ground_truth else None,
+    )
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    config = _generator_config(
+        events=events,
+        seed=seed,
+        start_time=start_time,
+        rate=rate,
+        devices=devices,
+        late_rate=late_rate,
+        late_delay=late_delay,
+        duplicate_rate=duplicate_rate,
+        malformed_rate=malformed_rate,
+        malformed_reasons=malformed_reason,
+        outage=outage,
+        partition_key=settings.partition_key,
+    )
+    summary = _send(
+        generate_records(config),
+        settings,
+        total=events,
+        progress=progress,
+        fault_rate=fault_rate,
+        fault_rounds=fault_rounds,
+    )
+    _finish(summary, settings, {"source": "generate", "seed": seed})
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="A mobile_logs.csv with the legacy columns.")],
+    base_date: Annotated[
+        str | None, typer.Option(help="Date of rows that only have a time of day (default today).")
+    ] = None,
+    speedup: Annotated[
+        float, typer.Option(help="Replay at N times the original cadence (0: as fast as possible).")
+    ] = 0.0,
+    stream: StreamOpt = None,
+    endpoint_url: EndpointOpt = None,
+    target_rps: RpsOpt = None,
+    partition_key: KeyOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    max_attempts: AttemptsOpt = None,
+    dead_letter: DeadLetterOpt = None,
+    ground_truth: GroundTruthOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Replay a legacy mobile_logs.csv; bad rows are reported with their line number and skipped."""
+    settings = _settings(
+        stream_name=stream,
+        kinesis_endpoint_url=endpoint_url,
+        target_rps=target_rps,
+        partition_key=partition_key,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        dead_letter_path=str(dead_letter) if dead_letter else None,
+        ground_truth_path=str(ground_truth) if ground_truth else None,
+    )
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    try:
+        day = dt.date.fromisoformat(base_date) if base_date else dt.datetime.now(dt.UTC).date()
+    except ValueError:
+        raise typer.BadParameter(f"--base-date {base_date!r} is not YYYY-MM-DD") from None
+    if speedup < 0:
+        raise typer.BadParameter("--speedup must be >= 0")
+    with file.open(encoding="utf-8", newline="") as handle:
+        total = max(0, sum(1 for _ in handle) - 1)
+    stats = ReplayStats()
+
+    def report(exc: LegacyRowError) -> None:
+        err.print(f"[yellow]{file}:{exc.line_number}: skipped: {exc.message}")
+
+    with file.open(encoding="utf-8", newline="") as handle:
+        records = replay_records(
+            handle,
+            source=file.name,
+            base_date=day,
+            partition_key=settings.partition_key,
+            stats=stats,
+            on_bad_row=report,
+        )
+        summary = _send(records, settings, total=total, speedup=speedup, progress=progress)
+    extra = {"source": str(file), "rows": stats.rows, "bad_rows": stats.bad_rows}
+    _finish(summary, settings, extra)
+
+
+@app.command("sample-csv")
+def sample_csv(
+    output: Annotated[Path, typer.Argument(help="Where to write the legacy-format CSV.")],
+    events: Annotated[int, typer.Option(help="Rows to write.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    start_time: Annotated[str, typer.Option(help="Event time of the first row.")] = (
+        "2026-01-15T08:00:00Z"
+    ),
+    rate: Annotated[float, typer.Option(help="Events per second of event time.")] = 0.5,
+) -> None:
+    """Write generated events as a legacy mobile_logs.csv (for replay demos and tests)."""
+    config = _generator_config(
+        events=events, seed=seed, start_time=start_time, rate=rate, devices=50, late_rate=0.0,
+        late_delay="mix", duplicate_rate=0.0, malformed_rate=0.0, malformed_reasons=None,
+        outage=None, partition_key="device_id",
+    )  # fmt: skip
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(LEGACY_COLUMNS))
+        writer.writeheader()
+        for payload in generate_events(config):
+            writer.writerow(event_to_legacy_row(payload))
+    err.print(f"wrote {events} rows to {output}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
