@@ -1,0 +1,111 @@
+"""AWS error translation and bounded, jittered backoff for throttled calls."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
+
+from signal_catalog.errors import (
+    AccessDeniedError,
+    AwsUnavailableError,
+    CatalogError,
+    ThrottledError,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "ConcurrentModificationException",
+    }
+)
+ACCESS_DENIED_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDeniedError",
+        "UnauthorizedOperation",
+        "UnrecognizedClientException",
+    }
+)
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate(exc: Exception, what: str) -> CatalogError:
+    """A named, one-line CatalogError for an AWS failure while doing `what`."""
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code in ACCESS_DENIED_CODES:
+            return AccessDeniedError(
+                f"access denied while {what} ({code}: {message})",
+                hint="grant the role the Glue/S3 permission named above (see README, IAM)",
+            )
+        if code in THROTTLING_CODES:
+            return ThrottledError(
+                f"AWS kept throttling while {what} ({code})",
+                hint="retry later or raise SIGNAL_CATALOG_MAX_ATTEMPTS",
+            )
+        return AwsUnavailableError(f"AWS error while {what}: {code}: {message}")
+    if isinstance(exc, NoCredentialsError):
+        return AccessDeniedError(
+            f"no AWS credentials while {what}",
+            hint="configure credentials (AWS_PROFILE, env vars or an instance role)",
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return AwsUnavailableError(
+            f"cannot reach the AWS endpoint while {what}: {exc}",
+            hint="check SIGNAL_CATALOG_*_ENDPOINT_URL and the network",
+        )
+    return AwsUnavailableError(f"unexpected failure while {what}: {exc}")
+
+
+def with_backoff(
+    call: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = 6,
+    base_s: float = 0.2,
+    max_s: float = 10.0,
+    sleep: Callable[[float], Any] = time.sleep,
+    rng: random.Random | None = None,
+) -> T:
+    """Run `call`, retrying throttling errors with full-jitter exponential backoff.
+
+    Other ClientErrors propagate unchanged (callers handle e.g. EntityNotFound); throttling
+    that outlasts every attempt becomes `ThrottledError`.
+    """
+    rng = rng or random.Random()
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except ClientError as exc:
+            if error_code(exc) not in THROTTLING_CODES:
+                raise
+            if attempt == attempts:
+                raise translate(exc, what) from exc
+            delay = rng.uniform(0, min(max_s, base_s * 2 ** (attempt - 1)))
+            log.warning(
+                "throttled, backing off",
+                extra={"what": what, "attempt": attempt, "delay_s": round(delay, 3)},
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover

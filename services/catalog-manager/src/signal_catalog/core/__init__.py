@@ -1,0 +1,1 @@
+"""Pure logic of the catalog manager: table definitions, schema diffs, partitions, drift."""
