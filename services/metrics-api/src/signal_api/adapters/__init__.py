@@ -1,0 +1,1 @@
+"""The edges of the Metrics API: query engines (DuckDB over the local lake, Athena)."""

@@ -1,0 +1,147 @@
+"""AthenaEngine: runs the Trino queries on Amazon Athena through pyathena.
+
+Queries go to a workgroup with an optional output location, parameters travel as Athena
+execution parameters (never spliced into the text), status is polled at a set interval, and a
+query still running at the timeout is cancelled (StopQueryExecution) before EngineTimeoutError.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from pyathena import connect
+from pyathena.async_cursor import AsyncCursor
+from pyathena.error import Error as PyAthenaError
+from pyathena.error import OperationalError
+from pyathena.util import RetryConfig
+
+from signal_api.adapters.engine import Row
+from signal_api.core.errors import EngineError, EngineTimeoutError, EngineUnavailableError
+from signal_api.core.queries import Param, Query
+
+log = logging.getLogger(__name__)
+
+
+def athena_literal(value: Param) -> str:
+    """An execution parameter in Athena's literal syntax (strings quoted, quotes doubled)."""
+    if isinstance(value, bool):
+        raise TypeError("boolean parameters are not used by the API's queries")
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_TRANSIENT_CODES = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "InternalServerException"}
+)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether an error means Athena could not be reached (vs. a query that failed)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BotoCoreError) and not isinstance(seen, ClientError):
+            return True
+        if isinstance(seen, ClientError):
+            code = seen.response.get("Error", {}).get("Code", "")
+            return code in {
+                "ThrottlingException",
+                "TooManyRequestsException",
+                "InternalServerException",
+            }
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class AthenaEngine:
+    """Queries the Glue catalog's tables with Athena."""
+
+    name = "athena"
+
+    def __init__(
+        self,
+        *,
+        database: str,
+        workgroup: str,
+        region: str,
+        output_location: str | None = None,
+        endpoint_url: str | None = None,
+        poll_interval_s: float = 0.2,
+        timeout_s: float = 20.0,
+    ) -> None:
+        self._timeout_s = timeout_s
+        kwargs: dict[str, Any] = {}
+        if endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url
+        self._conn = connect(
+            schema_name=database,
+            work_group=workgroup,
+            s3_staging_dir=output_location or "",
+            region_name=region,
+            poll_interval=poll_interval_s,
+            cursor_class=AsyncCursor,
+            # Fail fast: the API has a cache with stale-on-error; retrying here only delays.
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3),
+            retry_config=RetryConfig(attempt=2, max_delay=1),
+            **kwargs,
+        )
+        self._cursor: AsyncCursor = self._conn.cursor()
+
+    def run(self, query: Query) -> list[Row]:
+        """Rows of a query; EngineTimeoutError (after cancelling) if it runs past the timeout."""
+        params = [athena_literal(p) for p in query.params]
+        try:
+            query_id, future = self._cursor.execute(query.sql, params or None, paramstyle="qmark")
+        except PyAthenaError as exc:
+            raise self._mapped(query, exc) from exc
+        try:
+            result_set = future.result(timeout=self._timeout_s)
+        except concurrent.futures.TimeoutError as exc:
+            self._cancel(query, query_id)
+            raise EngineTimeoutError(
+                f"query {query.name} exceeded {self._timeout_s:g} s and was cancelled"
+            ) from exc
+        except PyAthenaError as exc:
+            raise self._mapped(query, exc) from exc
+        if result_set.state != "SUCCEEDED":
+            log.error(
+                "athena query did not succeed",
+                extra={
+                    "query": query.name,
+                    "query_id": query_id,
+                    "state": result_set.state,
+                    "reason": result_set.state_change_reason,
+                },
+            )
+            raise EngineError(f"query {query.name} ended {result_set.state}")
+        try:
+            names = [d[0] for d in result_set.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in result_set.fetchall()]
+        except PyAthenaError as exc:
+            raise self._mapped(query, exc) from exc
+
+    def _cancel(self, query: Query, query_id: str) -> None:
+        try:
+            self._cursor.cancel(query_id).result(timeout=10)
+            log.warning("athena query cancelled", extra={"query": query.name, "query_id": query_id})
+        except (PyAthenaError, concurrent.futures.TimeoutError) as exc:
+            log.error(
+                "cancelling athena query failed",
+                extra={"query": query.name, "query_id": query_id, "error": str(exc)},
+            )
+
+    @staticmethod
+    def _mapped(query: Query, exc: PyAthenaError) -> EngineError:
+        log.error("athena call failed", extra={"query": query.name, "error": str(exc)})
+        if isinstance(exc, OperationalError) and _unavailable(exc):
+            return EngineUnavailableError(f"Athena unreachable while running {query.name}")
+        return EngineError(f"query {query.name} failed")
+
+    def close(self) -> None:
+        """Close the cursor and connection."""
+        self._cursor.close()
+        self._conn.close()

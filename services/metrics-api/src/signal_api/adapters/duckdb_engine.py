@@ -1,0 +1,124 @@
+"""DuckDBEngine: embedded DuckDB over the local lake, one view per lake table.
+
+Views read `<lake_root>/<table>/dt=*/hour=*/*.parquet` with Hive partitioning, so the `dt`/`hour`
+predicates of every query prune whole files. Queries arrive in Trino dialect and are transpiled
+to DuckDB by sqlglot (cached per query text).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import sqlglot
+
+from signal_api.adapters.engine import Row
+from signal_api.core.errors import EngineError, EngineTimeoutError, EngineUnavailableError
+from signal_api.core.queries import Query
+from signal_common.lake import ALL_TABLES, LakeTable, local_path, table_uri
+
+log = logging.getLogger(__name__)
+
+_DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "timestamp": "TIMESTAMPTZ",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "double": "DOUBLE",
+    "map<string,bigint>": "MAP(VARCHAR, BIGINT)",
+}
+
+
+@lru_cache(maxsize=512)
+def to_duckdb(trino_sql: str) -> str:
+    """The DuckDB form of a Trino query (sqlglot)."""
+    return sqlglot.transpile(trino_sql, read="trino", write="duckdb")[0]
+
+
+def _has_files(directory: Path) -> bool:
+    return directory.is_dir() and any(directory.glob("dt=*/hour=*/*.parquet"))
+
+
+def _view_sql(table: LakeTable, directory: Path) -> str:
+    if _has_files(directory):
+        pattern = str(directory / "dt=*" / "hour=*" / "*.parquet").replace("'", "''")
+        return (
+            f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet('{pattern}', "
+            "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': INTEGER}, "
+            "union_by_name = true)"
+        )
+    # No data yet: an empty view with the right columns, so queries answer with no rows.
+    columns = ", ".join(
+        f"CAST(NULL AS {_DUCKDB_TYPES[c.hive_type]}) AS {c.name}"
+        for c in (*table.columns, *table.partition_keys)
+    )
+    return f"CREATE OR REPLACE VIEW {table.name} AS SELECT {columns} WHERE false"
+
+
+class DuckDBEngine:
+    """Queries the lake under a `file://` root with embedded DuckDB."""
+
+    name = "duckdb"
+
+    def __init__(self, lake_root: str, *, threads: int = 2, timeout_s: float = 20.0) -> None:
+        self._root = Path(local_path(lake_root))
+        self._timeout_s = timeout_s
+        self._conn = duckdb.connect(":memory:")
+        self._conn.execute("SET TimeZone = 'UTC'")
+        self._conn.execute(f"SET threads = {int(threads)}")
+        self._lock = threading.Lock()
+        self._empty: set[str] = set()
+        for table in ALL_TABLES:
+            self._create_view(table)
+
+    def _create_view(self, table: LakeTable) -> None:
+        directory = Path(local_path(table_uri(str(self._root), table)))
+        sql = _view_sql(table, directory)
+        self._conn.execute(sql)
+        if "read_parquet" in sql:
+            self._empty.discard(table.name)
+        else:
+            self._empty.add(table.name)
+
+    def _refresh_empty_views(self) -> None:
+        """Tables that had no files when last seen get a real view once files appear."""
+        if not self._empty:
+            return
+        with self._lock:
+            for table in ALL_TABLES:
+                if table.name in self._empty:
+                    self._create_view(table)
+
+    def run(self, query: Query) -> list[Row]:
+        """Rows of a Trino query, run on DuckDB with the same positional parameters."""
+        if not self._root.is_dir():
+            raise EngineUnavailableError(f"lake root {self._root} does not exist")
+        self._refresh_empty_views()
+        sql = to_duckdb(query.sql)
+        cursor = self._conn.cursor()  # one cursor per call: safe across threads
+        timer = threading.Timer(self._timeout_s, cursor.interrupt)
+        timer.start()
+        try:
+            result = cursor.execute(sql, list(query.params))
+            names = [d[0] for d in result.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        except duckdb.InterruptException as exc:
+            raise EngineTimeoutError(
+                f"query {query.name} exceeded {self._timeout_s:g} s and was cancelled"
+            ) from exc
+        except duckdb.IOException as exc:
+            log.warning("lake read failed", extra={"query": query.name, "error": str(exc)})
+            raise EngineUnavailableError(f"lake read failed for query {query.name}") from exc
+        except duckdb.Error as exc:
+            log.error("query failed", extra={"query": query.name, "error": str(exc)})
+            raise EngineError(f"query {query.name} failed") from exc
+        finally:
+            timer.cancel()
+            cursor.close()
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self._conn.close()

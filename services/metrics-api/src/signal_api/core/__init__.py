@@ -1,0 +1,1 @@
+"""Pure logic of the Metrics API: parameters, queries, results, cache, limits (no I/O)."""

@@ -1,0 +1,295 @@
+"""Every query of the API, written once in Athena's (Trino) dialect with `?` parameters.
+
+User input reaches SQL only as bound parameters; the only values spliced into the text are
+validated enum values (bucket widths from `Granularity`) and identifiers from libs/common.
+Each query constrains the `dt`/`hour` partition keys so both engines prune partitions.
+Timestamps are returned as epoch seconds (`to_unixtime`) so both engines yield plain numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from signal_api.core.params import Granularity, TimeRange
+from signal_common.lake import (
+    COVERAGE_BY_POSTAL_CODE,
+    GPS_PRECISION_BY_PROVIDER,
+    PIPELINE_BATCHES,
+    SIGNAL_STRENGTH_BY_OPERATOR,
+    STATUS_COUNT,
+)
+from signal_common.quality import BAND_NAMES
+from signal_common.schema import QUARANTINE_REASONS, Status
+
+Param = str | int | float
+
+
+@dataclass(frozen=True)
+class Query:
+    """A Trino query text and its positional parameters."""
+
+    name: str
+    sql: str
+    params: tuple[Param, ...]
+
+
+class _Builder:
+    """Collects parameters in the order their `?` placeholders appear in the text."""
+
+    def __init__(self) -> None:
+        self.params: list[Param] = []
+
+    def p(self, value: Param) -> str:
+        self.params.append(value)
+        return "?"
+
+    def ts(self, value: dt.datetime) -> str:
+        """A timestamp parameter (UTC, millisecond precision, as Trino's TIMESTAMP)."""
+        text = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        return f"CAST({self.p(text)} AS TIMESTAMP)"
+
+    def in_list(self, column: str, values: Sequence[str]) -> str:
+        """` AND column IN (?, …)` or nothing when there are no values."""
+        if not values:
+            return ""
+        return f" AND {column} IN ({', '.join(self.p(v) for v in values)})"
+
+    def in_range(self, time_column: str, window: TimeRange) -> str:
+        """Partition pruning on dt/hour plus the exact half-open range on `time_column`."""
+        lo_dt, lo_hour, hi_dt, hi_hour = window.partition_bounds()
+        return (
+            f"dt BETWEEN {self.p(lo_dt)} AND {self.p(hi_dt)}"
+            f" AND (dt > {self.p(lo_dt)} OR hour >= {self.p(lo_hour)})"
+            f" AND (dt < {self.p(hi_dt)} OR hour <= {self.p(hi_hour)})"
+            f" AND {time_column} >= {self.ts(window.start)}"
+            f" AND {time_column} < {self.ts(window.end)}"
+        )
+
+    def query(self, name: str, sql: str) -> Query:
+        return Query(name, " ".join(sql.split()), tuple(self.params))
+
+
+def _bucket(granularity: Granularity) -> str:
+    seconds = int(granularity.seconds)  # an int from the enum, never request text
+    return f"CAST(floor(to_unixtime(window_start) / {seconds}) AS BIGINT) * {seconds}"
+
+
+def signal_strength(
+    window: TimeRange,
+    granularity: Granularity,
+    *,
+    operators: Sequence[str] = (),
+    network_types: Sequence[str] = (),
+    by_network_type: bool = True,
+) -> Query:
+    """Σcount, Σsignal_sum, min, max per bucket × operator (× network type)."""
+    b = _Builder()
+    keys = "operator, network_type" if by_network_type else "operator"
+    group = "1, 2, 3" if by_network_type else "1, 2"
+    where = b.in_range("window_start", window)
+    where += b.in_list("operator", operators) + b.in_list("network_type", network_types)
+    return b.query(
+        "signal_strength",
+        f"""SELECT {_bucket(granularity)} AS bucket, {keys},
+               SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum,
+               MIN(signal_min) AS signal_min, MAX(signal_max) AS signal_max
+            FROM {SIGNAL_STRENGTH_BY_OPERATOR.name} WHERE {where}
+            GROUP BY {group} ORDER BY {group}""",
+    )
+
+
+def gps_precision(
+    window: TimeRange, granularity: Granularity, *, providers: Sequence[str] = ()
+) -> Query:
+    """Σcount, Σprecision, min, max and satellites sums per bucket × provider."""
+    b = _Builder()
+    where = b.in_range("window_start", window) + b.in_list("provider", providers)
+    return b.query(
+        "gps_precision",
+        f"""SELECT {_bucket(granularity)} AS bucket, provider,
+               SUM(event_count) AS event_count, SUM(precision_sum) AS precision_sum,
+               MIN(precision_min) AS precision_min, MAX(precision_max) AS precision_max,
+               SUM(satellites_sum) AS satellites_sum, SUM(satellites_count) AS satellites_count
+            FROM {GPS_PRECISION_BY_PROVIDER.name} WHERE {where}
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+    )
+
+
+def status_counts(
+    window: TimeRange,
+    granularity: Granularity,
+    *,
+    postal_codes: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    top: int | None = None,
+) -> Query:
+    """Σcount per bucket × postal code × status; optionally only the `top` postal codes by
+    OUT_OF_SERVICE count over the range (ties broken by postal code)."""
+    b = _Builder()
+    where = b.in_range("window_start", window)
+    where += b.in_list("postal_code", postal_codes) + b.in_list("status", statuses)
+    base = f"""SELECT {_bucket(granularity)} AS bucket, postal_code, status,
+                  SUM(event_count) AS event_count
+               FROM {STATUS_COUNT.name} WHERE {where} GROUP BY 1, 2, 3"""
+    if top is None:
+        return b.query("status_counts", f"{base} ORDER BY 1, 2, 3")
+    oos = b.p(Status.OUT_OF_SERVICE.value)
+    limit = b.p(int(top))
+    return b.query(
+        "status_counts_top",
+        f"""WITH base AS ({base}),
+            ranked AS (
+              SELECT postal_code, ROW_NUMBER() OVER (
+                ORDER BY SUM(CASE WHEN status = {oos} THEN event_count ELSE 0 END) DESC,
+                         postal_code) AS rk
+              FROM base GROUP BY postal_code)
+            SELECT base.bucket, base.postal_code, base.status, base.event_count
+            FROM base JOIN ranked ON ranked.postal_code = base.postal_code
+            WHERE ranked.rk <= {limit}
+            ORDER BY 1, 2, 3""",
+    )
+
+
+def signal_quality(
+    window: TimeRange, *, operators: Sequence[str] = (), network_types: Sequence[str] = ()
+) -> Query:
+    """Σcount and Σ per quality band per operator × network type over the range."""
+    b = _Builder()
+    where = b.in_range("window_start", window)
+    where += b.in_list("operator", operators) + b.in_list("network_type", network_types)
+    bands = ", ".join(f"SUM(band_{band}_count) AS band_{band}_count" for band in BAND_NAMES)
+    return b.query(
+        "signal_quality",
+        f"""SELECT operator, network_type, SUM(event_count) AS event_count, {bands}
+            FROM {SIGNAL_STRENGTH_BY_OPERATOR.name} WHERE {where}
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+    )
+
+
+def coverage(window: TimeRange, *, postal_codes: Sequence[str] = ()) -> Query:
+    """Coverage sums per postal code over the range."""
+    b = _Builder()
+    where = b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
+    return b.query(
+        "coverage",
+        f"""SELECT postal_code, SUM(event_count) AS event_count,
+               SUM(latitude_sum) AS latitude_sum, SUM(longitude_sum) AS longitude_sum,
+               SUM(signal_sum) AS signal_sum, SUM(out_of_service_count) AS out_of_service_count
+            FROM {COVERAGE_BY_POSTAL_CODE.name} WHERE {where}
+            GROUP BY 1 ORDER BY 1""",
+    )
+
+
+def alert_candidates(
+    window: TimeRange, recent_start: dt.datetime, *, postal_codes: Sequence[str] = ()
+) -> Query:
+    """Per postal code: sums in the recent window [recent_start, end) and the baseline before."""
+    b = _Builder()
+    recent = [b.ts(recent_start) for _ in range(5)]
+    where = b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
+    return b.query(
+        "alert_candidates",
+        f"""SELECT postal_code,
+               SUM(CASE WHEN window_start >= {recent[0]} THEN event_count ELSE 0 END)
+                 AS recent_count,
+               SUM(CASE WHEN window_start >= {recent[1]} THEN out_of_service_count ELSE 0 END)
+                 AS recent_out_of_service,
+               SUM(CASE WHEN window_start >= {recent[2]} THEN signal_sum ELSE 0 END)
+                 AS recent_signal_sum,
+               SUM(CASE WHEN window_start < {recent[3]} THEN event_count ELSE 0 END)
+                 AS baseline_count,
+               SUM(CASE WHEN window_start < {recent[4]} THEN signal_sum ELSE 0 END)
+                 AS baseline_signal_sum
+            FROM {COVERAGE_BY_POSTAL_CODE.name} WHERE {where}
+            GROUP BY 1 ORDER BY 1""",
+    )
+
+
+def coverage_by_minute(window: TimeRange, postal_codes: Sequence[str]) -> Query:
+    """Per minute × postal code coverage sums (to find since when an alert holds)."""
+    b = _Builder()
+    where = b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
+    return b.query(
+        "coverage_by_minute",
+        f"""SELECT {_bucket(Granularity.M1)} AS bucket, postal_code,
+               SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum,
+               SUM(out_of_service_count) AS out_of_service_count
+            FROM {COVERAGE_BY_POSTAL_CODE.name} WHERE {where}
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+    )
+
+
+def latest_window(window: TimeRange) -> Query:
+    """The newest window start with data in the range (epoch seconds, or NULL)."""
+    b = _Builder()
+    where = b.in_range("window_start", window)
+    return b.query(
+        "latest_window",
+        f"""SELECT to_unixtime(MAX(window_start)) AS latest
+            FROM {SIGNAL_STRENGTH_BY_OPERATOR.name} WHERE {where}""",
+    )
+
+
+def window_totals(window: TimeRange) -> Query:
+    """Σcount and Σsignal (signal table), Σcount and Σout-of-service (coverage) in a range."""
+    b = _Builder()
+    where_signal = b.in_range("window_start", window)
+    where_coverage = b.in_range("window_start", window)
+    return b.query(
+        "window_totals",
+        f"""SELECT s.event_count, s.signal_sum, c.coverage_count, c.out_of_service_count
+            FROM (SELECT SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum
+                  FROM {SIGNAL_STRENGTH_BY_OPERATOR.name} WHERE {where_signal}) s
+            CROSS JOIN
+                 (SELECT SUM(event_count) AS coverage_count,
+                         SUM(out_of_service_count) AS out_of_service_count
+                  FROM {COVERAGE_BY_POSTAL_CODE.name} WHERE {where_coverage}) c""",
+    )
+
+
+def pipeline(window: TimeRange) -> Query:
+    """Batch totals, freshness and quarantined rows per known reason over a batch-time range."""
+    b = _Builder()
+    reasons = ", ".join(
+        f"SUM(COALESCE(element_at(quarantined_by_reason, {b.p(reason)}), 0)) AS q_{i}"
+        for i, reason in enumerate(QUARANTINE_REASONS)
+    )
+    where = b.in_range("batch_time", window)
+    return b.query(
+        "pipeline",
+        f"""SELECT COUNT(*) AS batches, SUM(rows_in) AS rows_in, SUM(valid_rows) AS valid_rows,
+               SUM(quarantined_rows) AS quarantined_rows,
+               SUM(duplicates_removed) AS duplicates_removed,
+               SUM(processing_ms) AS processing_ms, MAX(max_lateness_s) AS max_lateness_s,
+               to_unixtime(MAX(batch_time)) AS newest_batch_time,
+               to_unixtime(MAX(max_event_time)) AS newest_event_time, {reasons}
+            FROM {PIPELINE_BATCHES.name} WHERE {where}""",
+    )
+
+
+def ping() -> Query:
+    """A trivial query proving the engine answers."""
+    return Query("ping", "SELECT 1 AS ok", ())
+
+
+def all_example_queries(now: dt.datetime) -> list[Query]:
+    """One instance of every query (used to prove each transpiles and runs)."""
+    window = TimeRange(now - dt.timedelta(hours=2), now)
+    g = Granularity.M5
+    return [
+        signal_strength(window, g, operators=("a", "b"), network_types=("4G",)),
+        signal_strength(window, g, by_network_type=False),
+        gps_precision(window, g, providers=("gps",)),
+        status_counts(window, g, postal_codes=("1000",), statuses=("IN_SERVICE",)),
+        status_counts(window, g, top=3),
+        signal_quality(window, operators=("a",)),
+        coverage(window, postal_codes=("1000",)),
+        alert_candidates(window, now - dt.timedelta(minutes=15), postal_codes=("1000",)),
+        coverage_by_minute(window, ("1000",)),
+        latest_window(window),
+        window_totals(window),
+        pipeline(window),
+        ping(),
+    ]

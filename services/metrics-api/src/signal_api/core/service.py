@@ -1,0 +1,269 @@
+"""Service functions: validated parameters in, queries through a runner, response dicts out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from signal_api.core import queries
+from signal_api.core.alerts import AlertThresholds, find_alerts
+from signal_api.core.params import Granularity, TimeRange, floor_minute
+from signal_api.core.queries import Query
+from signal_common.quality import BAND_NAMES
+from signal_common.schema import QUARANTINE_REASONS
+
+Runner = Callable[[Query], Awaitable[list[dict[str, Any]]]]
+
+
+def epoch_to_datetime(value: float | int | None) -> dt.datetime | None:
+    """A UTC datetime from epoch seconds (None stays None)."""
+    return None if value is None else dt.datetime.fromtimestamp(float(value), dt.UTC)
+
+
+def _ratio(numerator: float | int | None, denominator: float | int | None) -> float | None:
+    if not denominator:
+        return None
+    return float(numerator or 0) / float(denominator)
+
+
+def _range(window: TimeRange, granularity: Granularity | None) -> dict[str, Any]:
+    return {
+        "from_": window.start,
+        "to": window.end,
+        "granularity": granularity.value if granularity else None,
+    }
+
+
+async def signal_strength(
+    run: Runner,
+    window: TimeRange,
+    granularity: Granularity,
+    *,
+    operators: Sequence[str],
+    network_types: Sequence[str],
+    by_network_type: bool,
+) -> dict[str, Any]:
+    """Avg/min/max signal and count per bucket × operator (× network type)."""
+    rows = await run(
+        queries.signal_strength(
+            window,
+            granularity,
+            operators=operators,
+            network_types=network_types,
+            by_network_type=by_network_type,
+        )
+    )
+    return {
+        **_range(window, granularity),
+        "rows": [
+            {
+                "bucket_start": epoch_to_datetime(r["bucket"]),
+                "operator": r["operator"],
+                "network_type": r.get("network_type"),
+                "event_count": int(r["event_count"]),
+                "avg_signal_dbm": int(r["signal_sum"]) / int(r["event_count"]),
+                "min_signal_dbm": int(r["signal_min"]),
+                "max_signal_dbm": int(r["signal_max"]),
+            }
+            for r in rows
+        ],
+    }
+
+
+async def gps_precision(
+    run: Runner, window: TimeRange, granularity: Granularity, *, providers: Sequence[str]
+) -> dict[str, Any]:
+    """Avg/min/max GPS precision and count per bucket × provider."""
+    rows = await run(queries.gps_precision(window, granularity, providers=providers))
+    return {
+        **_range(window, granularity),
+        "rows": [
+            {
+                "bucket_start": epoch_to_datetime(r["bucket"]),
+                "provider": r["provider"],
+                "event_count": int(r["event_count"]),
+                "avg_precision_m": float(r["precision_sum"]) / int(r["event_count"]),
+                "min_precision_m": float(r["precision_min"]),
+                "max_precision_m": float(r["precision_max"]),
+                "avg_satellites": _ratio(r["satellites_sum"], r["satellites_count"]),
+            }
+            for r in rows
+        ],
+    }
+
+
+async def status_counts(
+    run: Runner,
+    window: TimeRange,
+    granularity: Granularity,
+    *,
+    postal_codes: Sequence[str],
+    statuses: Sequence[str],
+    top: int | None,
+) -> dict[str, Any]:
+    """Counts per bucket × postal code × status (optionally the top-N by OUT_OF_SERVICE)."""
+    rows = await run(
+        queries.status_counts(
+            window, granularity, postal_codes=postal_codes, statuses=statuses, top=top
+        )
+    )
+    return {
+        **_range(window, granularity),
+        "rows": [
+            {
+                "bucket_start": epoch_to_datetime(r["bucket"]),
+                "postal_code": r["postal_code"],
+                "status": r["status"],
+                "event_count": int(r["event_count"]),
+            }
+            for r in rows
+        ],
+    }
+
+
+async def signal_quality(
+    run: Runner, window: TimeRange, *, operators: Sequence[str], network_types: Sequence[str]
+) -> dict[str, Any]:
+    """Share of events per quality band per operator × network type over the range."""
+    rows = await run(
+        queries.signal_quality(window, operators=operators, network_types=network_types)
+    )
+    result = []
+    for r in rows:
+        total = int(r["event_count"])
+        counts = {band: int(r[f"band_{band}_count"]) for band in BAND_NAMES}
+        result.append(
+            {
+                "operator": r["operator"],
+                "network_type": r["network_type"],
+                "event_count": total,
+                "band_counts": counts,
+                "band_shares": {band: n / total for band, n in counts.items()},
+            }
+        )
+    return {**_range(window, None), "rows": result}
+
+
+async def coverage(
+    run: Runner, window: TimeRange, *, postal_codes: Sequence[str]
+) -> dict[str, Any]:
+    """Per postal code: centroid, event count, avg signal, out-of-service share."""
+    rows = await run(queries.coverage(window, postal_codes=postal_codes))
+    return {
+        **_range(window, None),
+        "rows": [
+            {
+                "postal_code": r["postal_code"],
+                "event_count": int(r["event_count"]),
+                "latitude": float(r["latitude_sum"]) / int(r["event_count"]),
+                "longitude": float(r["longitude_sum"]) / int(r["event_count"]),
+                "avg_signal_dbm": int(r["signal_sum"]) / int(r["event_count"]),
+                "out_of_service_share": int(r["out_of_service_count"]) / int(r["event_count"]),
+            }
+            for r in rows
+        ],
+    }
+
+
+async def alerts(
+    run: Runner,
+    at: dt.datetime,
+    thresholds: AlertThresholds,
+    *,
+    postal_codes: Sequence[str],
+) -> dict[str, Any]:
+    """Postal codes whose out-of-service share or signal drop is above the thresholds now."""
+    end = floor_minute(at)
+    recent_start = end - dt.timedelta(minutes=thresholds.recent_minutes)
+    baseline_start = recent_start - dt.timedelta(minutes=thresholds.baseline_minutes)
+    window = TimeRange(baseline_start, end)
+    candidates = await run(
+        queries.alert_candidates(window, recent_start, postal_codes=postal_codes)
+    )
+    flagged = [c for c in candidates if thresholds.triggered(c)]
+    minutes: list[dict[str, Any]] = []
+    if flagged:
+        minutes = await run(
+            queries.coverage_by_minute(window, sorted(c["postal_code"] for c in flagged))
+        )
+    return {
+        "as_of": end,
+        "recent_from": recent_start,
+        "baseline_from": baseline_start,
+        "thresholds": thresholds.as_dict(),
+        "alerts": find_alerts(flagged, minutes, thresholds),
+    }
+
+
+async def summary(
+    run: Runner, at: dt.datetime, *, lookback_hours: int, complete_after_s: int
+) -> dict[str, Any]:
+    """The latest complete 1-minute window: events/min, avg signal, out-of-service share."""
+    newest_complete = floor_minute(at - dt.timedelta(seconds=complete_after_s + 60))
+    search = TimeRange(
+        newest_complete - dt.timedelta(hours=lookback_hours),
+        newest_complete + dt.timedelta(minutes=1),
+    )
+    latest = (await run(queries.latest_window(search)))[0]["latest"]
+    batch = (await run(queries.pipeline(TimeRange(at - dt.timedelta(hours=lookback_hours), at))))[0]
+    result: dict[str, Any] = {
+        "as_of": at,
+        "window_start": None,
+        "events_per_min": 0,
+        "avg_signal_dbm": None,
+        "out_of_service_share": None,
+        "freshness_s": None,
+        "newest_batch_time": epoch_to_datetime(batch["newest_batch_time"]),
+    }
+    if latest is None:
+        return result
+    start = epoch_to_datetime(latest)
+    assert start is not None
+    totals = (await run(queries.window_totals(TimeRange(start, start + dt.timedelta(minutes=1)))))[
+        0
+    ]
+    result.update(
+        window_start=start,
+        events_per_min=int(totals["event_count"] or 0),
+        avg_signal_dbm=_ratio(totals["signal_sum"], totals["event_count"]),
+        out_of_service_share=_ratio(totals["out_of_service_count"], totals["coverage_count"]),
+        freshness_s=(at - (start + dt.timedelta(minutes=1))).total_seconds(),
+    )
+    return result
+
+
+async def pipeline(run: Runner, window: TimeRange, *, at: dt.datetime) -> dict[str, Any]:
+    """Freshness, throughput, quarantine rate by reason and duplicates over a batch-time range."""
+    r = (await run(queries.pipeline(window)))[0]
+    rows_in = int(r["rows_in"] or 0)
+    quarantined = int(r["quarantined_rows"] or 0)
+    by_reason = {reason: int(r[f"q_{i}"] or 0) for i, reason in enumerate(QUARANTINE_REASONS)}
+    other = quarantined - sum(by_reason.values())
+    if other > 0:
+        by_reason["other"] = other
+    batches = int(r["batches"] or 0)
+    newest_batch = epoch_to_datetime(r["newest_batch_time"])
+    newest_event = epoch_to_datetime(r["newest_event_time"])
+    return {
+        "from_": window.start,
+        "to": window.end,
+        "as_of": at,
+        "batches": batches,
+        "rows_in": rows_in,
+        "valid_rows": int(r["valid_rows"] or 0),
+        "quarantined_rows": quarantined,
+        "duplicates_removed": int(r["duplicates_removed"] or 0),
+        "events_per_s": int(r["valid_rows"] or 0) / window.seconds,
+        "quarantine_rate": _ratio(quarantined, rows_in),
+        "quarantine_rate_by_reason": {k: v / rows_in for k, v in by_reason.items()}
+        if rows_in
+        else {},
+        "quarantined_by_reason": by_reason,
+        "avg_processing_ms": _ratio(r["processing_ms"], batches),
+        "max_lateness_s": None if r["max_lateness_s"] is None else float(r["max_lateness_s"]),
+        "newest_batch_time": newest_batch,
+        "newest_event_time": newest_event,
+        "batch_freshness_s": None if newest_batch is None else (at - newest_batch).total_seconds(),
+        "event_freshness_s": None if newest_event is None else (at - newest_event).total_seconds(),
+    }

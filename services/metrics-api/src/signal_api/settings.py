@@ -1,0 +1,96 @@
+"""Settings of the Metrics API (env prefix SIGNAL_API_), built once by `get_settings()`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from signal_common.settings import CommonSettings
+
+# Longest range each granularity may ask for, in hours (1m over more than 48 h is ~2,900 points
+# per series: more than a chart can show and an expensive scan).
+DEFAULT_RANGE_LIMITS_HOURS: dict[str, int] = {
+    "1m": 48,
+    "5m": 24 * 7,
+    "15m": 24 * 31,
+    "1h": 24 * 92,
+    "1d": 24 * 731,
+}
+
+
+class ApiSettings(CommonSettings):
+    """Everything the Metrics API reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGNAL_API_", extra="ignore")
+
+    engine: Literal["duckdb", "athena"] = Field(
+        "duckdb", description="Query engine: duckdb (local lake) or athena (AWS)."
+    )
+    host: str = Field("127.0.0.1", description="Address uvicorn binds.")
+    port: int = Field(8080, description="Port uvicorn listens on.")
+    duckdb_threads: int = Field(2, ge=1, description="DuckDB worker threads.")
+    athena_workgroup: str = Field("primary", description="Athena workgroup.")
+    athena_output_location: str | None = Field(
+        None, description="S3 URI for Athena query results (empty: the workgroup's setting)."
+    )
+    athena_poll_interval_s: float = Field(0.2, gt=0, description="Athena status poll interval.")
+    query_timeout_s: float = Field(
+        20.0, gt=0, description="Longest a query may run before it is cancelled (504)."
+    )
+    cache_ttl_s: float = Field(
+        10.0,
+        ge=0,
+        description="Result cache TTL; set it to the stream processor's trigger interval.",
+    )
+    cache_max_entries: int = Field(2048, ge=1, description="Cached results kept (LRU).")
+    auth_enabled: bool = Field(True, description="Require an X-API-Key (false: local runs).")
+    api_keys_sha256: list[str] = Field(
+        default_factory=list,
+        description="Accepted keys as 'name:sha256hex' (or bare sha256hex); JSON list.",
+    )
+    rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per API key.")
+    rate_limit_burst: int = Field(100, ge=1, description="Requests a key may burst at once.")
+    range_limits_hours: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_RANGE_LIMITS_HOURS),
+        description="Longest from..to range per granularity, in hours (JSON object).",
+    )
+    max_filter_values: int = Field(50, ge=1, description="Most values of one repeated filter.")
+    alert_recent_minutes: int = Field(15, ge=1, description="Alerts: 'now' window, minutes.")
+    alert_baseline_minutes: int = Field(
+        24 * 60, ge=1, description="Alerts: trailing baseline before the 'now' window, minutes."
+    )
+    alert_out_of_service_share: float = Field(
+        0.2, gt=0, le=1, description="Alerts: out-of-service share that raises an alert."
+    )
+    alert_signal_drop_db: float = Field(
+        10.0, gt=0, description="Alerts: drop of avg signal vs baseline (dB) that raises one."
+    )
+    alert_min_events: int = Field(
+        20, ge=1, description="Alerts: events a postal code needs in the 'now' window."
+    )
+    summary_lookback_hours: int = Field(
+        6, ge=1, description="Summary: how far back to look for the latest complete window."
+    )
+    complete_after_s: int = Field(
+        60, ge=0, description="A window counts as complete this long after it ends."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (JSON list; empty: none)."
+    )
+
+    @field_validator("range_limits_hours")
+    @classmethod
+    def _known_granularities(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = set(value) - set(DEFAULT_RANGE_LIMITS_HOURS)
+        if unknown:
+            raise ValueError(f"unknown granularities {sorted(unknown)} in range_limits_hours")
+        return {**DEFAULT_RANGE_LIMITS_HOURS, **value}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ApiSettings:
+    """The process's settings, read from the environment once."""
+    return ApiSettings()

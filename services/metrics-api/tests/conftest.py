@@ -1,0 +1,272 @@
+"""Fixtures: a lake of partial aggregates built from a known list of events, and the app on it.
+
+The partials are written exactly as the stream processor lays them out (signal_common.lake):
+Hive-style `dt=/hour=` directories of the window start, one Parquet file per micro-batch, and each
+event assigned to a random micro-batch, so most window+key pairs are split across several rows in
+several files. Tests compare every API number with pandas computed straight from the raw events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from signal_api.adapters.duckdb_engine import DuckDBEngine
+from signal_api.app import create_app
+from signal_api.settings import ApiSettings
+from signal_common.lake import (
+    COVERAGE_BY_POSTAL_CODE,
+    GPS_PRECISION_BY_PROVIDER,
+    PIPELINE_BATCHES,
+    SIGNAL_STRENGTH_BY_OPERATOR,
+    STATUS_COUNT,
+    LakeTable,
+    partition_path,
+)
+from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
+
+pytest_plugins = ["signal_local.pytest_plugin"]
+
+START = dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.UTC)  # crosses midnight: two dt partitions
+END = dt.datetime(2026, 11, 23, 1, 30, tzinfo=dt.UTC)
+OPERATORS = ["Orange", "Proximus", "Base O'Neil"]  # a quote in real data must survive binding
+NETWORKS = ["2G", "3G", "4G", "5G"]
+PROVIDERS = ["gps", "network", "fused"]
+POSTAL_CODES = ["1000", "1050", "2000", "3000", "9000"]
+STATUSES = ["IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY", "POWER_OFF"]
+TROUBLE_CODE = "9000"  # out of service in the last 20 minutes: the alerts scenario
+TROUBLE_FROM = END - dt.timedelta(minutes=20)
+N_EVENTS = 6000
+N_BATCHES = 3
+
+_ARROW = {
+    "string": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "bigint": pa.int64(),
+    "int": pa.int32(),
+    "double": pa.float64(),
+    "map<string,bigint>": pa.map_(pa.string(), pa.int64()),
+}
+
+
+def arrow_schema(table: LakeTable) -> pa.Schema:
+    """The Parquet schema of a lake table (its non-partition columns)."""
+    return pa.schema([pa.field(c.name, _ARROW[c.hive_type]) for c in table.columns])
+
+
+def make_events(seed: int = 7) -> pd.DataFrame:
+    """The known events (UTC event times with microseconds)."""
+    rng = np.random.default_rng(seed)
+    span_us = int((END - START).total_seconds() * 1e6)
+    times = pd.to_datetime(START) + pd.to_timedelta(
+        np.sort(rng.integers(0, span_us, N_EVENTS)), unit="us"
+    )
+    postal = rng.choice(POSTAL_CODES, N_EVENTS)
+    status = rng.choice(STATUSES, N_EVENTS, p=[0.8, 0.1, 0.05, 0.05])
+    signal = rng.integers(-130, -50, N_EVENTS)
+    trouble = (postal == TROUBLE_CODE) & (times >= pd.Timestamp(TROUBLE_FROM))
+    status = np.where(trouble & (rng.random(N_EVENTS) < 0.7), "OUT_OF_SERVICE", status)
+    signal = np.where(trouble, signal - 25, signal).clip(-150, -20)
+    satellites = rng.integers(0, 20, N_EVENTS).astype(float)
+    satellites[rng.random(N_EVENTS) < 0.3] = np.nan
+    events = pd.DataFrame(
+        {
+            "event_time": times,
+            "operator": rng.choice(OPERATORS, N_EVENTS),
+            "network_type": rng.choice(NETWORKS, N_EVENTS),
+            "signal_dbm": signal.astype(np.int64),
+            "provider": rng.choice(PROVIDERS, N_EVENTS),
+            "gps_precision_m": np.round(rng.uniform(0.5, 80, N_EVENTS), 3),
+            "satellites": satellites,
+            "latitude": rng.uniform(50.6, 51.3, N_EVENTS),
+            "longitude": rng.uniform(3.0, 5.5, N_EVENTS),
+            "postal_code": postal,
+            "status": status,
+            "batch_id": rng.integers(0, N_BATCHES, N_EVENTS),
+        }
+    )
+    events["band"] = [
+        DEFAULT_BANDS[n].band(s)
+        for n, s in zip(events["network_type"], events["signal_dbm"], strict=True)
+    ]
+    return events
+
+
+def _partials(events: pd.DataFrame, keys: list[str], aggs: dict[str, Any]) -> pd.DataFrame:
+    frame = events.assign(window_start=events["event_time"].dt.floor("min"))
+    out = frame.groupby(["window_start", *keys, "batch_id"], as_index=False).agg(**aggs)
+    out["window_end"] = out["window_start"] + pd.Timedelta(minutes=1)
+    return out
+
+
+def _write(root: Path, table: LakeTable, frame: pd.DataFrame, time_column: str) -> int:
+    """One file per (partition, batch); returns the number of files written."""
+    files = 0
+    frame = frame.assign(
+        _dt=frame[time_column].dt.strftime("%Y-%m-%d"), _hour=frame[time_column].dt.hour
+    )
+    for (dt_value, hour, batch), part in frame.groupby(["_dt", "_hour", "batch_id"]):
+        directory = root / partition_path(table, str(dt_value), int(hour))
+        directory.mkdir(parents=True, exist_ok=True)
+        data = pa.Table.from_pandas(
+            part[list(table.column_names)], schema=arrow_schema(table), preserve_index=False
+        )
+        pq.write_table(data, directory / f"part-{int(batch):05d}-{files}.parquet")
+        files += 1
+    return files
+
+
+def make_batches(seed: int = 11) -> pd.DataFrame:
+    """Known pipeline_batches rows (one per micro-batch)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(24):
+        batch_time = START + dt.timedelta(minutes=7 * i + 3, seconds=int(rng.integers(0, 59)))
+        reasons = {"invalid_json": int(rng.integers(0, 5)), "missing": int(rng.integers(0, 3))}
+        if i % 5 == 0:
+            reasons["martian"] = 2  # a reason the API does not know: reported as "other"
+        quarantined = sum(reasons.values())
+        valid = int(rng.integers(50, 400))
+        rows.append(
+            {
+                "batch_id": i,
+                "batch_time": batch_time,
+                "rows_in": valid + quarantined,
+                "valid_rows": valid,
+                "quarantined_rows": quarantined,
+                "quarantined_by_reason": list(reasons.items()),
+                "duplicates_removed": int(rng.integers(0, 10)),
+                "max_lateness_s": float(rng.uniform(0, 30)),
+                "max_event_time": batch_time - dt.timedelta(seconds=int(rng.integers(1, 20))),
+                "arrival_watermark": batch_time - dt.timedelta(minutes=10),
+                "processing_ms": int(rng.integers(100, 2000)),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    for column in ("batch_time", "max_event_time", "arrival_watermark"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def write_lake(root: Path, events: pd.DataFrame, batches: pd.DataFrame) -> dict[str, int]:
+    """Write every KPI table's partials and pipeline_batches under `root`; files per table."""
+    bands = {f"band_{b}_count": ("band", lambda s, b=b: int((s == b).sum())) for b in BAND_NAMES}
+    ev = events.assign(
+        oos=(events["status"] == "OUT_OF_SERVICE").astype(np.int64),
+        sat_value=events["satellites"].fillna(0).astype(np.int64),
+        sat_present=events["satellites"].notna().astype(np.int64),
+    )
+    tables = {
+        SIGNAL_STRENGTH_BY_OPERATOR: _partials(
+            ev,
+            ["operator", "network_type"],
+            {
+                "event_count": ("signal_dbm", "size"),
+                "signal_sum": ("signal_dbm", "sum"),
+                "signal_min": ("signal_dbm", "min"),
+                "signal_max": ("signal_dbm", "max"),
+                **bands,
+            },
+        ),
+        GPS_PRECISION_BY_PROVIDER: _partials(
+            ev,
+            ["provider"],
+            {
+                "event_count": ("gps_precision_m", "size"),
+                "precision_sum": ("gps_precision_m", "sum"),
+                "precision_min": ("gps_precision_m", "min"),
+                "precision_max": ("gps_precision_m", "max"),
+                "satellites_sum": ("sat_value", "sum"),
+                "satellites_count": ("sat_present", "sum"),
+            },
+        ),
+        STATUS_COUNT: _partials(ev, ["postal_code", "status"], {"event_count": ("status", "size")}),
+        COVERAGE_BY_POSTAL_CODE: _partials(
+            ev,
+            ["postal_code"],
+            {
+                "event_count": ("latitude", "size"),
+                "latitude_sum": ("latitude", "sum"),
+                "longitude_sum": ("longitude", "sum"),
+                "signal_sum": ("signal_dbm", "sum"),
+                "out_of_service_count": ("oos", "sum"),
+            },
+        ),
+    }
+    written = {t.name: _write(root, t, frame, "window_start") for t, frame in tables.items()}
+    written[PIPELINE_BATCHES.name] = _write(root, PIPELINE_BATCHES, batches, "batch_time")
+    return written
+
+
+@pytest.fixture(scope="session")
+def events() -> pd.DataFrame:
+    """The known raw events behind the fixture lake."""
+    return make_events()
+
+
+@pytest.fixture(scope="session")
+def batches() -> pd.DataFrame:
+    """The known pipeline_batches rows of the fixture lake."""
+    return make_batches()
+
+
+@pytest.fixture(scope="session")
+def lake(
+    tmp_path_factory: pytest.TempPathFactory, events: pd.DataFrame, batches: pd.DataFrame
+) -> Path:
+    """A lake root holding the fixture partials."""
+    root = tmp_path_factory.mktemp("lake")
+    write_lake(root, events, batches)
+    return root
+
+
+@pytest.fixture(scope="session")
+def engine(lake: Path) -> Iterator[DuckDBEngine]:
+    """A DuckDBEngine over the fixture lake."""
+    eng = DuckDBEngine(lake.as_uri(), threads=1)
+    yield eng
+    eng.close()
+
+
+def api_settings(lake: Path, **overrides: Any) -> ApiSettings:
+    """Settings for tests: auth off, generous limits, small alert windows."""
+    values: dict[str, Any] = {
+        "lake_root": lake.as_uri(),
+        "auth_enabled": False,
+        "rate_limit_per_minute": 100_000,
+        "rate_limit_burst": 100_000,
+        "alert_baseline_minutes": 120,
+        "alert_recent_minutes": 15,
+        "alert_min_events": 5,
+        "cache_ttl_s": 0,
+    }
+    values.update(overrides)
+    return ApiSettings(**values)
+
+
+@pytest.fixture(scope="session")
+def make_settings(lake: Path) -> Callable[..., ApiSettings]:
+    """Factory of test settings over the fixture lake."""
+    return lambda **overrides: api_settings(lake, **overrides)
+
+
+@pytest.fixture(scope="session")
+def client(make_settings: Callable[..., ApiSettings], engine: DuckDBEngine) -> Iterator[TestClient]:
+    """The API over the fixture lake (auth off, no caching)."""
+    with TestClient(create_app(make_settings(), engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def iso() -> Callable[[dt.datetime], str]:
+    """ISO-8601 text of a datetime, for query strings."""
+    return lambda value: value.isoformat().replace("+00:00", "Z")
