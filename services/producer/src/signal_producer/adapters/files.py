@@ -65,6 +65,7 @@ class GroundTruthSink:
             self.count += len(rows)
             if self._file is not None:
                 self._file.write("".join(json.dumps(row) + "\n" for row in rows))
+                self._file.flush()  # readers (tests, a crashed run's post-mortem) see every batch
             else:
                 self._rows.extend(rows)
 
