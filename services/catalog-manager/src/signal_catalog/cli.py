@@ -207,7 +207,9 @@ def crawlers_create(table: TablesOption = None, verbose: VerboseOption = False) 
     settings = _setup(verbose)
     catalog = catalog_from(settings)
     catalog.require_database()
-    reports = operations.create_crawlers(catalog, _tables(table), role=settings.crawler_role)
+    reports = operations.create_crawlers(
+        catalog, _tables(table), role=settings.crawler_role, prefix=settings.crawler_prefix
+    )
     summary = Table(title="crawlers")
     summary.add_column("crawler")
     summary.add_column("action")
@@ -249,6 +251,7 @@ def crawlers_start(
         reports = operations.start_crawlers(
             catalog,
             _tables(table),
+            prefix=settings.crawler_prefix,
             wait=wait,
             timeout_s=timeout if timeout is not None else settings.crawler_timeout_s,
             poll_s=settings.crawler_poll_s,
@@ -266,7 +269,7 @@ def crawlers_status(table: TablesOption = None, verbose: VerboseOption = False) 
     """Show each crawler's state and last crawl."""
     settings = _setup(verbose)
     catalog = catalog_from(settings)
-    reports = operations.crawler_status(catalog, _tables(table))
+    reports = operations.crawler_status(catalog, _tables(table), prefix=settings.crawler_prefix)
     out.print(_crawler_table(reports))
     missing = [r.name for r in reports if r.action == "missing"]
     if missing:

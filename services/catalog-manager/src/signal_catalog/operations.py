@@ -17,6 +17,7 @@ from signal_catalog.adapters.glue import GlueCatalog
 from signal_catalog.adapters.lake import Lake
 from signal_catalog.adapters.query import QueryEngine, SmokeResult
 from signal_catalog.core.crawlers import (
+    CRAWLER_PREFIX,
     CatalogSnapshot,
     crawler_definition,
     crawler_name,
@@ -216,12 +217,14 @@ class CrawlerReport:
 
 
 def create_crawlers(
-    catalog: GlueCatalog, tables: Sequence[LakeTable], *, role: str
+    catalog: GlueCatalog, tables: Sequence[LakeTable], *, role: str, prefix: str = CRAWLER_PREFIX
 ) -> list[CrawlerReport]:
     """Create (or update) one crawler per table."""
     reports = []
     for table in tables:
-        definition = crawler_definition(table.name, database=catalog.database, role=role)
+        definition = crawler_definition(
+            table.name, database=catalog.database, role=role, prefix=prefix
+        )
         existing = catalog.get_crawler(definition["Name"])
         if existing is None:
             catalog.create_crawler(definition)
@@ -246,11 +249,13 @@ def snapshot(catalog: GlueCatalog, table: str) -> CatalogSnapshot | None:
     return CatalogSnapshot(columns, len(catalog.partitions(table)))
 
 
-def crawler_status(catalog: GlueCatalog, tables: Sequence[LakeTable]) -> list[CrawlerReport]:
+def crawler_status(
+    catalog: GlueCatalog, tables: Sequence[LakeTable], *, prefix: str = CRAWLER_PREFIX
+) -> list[CrawlerReport]:
     """State and last crawl of each table's crawler."""
     reports = []
     for table in tables:
-        name = crawler_name(table.name)
+        name = crawler_name(table.name, prefix)
         crawler = catalog.get_crawler(name)
         if crawler is None:
             reports.append(CrawlerReport(name, "missing"))
@@ -265,6 +270,7 @@ def start_crawlers(
     catalog: GlueCatalog,
     tables: Sequence[LakeTable],
     *,
+    prefix: str = CRAWLER_PREFIX,
     wait: bool = True,
     timeout_s: float,
     poll_s: float,
@@ -276,20 +282,20 @@ def start_crawlers(
     before = {t.name: snapshot(catalog, t.name) for t in tables}
     started: dict[str, str] = {}
     for table in tables:
-        name = crawler_name(table.name)
+        name = crawler_name(table.name, prefix)
         if catalog.get_crawler(name) is None:
             raise TableMissingError(
                 f"crawler {name} does not exist", hint="run `signal-catalog crawlers create` first"
             )
         started[table.name] = "started" if catalog.start_crawler(name) else "already running"
     if not wait:
-        return [CrawlerReport(crawler_name(t), a, "RUNNING") for t, a in started.items()]
+        return [CrawlerReport(crawler_name(t, prefix), a, "RUNNING") for t, a in started.items()]
     deadline = clock() + timeout_s
     states: dict[str, str] = {}
     last: dict[str, str] = {}
     while True:
         for table in started:
-            name = crawler_name(table)
+            name = crawler_name(table, prefix)
             crawl = catalog.latest_crawl(name)  # ListCrawls: the crawl's own state
             crawler = catalog.get_crawler(name) or {}
             states[table] = str(crawler.get("State", "UNKNOWN"))
@@ -299,7 +305,7 @@ def start_crawlers(
         if all(s == "READY" for s in states.values()):
             break
         if clock() >= deadline:
-            running = sorted(crawler_name(t) for t, s in states.items() if s != "READY")
+            running = sorted(crawler_name(t, prefix) for t, s in states.items() if s != "READY")
             raise CrawlerTimeoutError(
                 f"crawlers still running after {timeout_s:.0f}s: {', '.join(running)}",
                 hint="check them with `signal-catalog crawlers status`, or raise the timeout",
@@ -307,7 +313,7 @@ def start_crawlers(
         sleep(poll_s)
     return [
         CrawlerReport(
-            crawler_name(t),
+            crawler_name(t, prefix),
             action,
             states[t],
             last[t],

@@ -46,6 +46,9 @@ class CatalogSettings(CommonSettings):
     crawler_role: str = Field(
         "AWSGlueServiceRole-signal-stream", description="IAM role (name or ARN) of the crawlers."
     )
+    crawler_prefix: str = Field(
+        "crawler_", description="Crawler names are <prefix><table>, e.g. crawler_status_count."
+    )
     crawler_timeout_s: float = Field(900.0, gt=0, description="How long `crawlers start` waits.")
     crawler_poll_s: float = Field(5.0, gt=0, description="Seconds between crawler state polls.")
     drift_sample_files: int = Field(5, ge=1, description="Parquet files read per table by drift.")

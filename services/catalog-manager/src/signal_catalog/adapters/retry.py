@@ -53,7 +53,8 @@ def translate(exc: Exception, what: str) -> CatalogError:
     """A named, one-line CatalogError for an AWS failure while doing `what`."""
     if isinstance(exc, ClientError):
         code = error_code(exc)
-        message = exc.response.get("Error", {}).get("Message", "")
+        # one line, bounded: some endpoints put HTML or stack traces in the message
+        message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())[:200]
         if code in ACCESS_DENIED_CODES:
             return AccessDeniedError(
                 f"access denied while {what} ({code}: {message})",

@@ -21,15 +21,17 @@ CRAWLER_CONFIGURATION = json.dumps(
 )
 
 
-def crawler_name(table: str) -> str:
+def crawler_name(table: str, prefix: str = CRAWLER_PREFIX) -> str:
     """The crawler of a table, e.g. `crawler_signal_strength_by_operator`."""
-    return f"{CRAWLER_PREFIX}{table}"
+    return f"{prefix}{table}"
 
 
-def crawler_definition(table: str, *, database: str, role: str) -> dict[str, Any]:
+def crawler_definition(
+    table: str, *, database: str, role: str, prefix: str = CRAWLER_PREFIX
+) -> dict[str, Any]:
     """CreateCrawler/UpdateCrawler arguments for one table (a catalog target on that table)."""
     return {
-        "Name": crawler_name(table),
+        "Name": crawler_name(table, prefix),
         "Role": role,
         "DatabaseName": database,
         "Description": f"Adds new partitions of {database}.{table} (managed by signal-catalog).",
