@@ -1,0 +1,5 @@
+"""Signal Stream's stream processor: Kinesis → validate → dedup → event-time KPIs → Parquet lake."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

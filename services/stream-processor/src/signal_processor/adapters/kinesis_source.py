@@ -1,0 +1,472 @@
+"""A Structured Streaming source for Kinesis on open-source Spark 4 (Python Data Source API).
+
+Open-source Spark has no Kinesis source, so this is one. Design:
+
+* Offsets are JSON dicts `{"n": N, "shards": {shard_id: position}, "finished": [...]}`; a
+  position is `{"after": seq}` (AFTER_SEQUENCE_NUMBER), `{"at": "TRIM_HORIZON"}` or
+  `{"at_timestamp": ms}`. The batch that *ends* at offset N reads each shard from the positions
+  in offset N.
+* Records are fetched on executors, one input partition per shard. The executor decides how far
+  to read (max records, caught up, time budget) and records that boundary in a durable progress
+  log (`boundaries/N/<shard>`, create-if-absent). A replayed batch finds the boundary and reads
+  exactly the same records; the driver plans offset N+1 from the boundaries of offset N.
+* Resharding: a closed shard read to its end is `finished`; its children start (TRIM_HORIZON)
+  only once all their parents are finished, so per-key order is preserved.
+* Expired iterators are re-acquired after the last record read; throttling is backed off with
+  jitter; GetRecords calls are spaced to at most `maxCallsPerSecond` per shard.
+* KPL-aggregated records are de-aggregated (sub-sequence numbers exposed).
+
+Option keys reach the reader lower-cased; the reader is pickled to executors, so it holds only
+plain data and creates boto3 clients lazily.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.types import StructType
+
+from signal_processor.adapters.progress import ProgressStore, progress_store
+
+log = logging.getLogger(__name__)
+
+SOURCE_NAME = "signal_kinesis"
+SOURCE_SCHEMA = (
+    "data binary, stream string, shard_id string, sequence_number string, "
+    "sub_sequence_number bigint, partition_key string, arrival_time timestamp"
+)
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("data", pa.binary()),
+        ("stream", pa.string()),
+        ("shard_id", pa.string()),
+        ("sequence_number", pa.string()),
+        ("sub_sequence_number", pa.int64()),
+        ("partition_key", pa.string()),
+        ("arrival_time", pa.timestamp("us", tz="UTC")),
+    ]
+)
+_KPL_MAGIC = b"\xf3\x89\x9a\xc2"
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+    "ThrottlingException",
+    "KMSThrottlingException",
+    "InternalFailure",
+    "ServiceUnavailable",
+}
+
+
+class KinesisSourceError(RuntimeError):
+    """The Kinesis source cannot continue (bad options, stream missing, retries exhausted)."""
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Validated options of the source (all plain data: the reader is pickled)."""
+
+    stream: str
+    progress_location: str
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    starting_position: str = "trim_horizon"
+    starting_timestamp_ms: int | None = None
+    max_records_per_batch: int = 100_000
+    max_read_seconds: float = 15.0
+    max_calls_per_second: float = 5.0
+    get_records_limit: int = 10_000
+    max_retries: int = 8
+
+    @classmethod
+    def parse(cls, options: dict[str, str]) -> SourceOptions:
+        """Parse (lower-cased) option keys; raise KinesisSourceError on anything wrong."""
+        o = {k.lower(): v for k, v in options.items()}
+        if not o.get("streamname"):
+            raise KinesisSourceError("option streamName is required")
+        if not o.get("progresslocation"):
+            raise KinesisSourceError("option progressLocation is required")
+        position = o.get("startingposition", "trim_horizon").lower()
+        if position not in ("trim_horizon", "latest", "at_timestamp"):
+            raise KinesisSourceError(
+                f"startingPosition must be trim_horizon, latest or at_timestamp, not {position!r}"
+            )
+        timestamp_ms = None
+        if position == "at_timestamp":
+            raw = o.get("startingtimestamp")
+            if not raw:
+                raise KinesisSourceError("startingPosition at_timestamp needs startingTimestamp")
+            timestamp_ms = _parse_timestamp_ms(raw)
+        try:
+            return cls(
+                stream=o["streamname"],
+                progress_location=o["progresslocation"],
+                region=o.get("region", "us-east-1"),
+                endpoint_url=o.get("endpointurl") or None,
+                starting_position=position,
+                starting_timestamp_ms=timestamp_ms,
+                max_records_per_batch=int(o.get("maxrecordsperbatch", 100_000)),
+                max_read_seconds=float(o.get("maxreadseconds", 15.0)),
+                max_calls_per_second=float(o.get("maxcallspersecond", 5.0)),
+                get_records_limit=int(o.get("getrecordslimit", 10_000)),
+                max_retries=int(o.get("maxretries", 8)),
+            )
+        except ValueError as exc:
+            raise KinesisSourceError(f"invalid Kinesis source option: {exc}") from None
+
+
+def _parse_timestamp_ms(raw: str) -> int:
+    if raw.isdigit():
+        return int(raw)
+    parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def kinesis_client(opts: SourceOptions) -> Any:
+    """A boto3 Kinesis client for the options' region and endpoint."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10)
+    return boto3.client(
+        "kinesis", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config
+    )
+
+
+def call_with_backoff(
+    fn: Callable[..., Any],
+    *,
+    max_retries: int,
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs: Any,
+) -> Any:
+    """Call a Kinesis API, retrying throttling and transient errors with jittered backoff."""
+    from botocore.exceptions import ClientError
+
+    for attempt in range(max_retries + 1):
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in _RETRYABLE or attempt == max_retries:
+                raise
+            delay = min(5.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
+            log.warning("kinesis throttled; backing off", extra={"code": code, "delay": delay})
+            sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def list_all_shards(client: Any, stream: str, max_retries: int = 8) -> list[dict[str, Any]]:
+    """Every shard of the stream (open and closed), following pagination."""
+    shards: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"StreamName": stream}
+    while True:
+        page = call_with_backoff(client.list_shards, max_retries=max_retries, **kwargs)
+        shards.extend(page["Shards"])
+        token = page.get("NextToken")
+        if not token:
+            return shards
+        kwargs = {"NextToken": token}
+
+
+def _parents(shard: dict[str, Any]) -> list[str]:
+    return [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
+
+
+def initial_positions(
+    shards: list[dict[str, Any]], opts: SourceOptions, now_ms: int
+) -> dict[str, dict[str, Any]]:
+    """Starting positions: root shards (no parent still in the stream) at the start position."""
+    if opts.starting_position == "trim_horizon":
+        start: dict[str, Any] = {"at": "TRIM_HORIZON"}
+    elif opts.starting_position == "latest":
+        # pinned as a timestamp so a restart before the first commit reads the same records
+        start = {"at_timestamp": now_ms}
+    else:
+        start = {"at_timestamp": opts.starting_timestamp_ms}
+    present = {s["ShardId"] for s in shards}
+    return {s["ShardId"]: dict(start) for s in shards if not any(p in present for p in _parents(s))}
+
+
+def next_offset(
+    current: dict[str, Any],
+    boundaries: dict[str, dict[str, Any]],
+    shards: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Offset N+1 from offset N, the boundaries its batch recorded, and the stream's shards."""
+    finished = set(current.get("finished", []))
+    positions: dict[str, dict[str, Any]] = {}
+    for shard_id, position in current["shards"].items():
+        boundary = boundaries[shard_id]
+        if boundary.get("closed"):
+            finished.add(shard_id)
+            continue
+        last = boundary.get("last_seq")
+        positions[shard_id] = {"after": last} if last else position
+    present = {s["ShardId"] for s in shards}
+    for shard in shards:
+        shard_id = shard["ShardId"]
+        if shard_id in positions or shard_id in finished:
+            continue
+        parents = _parents(shard)
+        if all(p in finished or p not in present for p in parents):
+            positions[shard_id] = {"at": "TRIM_HORIZON"}
+    # forget finished shards that the stream no longer lists (past retention)
+    finished &= present | set(positions)
+    return {"n": current["n"] + 1, "shards": positions, "finished": sorted(finished)}
+
+
+@dataclass
+class ShardRead:
+    """What one executor read from one shard for one batch."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    last_seq: str | None = None
+    kinesis_records: int = 0
+    closed: bool = False
+
+
+def _iterator(client: Any, opts: SourceOptions, shard_id: str, position: dict[str, Any]) -> str:
+    kwargs: dict[str, Any] = {"StreamName": opts.stream, "ShardId": shard_id}
+    if "after" in position:
+        kwargs.update(
+            ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=position["after"]
+        )
+    elif "at_timestamp" in position:
+        kwargs.update(
+            ShardIteratorType="AT_TIMESTAMP",
+            Timestamp=dt.datetime.fromtimestamp(position["at_timestamp"] / 1000, dt.UTC),
+        )
+    else:
+        kwargs.update(ShardIteratorType=position["at"])
+    response = call_with_backoff(client.get_shard_iterator, max_retries=opts.max_retries, **kwargs)
+    return str(response["ShardIterator"])
+
+
+def _user_records(record: dict[str, Any]) -> Iterator[tuple[bytes, str, int]]:
+    """(data, partition key, sub-sequence number) of a record, de-aggregating KPL records."""
+    data: bytes = record["Data"]
+    if not data.startswith(_KPL_MAGIC):
+        yield data, record["PartitionKey"], 0
+        return
+    import base64
+
+    from aws_kinesis_agg.deaggregator import iter_deaggregate_records
+
+    for index, user in enumerate(iter_deaggregate_records(dict(record), data_format="Boto3")):
+        k = user["kinesis"]
+        payload = k["data"]
+        if k.get("aggregated"):
+            payload = base64.b64decode(payload)
+        yield payload, k["partitionKey"], int(k.get("subSequenceNumber", index))
+
+
+def read_shard(
+    client: Any,
+    opts: SourceOptions,
+    shard_id: str,
+    position: dict[str, Any],
+    *,
+    boundary: dict[str, Any] | None,
+    max_records: int,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ShardRead:
+    """Read one shard from `position`: up to a recorded `boundary`, or decide a new one."""
+    from botocore.exceptions import ClientError
+
+    result = ShardRead()
+    if boundary is not None and not boundary.get("last_seq") and not boundary.get("closed"):
+        return result  # the recorded attempt read nothing
+    iterator: str | None = _iterator(client, opts, shard_id, position)
+    started = clock()
+    min_interval = 1.0 / opts.max_calls_per_second
+    last_call = -min_interval
+    while iterator is not None:
+        wait = min_interval - (clock() - last_call)
+        if wait > 0:
+            sleep(wait)
+        last_call = clock()
+        limit = min(opts.get_records_limit, max(1, max_records - result.kinesis_records))
+        try:
+            response = call_with_backoff(
+                client.get_records,
+                max_retries=opts.max_retries,
+                ShardIterator=iterator,
+                Limit=limit,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+                raise
+            resume = {"after": result.last_seq} if result.last_seq else position
+            log.info("shard iterator expired; re-acquiring", extra={"shard": shard_id})
+            iterator = _iterator(client, opts, shard_id, resume)
+            continue
+        records = response.get("Records", [])
+        for record in records:
+            seq = record["SequenceNumber"]
+            arrival = record["ApproximateArrivalTimestamp"]
+            for data, key, sub in _user_records(record):
+                result.rows.append((data, opts.stream, shard_id, seq, sub, key, arrival))
+            result.last_seq = seq
+            result.kinesis_records += 1
+            if boundary is not None and seq == boundary.get("last_seq"):
+                return result
+        iterator = response.get("NextShardIterator")
+        if iterator is None:
+            result.closed = True
+            return result
+        if boundary is not None:
+            continue  # replay: keep going until the recorded boundary, whatever the budget
+        caught_up = not records and response.get("MillisBehindLatest", 0) == 0
+        if (
+            caught_up
+            or result.kinesis_records >= max_records
+            or clock() - started >= opts.max_read_seconds
+        ):
+            return result
+    return result
+
+
+class ShardPartition(InputPartition):
+    """One shard's slice of one batch."""
+
+    def __init__(self, n: int, shard_id: str, position: dict[str, Any], max_records: int) -> None:
+        super().__init__((n, shard_id))
+        self.n = n
+        self.shard_id = shard_id
+        self.position = position
+        self.max_records = max_records
+
+
+class KinesisStreamReader(DataSourceStreamReader):
+    """Driver-side planning (offsets) and executor-side reads (`read`)."""
+
+    def __init__(self, opts: SourceOptions) -> None:
+        self.opts = opts
+
+    def _store(self) -> ProgressStore:
+        return progress_store(
+            self.opts.progress_location,
+            region=self.opts.region,
+            endpoint_url=self.opts.endpoint_url,
+        )
+
+    def initialOffset(self) -> dict[str, Any]:  # noqa: N802 (Spark's API name)
+        store = self._store()
+        planned = store.get("planned")
+        if planned is not None and planned.get("n") == 0:
+            return planned  # already pinned (a `latest` start must not move)
+        if planned is not None:
+            log.warning("progress log holds offsets of an older checkpoint; starting over")
+        shards = list_all_shards(kinesis_client(self.opts), self.opts.stream, self.opts.max_retries)
+        if not shards:
+            raise KinesisSourceError(f"stream {self.opts.stream} has no shards")
+        offset = {
+            "n": 0,
+            "shards": initial_positions(shards, self.opts, int(time.time() * 1000)),
+            "finished": [],
+        }
+        store.put("planned", offset)
+        return offset
+
+    def latestOffset(self, *args: Any) -> dict[str, Any]:  # noqa: N802
+        # Spark 4.0/4.1 call latestOffset(); 4.2+ pass (start, limit): the log serves both.
+        store = self._store()
+        current = store.get("planned")
+        if current is None:
+            return self.initialOffset()
+        boundaries: dict[str, dict[str, Any]] = {}
+        for shard_id in current["shards"]:
+            boundary = store.get(f"boundaries/{current['n']}/{shard_id}")
+            if boundary is None:
+                if current["n"] == 0:
+                    # Spark took the initial offset as its start: nothing was read yet
+                    boundaries = {s: {} for s in current["shards"]}
+                    break
+                return current  # the batch ending at `current` has not run yet
+            boundaries[shard_id] = boundary
+        shards = list_all_shards(kinesis_client(self.opts), self.opts.stream, self.opts.max_retries)
+        offset = next_offset(current, boundaries, shards)
+        store.put("planned", offset)
+        return offset
+
+    def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> list[InputPartition]:
+        shard_ids = sorted(end["shards"])
+        per_shard = max(1, self.opts.max_records_per_batch // max(1, len(shard_ids)))
+        return [ShardPartition(end["n"], s, end["shards"][s], per_shard) for s in shard_ids]
+
+    def read(self, partition: ShardPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
+        store = self._store()
+        key = f"boundaries/{partition.n}/{partition.shard_id}"
+        boundary = store.get(key)
+        client = kinesis_client(self.opts)
+        result = read_shard(
+            client,
+            self.opts,
+            partition.shard_id,
+            partition.position,
+            boundary=boundary,
+            max_records=partition.max_records,
+        )
+        if boundary is None:
+            decided = {
+                "last_seq": result.last_seq,
+                "kinesis_records": result.kinesis_records,
+                "user_records": len(result.rows),
+                "closed": result.closed,
+            }
+            stored = store.put_if_absent(key, decided)
+            if stored != decided:  # a concurrent attempt won: read exactly what it recorded
+                result = read_shard(
+                    client,
+                    self.opts,
+                    partition.shard_id,
+                    partition.position,
+                    boundary=stored,
+                    max_records=partition.max_records,
+                )
+        if result.rows:
+            columns = list(zip(*result.rows, strict=True))
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(col, type=_ARROW_SCHEMA.field(i).type) for i, col in enumerate(columns)],
+                schema=_ARROW_SCHEMA,
+            )
+
+    def commit(self, end: dict[str, Any]) -> None:
+        # keep a few old boundaries for diagnosis; older ones are never read again
+        self._store().delete_below("boundaries", keep_from=int(end["n"]) - 5)
+
+
+class KinesisDataSource(DataSource):
+    """`spark.readStream.format("signal_kinesis")`: see the module docstring for options."""
+
+    @classmethod
+    def name(cls) -> str:
+        return SOURCE_NAME
+
+    def schema(self) -> str:
+        return SOURCE_SCHEMA
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:  # noqa: N802
+        return KinesisStreamReader(SourceOptions.parse(dict(self.options)))
+
+
+def records_read(store: ProgressStore, offset: dict[str, Any]) -> int | None:
+    """User records read by the batch that ends at `offset` (None if not all shards recorded)."""
+    total = 0
+    for shard_id in offset["shards"]:
+        boundary = store.get(f"boundaries/{offset['n']}/{shard_id}")
+        if boundary is None:
+            return None
+        total += int(boundary.get("user_records", 0))
+    return total

@@ -1,0 +1,225 @@
+"""The streaming job: wiring of the Kinesis source, the core transforms and the lake writer.
+
+Only this module (and the Glue entry point) creates sessions, reads streams and starts queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from signal_common.lake import PIPELINE_BATCHES, partition_values
+from signal_common.quality import bands_with_overrides
+from signal_common.spark_schema import table_struct_type
+from signal_processor.adapters.kinesis_source import KinesisDataSource, records_read
+from signal_processor.adapters.lake_writer import LakeWriter, storage_for
+from signal_processor.adapters.progress import progress_store
+from signal_processor.core import aggregates as agg
+from signal_processor.core.validate import DEDUP_COLUMNS, VALIDATED_DDL, validate_batches
+from signal_processor.settings import ProcessorSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_session(
+    settings: ProcessorSettings, *, app_name: str = "signal-stream-processor"
+) -> SparkSession:
+    """A Spark session configured for the job (UTC, micro-second Parquet timestamps)."""
+    # Local-mode Python workers inherit this process's environment: give them our import path
+    # (under pex or Pants the sources are not on the interpreter's default path).
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    spark = (
+        SparkSession.builder.appName(app_name)
+        .master(settings.spark_master)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    configure_session(spark, settings)
+    return spark
+
+
+def configure_session(spark: SparkSession, settings: ProcessorSettings) -> None:
+    """Session settings the transforms rely on, and the Kinesis source registration."""
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    spark.conf.set("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+    spark.dataSource.register(KinesisDataSource)
+
+
+def progress_location(settings: ProcessorSettings) -> str:
+    return settings.checkpoint_location.rstrip("/") + "/kinesis-source"
+
+
+def read_kinesis(spark: SparkSession, settings: ProcessorSettings) -> DataFrame:
+    """The raw record stream from Kinesis (our Python Data Source)."""
+    reader = (
+        spark.readStream.format("signal_kinesis")
+        .option("streamName", settings.stream_name)
+        .option("region", settings.aws_region)
+        .option("startingPosition", settings.starting_position)
+        .option("maxRecordsPerBatch", str(settings.max_records_per_batch))
+        .option("progressLocation", progress_location(settings))
+    )
+    if settings.kinesis_endpoint_url:
+        reader = reader.option("endpointUrl", settings.kinesis_endpoint_url)
+    if settings.starting_timestamp:
+        reader = reader.option("startingTimestamp", settings.starting_timestamp)
+    return reader.load()
+
+
+def validated_stream(raw: DataFrame, dedup_watermark: str) -> DataFrame:
+    """Validate every record, then drop re-sent events within the arrival-time watermark.
+
+    The watermark is on the Kinesis arrival time, not event time, so dedup state stays bounded
+    while no event is ever discarded for being late; invalid records carry a position key and
+    pass dedup unchanged (only a replayed record position would be dropped).
+    """
+    validated = raw.select(
+        "data", "shard_id", "sequence_number", "sub_sequence_number", "arrival_time"
+    ).mapInArrow(validate_batches, VALIDATED_DDL)
+    return validated.withWatermark("arrival_time", dedup_watermark).dropDuplicatesWithinWatermark(
+        list(DEDUP_COLUMNS)
+    )
+
+
+@dataclass
+class BatchContext:
+    """What foreachBatch needs beyond the DataFrame: batch input counts and the watermark."""
+
+    rows_in: int | None
+    watermark: dt.datetime | None
+
+
+def checkpoint_batch_context(settings: ProcessorSettings, batch_id: int) -> BatchContext:
+    """Read Spark's offset log for the batch: our source's end offset and the watermark."""
+    parsed = urlparse(settings.checkpoint_location)
+    if parsed.scheme not in ("", "file"):
+        return BatchContext(None, None)
+    path = os.path.join(parsed.path, "offsets", str(batch_id))
+    try:
+        with open(path) as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return BatchContext(None, None)
+    metadata = json.loads(lines[1])
+    offset = json.loads(lines[2])
+    store = progress_store(
+        progress_location(settings),
+        region=settings.aws_region,
+        endpoint_url=settings.kinesis_endpoint_url,
+    )
+    watermark_ms = metadata.get("batchWatermarkMs", 0)
+    watermark = dt.datetime.fromtimestamp(watermark_ms / 1000, dt.UTC) if watermark_ms else None
+    return BatchContext(records_read(store, offset), watermark)
+
+
+class BatchWriter:
+    """foreachBatch sink: writes every lake table for one micro-batch, exactly once."""
+
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        writer: LakeWriter,
+        *,
+        context: Callable[[int], BatchContext] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.bands = bands_with_overrides(settings.quality_band_overrides)
+        self.context = context or (lambda batch_id: checkpoint_batch_context(settings, batch_id))
+
+    def __call__(self, validated: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        validated = validated.persist()
+        try:
+            self._write(validated, batch_id, started)
+        finally:
+            validated.unpersist()
+
+    def _write(self, validated: DataFrame, batch_id: int, started: float) -> None:
+        quality = agg.batch_quality(validated).collect()[0]
+        valid_rows = int(quality["valid_rows"] or 0)
+        quarantined = int(quality["quarantined_rows"] or 0)
+        reasons = {
+            r["reason"]: int(r["count"]) for r in agg.quarantine_reason_counts(validated).collect()
+        }
+        events = agg.valid_events(validated)
+        w = self.writer
+        w.write(agg.events_table(validated), "events", batch_id, files=2)
+        w.write(agg.quarantine_table(validated, batch_id), "quarantine", batch_id)
+        w.write(
+            agg.signal_strength_partials(events, self.bands, batch_id),
+            "signal_strength_by_operator",
+            batch_id,
+        )
+        w.write(agg.gps_precision_partials(events, batch_id), "gps_precision_by_provider", batch_id)
+        w.write(agg.status_count_partials(events, batch_id), "status_count", batch_id)
+        w.write(agg.coverage_partials(events, batch_id), "coverage_by_postal_code", batch_id)
+        if self.settings.fault_after_write_batch == batch_id:
+            log.error("fault injection: crashing after writing batch", extra={"batch_id": batch_id})
+            os._exit(137)
+        ctx = self.context(batch_id)
+        now = dt.datetime.now(dt.UTC)
+        day, hour = partition_values(now)
+        row = {
+            "batch_id": batch_id,
+            "batch_time": now,
+            "rows_in": ctx.rows_in,
+            "valid_rows": valid_rows,
+            "quarantined_rows": quarantined,
+            "quarantined_by_reason": reasons,
+            "duplicates_removed": (
+                max(0, ctx.rows_in - valid_rows - quarantined) if ctx.rows_in is not None else None
+            ),
+            "max_lateness_s": quality["max_lateness_s"],
+            "max_event_time": quality["max_event_time"],
+            "arrival_watermark": ctx.watermark,
+            "processing_ms": int((time.monotonic() - started) * 1000),
+            "dt": day,
+            "hour": hour,
+        }
+        frame = validated.sparkSession.createDataFrame([row], table_struct_type(PIPELINE_BATCHES))
+        w.write(frame, "pipeline_batches", batch_id)
+        log.info(
+            "batch written",
+            extra={
+                "batch_id": batch_id,
+                "rows_in": ctx.rows_in,
+                "valid": valid_rows,
+                "quarantined": quarantined,
+                "ms": row["processing_ms"],
+            },
+        )
+
+
+def start_query(spark: SparkSession, settings: ProcessorSettings) -> StreamingQuery:
+    """Start the streaming query: Kinesis → validate → dedup → foreachBatch(lake)."""
+    raw = read_kinesis(spark, settings)
+    stream = validated_stream(raw, settings.dedup_watermark)
+    writer = LakeWriter(
+        settings.lake_root,
+        storage_for(
+            settings.lake_root, region=settings.aws_region, endpoint_url=settings.s3_endpoint_url
+        ),
+    )
+    return (
+        stream.writeStream.foreachBatch(BatchWriter(settings, writer))
+        .option("checkpointLocation", settings.checkpoint_location)
+        .trigger(processingTime=f"{settings.trigger_seconds} seconds")
+        .queryName("signal-stream-processor")
+        .start()
+    )

@@ -1,0 +1,46 @@
+"""Stream-processor settings (environment prefix SIGNAL_PROCESSOR_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from signal_common.settings import CommonSettings
+
+
+class ProcessorSettings(CommonSettings):
+    """Where to read, where to write, and how often."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGNAL_PROCESSOR_", extra="ignore")
+
+    checkpoint_location: str = Field(
+        "file:///tmp/signal-stream/checkpoints/stream-processor",
+        description="Spark checkpoint (and Kinesis progress log) location.",
+    )
+    trigger_seconds: float = Field(20.0, gt=0, description="Micro-batch trigger interval.")
+    starting_position: str = Field(
+        "trim_horizon", description="trim_horizon | latest | at_timestamp (first start only)."
+    )
+    starting_timestamp: str | None = Field(None, description="ISO time for at_timestamp.")
+    max_records_per_batch: int = Field(200_000, gt=0, description="Kinesis records per batch.")
+    dedup_watermark: str = Field(
+        "10 minutes", description="Arrival-time watermark bounding the dedup state."
+    )
+    shuffle_partitions: int = Field(4, gt=0, description="spark.sql.shuffle.partitions.")
+    spark_master: str = Field("local[2]", description="Spark master for local runs.")
+    quality_band_overrides: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description='Per network type, e.g. {"4G": {"excellent_min": -75}} (JSON).',
+    )
+    fault_after_write_batch: int | None = Field(
+        None,
+        description="Testing only: crash the process after writing this batch, before commit.",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ProcessorSettings:
+    """The process-wide settings, read once from the environment."""
+    return ProcessorSettings()
