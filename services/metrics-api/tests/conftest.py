@@ -270,3 +270,9 @@ def client(make_settings: Callable[..., ApiSettings], engine: DuckDBEngine) -> I
 def iso() -> Callable[[dt.datetime], str]:
     """ISO-8601 text of a datetime, for query strings."""
     return lambda value: value.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="session")
+def span() -> tuple[dt.datetime, dt.datetime]:
+    """(first, last) instant of the fixture events."""
+    return START, END

@@ -315,7 +315,7 @@ def create_app(
             allowed=list(allowed) if allowed else None,
         )
 
-    v1 = APIRouter( responses=_ERROR_RESPONSES, dependencies=[Depends(client)])
+    v1 = APIRouter(responses=_ERROR_RESPONSES, dependencies=[Depends(client)])
 
     @v1.get("/kpis/signal-strength", response_model=SignalStrengthResponse)
     async def signal_strength(

@@ -1,0 +1,362 @@
+"""Route tests: every number equals a pandas oracle computed straight from the raw events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
+Iso = Callable[[dt.datetime], str]
+
+
+def _in_range(events: pd.DataFrame, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """Events whose 1-minute window starts in [start, end)."""
+    minute = events["event_time"].dt.floor("min")
+    return events[(minute >= pd.Timestamp(start)) & (minute < pd.Timestamp(end))]
+
+
+def _bucket(events: pd.DataFrame, granularity: str) -> pd.Series:
+    epoch = (events["event_time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    size = SECONDS[granularity]
+    return pd.to_datetime(epoch // size * size, unit="s", utc=True)
+
+
+def _ts(value: str) -> pd.Timestamp:
+    return pd.Timestamp(value)
+
+
+def _get(client: TestClient, path: str, **params: Any) -> dict[str, Any]:
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _window(span: tuple[dt.datetime, dt.datetime], granularity: str) -> tuple[dt.datetime, ...]:
+    start, end = span
+    if granularity == "1m":  # a slice across midnight, starting mid-minute
+        return (dt.datetime(2026, 11, 22, 23, 40, 30, tzinfo=dt.UTC), start + dt.timedelta(hours=2))
+    return start - dt.timedelta(hours=1), end + dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize("granularity", list(SECONDS))
+def test_signal_strength_matches_oracle(
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso, granularity: str
+) -> None:
+    start, end = _window(span, granularity)
+    body = _get(
+        client,
+        "/v1/kpis/signal-strength",
+        granularity=granularity,
+        **{"from": iso(start)},
+        to=iso(end),
+    )
+    ev = _in_range(events, start, end)
+    oracle = (
+        ev.assign(bucket=_bucket(ev, granularity))
+        .groupby(["bucket", "operator", "network_type"])["signal_dbm"]
+        .agg(["count", "mean", "min", "max"])
+        .reset_index()
+    )
+    assert len(body["rows"]) == len(oracle) > 0
+    got = sorted(body["rows"], key=lambda r: (r["bucket_start"], r["operator"], r["network_type"]))
+    for row, (_, exp) in zip(got, oracle.iterrows(), strict=True):
+        assert _ts(row["bucket_start"]) == exp["bucket"]
+        assert (row["operator"], row["network_type"]) == (exp["operator"], exp["network_type"])
+        assert row["event_count"] == exp["count"]
+        assert row["avg_signal_dbm"] == pytest.approx(exp["mean"], abs=1e-9)
+        assert (row["min_signal_dbm"], row["max_signal_dbm"]) == (exp["min"], exp["max"])
+    assert body["granularity"] == granularity
+
+
+def test_signal_strength_filters_and_operator_rollup(
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso
+) -> None:
+    start, end = span
+    body = client.get(
+        "/v1/kpis/signal-strength",
+        params=[
+            ("from", iso(start)),
+            ("to", iso(end)),
+            ("granularity", "15m"),
+            ("operator", "Base O'Neil"),
+            ("operator", "Orange"),
+            ("network_type", "4G"),
+            ("network_type", "5G"),
+            ("by_network_type", "false"),
+        ],
+    ).json()
+    ev = events[
+        events["operator"].isin(["Base O'Neil", "Orange"])
+        & events["network_type"].isin(["4G", "5G"])
+    ]
+    oracle = (
+        ev.assign(bucket=_bucket(ev, "15m"))
+        .groupby(["bucket", "operator"])["signal_dbm"]
+        .agg(["count", "sum", "min", "max"])
+        .reset_index()
+    )
+    assert len(body["rows"]) == len(oracle)
+    for row, (_, exp) in zip(body["rows"], oracle.iterrows(), strict=True):
+        assert row["network_type"] is None
+        assert (_ts(row["bucket_start"]), row["operator"]) == (exp["bucket"], exp["operator"])
+        assert row["event_count"] == exp["count"]
+        assert row["avg_signal_dbm"] == pytest.approx(exp["sum"] / exp["count"], abs=1e-9)
+        assert (row["min_signal_dbm"], row["max_signal_dbm"]) == (exp["min"], exp["max"])
+
+
+@pytest.mark.parametrize("granularity", ["5m", "1h"])
+def test_gps_precision_matches_oracle(
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso, granularity: str
+) -> None:
+    start, end = span
+    body = client.get(
+        "/v1/kpis/gps-precision",
+        params=[
+            ("from", iso(start)),
+            ("to", iso(end)),
+            ("granularity", granularity),
+            ("provider", "gps"),
+            ("provider", "fused"),
+        ],
+    ).json()
+    ev = events[events["provider"].isin(["gps", "fused"])]
+    ev = ev.assign(bucket=_bucket(ev, granularity))
+    oracle = (
+        ev.groupby(["bucket", "provider"])
+        .agg(
+            count=("gps_precision_m", "size"),
+            mean=("gps_precision_m", "mean"),
+            min=("gps_precision_m", "min"),
+            max=("gps_precision_m", "max"),
+            sats=("satellites", "mean"),  # pandas skips missing satellites
+        )
+        .reset_index()
+    )
+    assert len(body["rows"]) == len(oracle) > 0
+    for row, (_, exp) in zip(body["rows"], oracle.iterrows(), strict=True):
+        assert (_ts(row["bucket_start"]), row["provider"]) == (exp["bucket"], exp["provider"])
+        assert row["event_count"] == exp["count"]
+        assert row["avg_precision_m"] == pytest.approx(exp["mean"], abs=1e-9)
+        assert (row["min_precision_m"], row["max_precision_m"]) == (exp["min"], exp["max"])
+        assert row["avg_satellites"] == pytest.approx(exp["sats"], abs=1e-9)
+
+
+def test_status_counts_with_filters(
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso
+) -> None:
+    start, end = span
+    body = client.get(
+        "/v1/kpis/status-counts",
+        params=[
+            ("from", iso(start)),
+            ("to", iso(end)),
+            ("granularity", "1h"),
+            ("postal_code", "1000"),
+            ("postal_code", "9000"),
+            ("status", "OUT_OF_SERVICE"),
+            ("status", "IN_SERVICE"),
+        ],
+    ).json()
+    ev = events[
+        events["postal_code"].isin(["1000", "9000"])
+        & events["status"].isin(["OUT_OF_SERVICE", "IN_SERVICE"])
+    ]
+    oracle = ev.assign(bucket=_bucket(ev, "1h")).groupby(["bucket", "postal_code", "status"]).size()
+    got = {
+        (_ts(r["bucket_start"]), r["postal_code"], r["status"]): r["event_count"]
+        for r in body["rows"]
+    }
+    assert got == {k: int(v) for k, v in oracle.items()}
+
+
+@pytest.mark.parametrize("top", [1, 2, 4])
+def test_status_counts_top_postal_codes(
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso, top: int
+) -> None:
+    start, end = span
+    body = _get(
+        client,
+        "/v1/kpis/status-counts",
+        granularity="1d",
+        top=top,
+        **{"from": iso(start)},
+        to=iso(end),
+    )
+    oos = (
+        events.assign(oos=events["status"] == "OUT_OF_SERVICE")
+        .groupby("postal_code")["oos"]
+        .sum()
+        .reset_index()
+        .sort_values(["oos", "postal_code"], ascending=[False, True])
+    )
+    keep = set(oos["postal_code"].head(top))
+    ev = events[events["postal_code"].isin(keep)]
+    oracle = ev.assign(bucket=_bucket(ev, "1d")).groupby(["bucket", "postal_code", "status"]).size()
+    got = {
+        (_ts(r["bucket_start"]), r["postal_code"], r["status"]): r["event_count"]
+        for r in body["rows"]
+    }
+    assert got == {k: int(v) for k, v in oracle.items()}
+    assert {r["postal_code"] for r in body["rows"]} == keep
+
+
+def test_signal_quality_shares(
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso
+) -> None:
+    start, end = span
+    body = _get(client, "/v1/kpis/signal-quality", **{"from": iso(start)}, to=iso(end))
+    counts = events.groupby(["operator", "network_type", "band"]).size()
+    totals = events.groupby(["operator", "network_type"]).size()
+    assert len(body["rows"]) == len(totals)
+    for row in body["rows"]:
+        key = (row["operator"], row["network_type"])
+        assert row["event_count"] == totals[key]
+        for band in ("excellent", "good", "fair", "poor"):
+            expected = int(counts.get((*key, band), 0))
+            assert row["band_counts"][band] == expected
+            assert row["band_shares"][band] == pytest.approx(expected / totals[key], abs=1e-12)
+
+
+def test_coverage_centroids(client: TestClient, events: pd.DataFrame, span: Any, iso: Iso) -> None:
+    start = span[0] + dt.timedelta(minutes=30)
+    end = span[1] - dt.timedelta(minutes=45)
+    body = client.get(
+        "/v1/coverage",
+        params=[
+            ("from", iso(start)),
+            ("to", iso(end)),
+            ("postal_code", "1000"),
+            ("postal_code", "2000"),
+            ("postal_code", "9000"),
+        ],
+    ).json()
+    ev = _in_range(events, start, end)
+    ev = ev[ev["postal_code"].isin(["1000", "2000", "9000"])]
+    oracle = ev.groupby("postal_code").agg(
+        count=("latitude", "size"),
+        lat=("latitude", "mean"),
+        lon=("longitude", "mean"),
+        signal=("signal_dbm", "mean"),
+        oos=("status", lambda s: (s == "OUT_OF_SERVICE").mean()),
+    )
+    assert [r["postal_code"] for r in body["rows"]] == list(oracle.index)
+    for row in body["rows"]:
+        exp = oracle.loc[row["postal_code"]]
+        assert row["event_count"] == exp["count"]
+        assert row["latitude"] == pytest.approx(exp["lat"], abs=1e-9)
+        assert row["longitude"] == pytest.approx(exp["lon"], abs=1e-9)
+        assert row["avg_signal_dbm"] == pytest.approx(exp["signal"], abs=1e-9)
+        assert row["out_of_service_share"] == pytest.approx(exp["oos"], abs=1e-12)
+
+
+def test_empty_range_has_no_rows(client: TestClient, iso: Iso) -> None:
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    body = _get(
+        client,
+        "/v1/kpis/signal-strength",
+        **{"from": iso(start)},
+        to=iso(start + dt.timedelta(hours=1)),
+    )
+    assert body["rows"] == []
+
+
+def test_pipeline_matches_batches(
+    client: TestClient, batches: pd.DataFrame, span: Any, iso: Iso
+) -> None:
+    start, end = span
+    mid = start + dt.timedelta(hours=1, minutes=10)
+    body = _get(client, "/v1/pipeline", **{"from": iso(mid)}, to=iso(end))
+    sel = batches[batches["batch_time"] >= pd.Timestamp(mid)]
+    assert body["batches"] == len(sel)
+    for column in ("rows_in", "valid_rows", "quarantined_rows", "duplicates_removed"):
+        assert body[column] == sel[column].sum()
+    reasons: dict[str, int] = {}
+    for pairs in sel["quarantined_by_reason"]:
+        for reason, n in pairs:
+            key = reason if reason in ("invalid_json", "missing") else "other"
+            reasons[key] = reasons.get(key, 0) + n
+    assert {k: v for k, v in body["quarantined_by_reason"].items() if v} == reasons
+    assert body["quarantine_rate"] == pytest.approx(
+        sel["quarantined_rows"].sum() / sel["rows_in"].sum(), abs=1e-12
+    )
+    assert body["quarantine_rate_by_reason"]["missing"] == pytest.approx(
+        reasons["missing"] / sel["rows_in"].sum(), abs=1e-12
+    )
+    assert body["events_per_s"] == pytest.approx(
+        sel["valid_rows"].sum() / (end - mid).total_seconds(), abs=1e-12
+    )
+    assert _ts(body["newest_batch_time"]) == sel["batch_time"].max()
+    assert _ts(body["newest_event_time"]) == sel["max_event_time"].max()
+    assert body["max_lateness_s"] == pytest.approx(sel["max_lateness_s"].max(), abs=1e-9)
+    assert body["avg_processing_ms"] == pytest.approx(sel["processing_ms"].mean(), abs=1e-9)
+
+
+def test_summary_latest_complete_window(
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso
+) -> None:
+    # 90 s after the last minute of data ends, that minute is not complete yet (needs 60 s).
+    end = span[1]
+    at = end + dt.timedelta(seconds=90)
+    body = _get(client, "/v1/summary", at=iso(at))
+    minute = events["event_time"].dt.floor("min")
+    complete = events[minute + pd.Timedelta(minutes=1) + pd.Timedelta(seconds=60) <= at]
+    latest = complete["event_time"].dt.floor("min").max()
+    in_window = events[minute == latest]
+    assert _ts(body["window_start"]) == latest
+    assert body["events_per_min"] == len(in_window)
+    assert body["avg_signal_dbm"] == pytest.approx(in_window["signal_dbm"].mean(), abs=1e-9)
+    assert body["out_of_service_share"] == pytest.approx(
+        (in_window["status"] == "OUT_OF_SERVICE").mean(), abs=1e-12
+    )
+    assert body["freshness_s"] == (at - (latest + pd.Timedelta(minutes=1))).total_seconds()
+
+
+def test_alerts_match_oracle(client: TestClient, events: pd.DataFrame, span: Any, iso: Iso) -> None:
+    at = span[1]
+    body = _get(client, "/v1/alerts", at=iso(at))
+    recent_from = at - dt.timedelta(minutes=15)
+    baseline_from = recent_from - dt.timedelta(minutes=120)
+    minute = events["event_time"].dt.floor("min")
+    recent = events[(minute >= recent_from) & (minute < at)]
+    base = events[(minute >= baseline_from) & (minute < recent_from)]
+    expected = {}
+    for code, grp in recent.groupby("postal_code"):
+        share = (grp["status"] == "OUT_OF_SERVICE").mean()
+        base_avg = base[base["postal_code"] == code]["signal_dbm"].mean()
+        drop = base_avg - grp["signal_dbm"].mean()
+        reasons = [
+            r for r, hit in (("out_of_service", share >= 0.2), ("signal_drop", drop >= 10.0)) if hit
+        ]
+        if len(grp) >= 5 and reasons:
+            expected[code] = (reasons, share, drop, grp, base_avg)
+    assert set(expected) == {a["postal_code"] for a in body["alerts"]} == {"9000"}
+    for alert in body["alerts"]:
+        reasons, share, drop, grp, base_avg = expected[alert["postal_code"]]
+        assert alert["reasons"] == reasons
+        assert alert["recent_event_count"] == len(grp)
+        assert alert["out_of_service_share"] == pytest.approx(share, abs=1e-12)
+        assert alert["signal_drop_db"] == pytest.approx(drop, abs=1e-9)
+        assert alert["severity"] == ("critical" if share >= 0.4 or drop >= 20 else "warning")
+        # since: start of the trailing run of minutes (with data) in which a rule holds
+        code_ev = events[
+            (events["postal_code"] == alert["postal_code"])
+            & (minute >= baseline_from)
+            & (minute < at)
+        ]
+        per_min = code_ev.groupby(code_ev["event_time"].dt.floor("min")).agg(
+            share=("status", lambda s: (s == "OUT_OF_SERVICE").mean()), avg=("signal_dbm", "mean")
+        )
+        since = None
+        for ts, m in per_min.iloc[::-1].iterrows():
+            bad = ("out_of_service" in reasons and m["share"] >= 0.2) or (
+                "signal_drop" in reasons and base_avg - m["avg"] >= 10.0
+            )
+            if not bad:
+                break
+            since = ts
+        assert _ts(alert["since"]) == since
