@@ -48,6 +48,7 @@ from signal_api.core.params import (
     as_utc,
     filter_values,
     granularity_range,
+    instant,
     retry_after_seconds,
     time_range,
 )
@@ -428,7 +429,7 @@ def create_app(
         postal_code: PostalParam = None,
     ) -> dict[str, Any]:
         """Postal codes in trouble now: out-of-service share or signal drop above thresholds."""
-        moment = time_range(None, at, now=now()).end if at is not None else rounded_now()
+        moment = instant("at", at) if at is not None else rounded_now()
         codes = filters("postal_code", postal_code, max_length=16)
         return await cached(
             ("alerts", moment.replace(second=0, microsecond=0), codes),
@@ -442,7 +443,7 @@ def create_app(
         ] = None,
     ) -> dict[str, Any]:
         """The latest complete 1-minute window: events/min, avg signal, out-of-service share."""
-        moment = time_range(None, at, now=now()).end if at is not None else rounded_now()
+        moment = instant("at", at) if at is not None else rounded_now()
         return await cached(
             ("summary", moment),
             lambda: service.summary(

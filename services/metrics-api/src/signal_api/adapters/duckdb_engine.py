@@ -1,7 +1,8 @@
 """DuckDBEngine: embedded DuckDB over the local lake, one view per lake table.
 
 Views read `<lake_root>/<table>/dt=*/hour=*/*.parquet` with Hive partitioning, so the `dt`/`hour`
-predicates of every query prune whole files. Queries arrive in Trino dialect and are transpiled
+predicates of every query prune whole files before they are opened (no `union_by_name`: it would
+open every file's footer on each query; all files of a table share the lake.py schema). Queries arrive in Trino dialect and are transpiled
 to DuckDB by sqlglot (cached per query text).
 """
 
@@ -47,8 +48,7 @@ def _view_sql(table: LakeTable, directory: Path) -> str:
         pattern = str(directory / "dt=*" / "hour=*" / "*.parquet").replace("'", "''")
         return (
             f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet('{pattern}', "
-            "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': INTEGER}, "
-            "union_by_name = true)"
+            "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': INTEGER})"
         )
     # No data yet: an empty view with the right columns, so queries answer with no rows.
     columns = ", ".join(

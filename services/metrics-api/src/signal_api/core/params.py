@@ -63,6 +63,20 @@ def floor_minute(value: dt.datetime) -> dt.datetime:
     return value.replace(second=0, microsecond=0)
 
 
+def instant(name: str, value: dt.datetime) -> dt.datetime:
+    """A validated UTC instant given as parameter `name`."""
+    try:
+        utc = as_utc(value)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidParameterError(name, f"parameter '{name}' is out of range") from exc
+    if not EARLIEST <= utc < LATEST:
+        raise InvalidParameterError(
+            name,
+            f"parameter '{name}' must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}",
+        )
+    return utc
+
+
 def time_range(
     start: dt.datetime | None,
     end: dt.datetime | None,
@@ -75,16 +89,7 @@ def time_range(
     minute's end (stable within a minute, so default requests can be cached)."""
     for name, value in (("from", start), ("to", end)):
         if value is not None:
-            try:
-                utc = as_utc(value)
-            except (OverflowError, ValueError) as exc:
-                raise InvalidParameterError(name, f"parameter '{name}' is out of range") from exc
-            if not EARLIEST <= utc < LATEST:
-                raise InvalidParameterError(
-                    name,
-                    f"parameter '{name}' must be between {EARLIEST.isoformat()} and "
-                    f"{LATEST.isoformat()}",
-                )
+            instant(name, value)
     if end is None:
         end_utc = (
             floor_minute(as_utc(start) + DEFAULT_RANGE)
