@@ -301,6 +301,7 @@ def read_shard(
             response = call_with_backoff(
                 client.get_records,
                 max_retries=opts.max_retries,
+                sleep=sleep,
                 ShardIterator=iterator,
                 Limit=limit,
             )
