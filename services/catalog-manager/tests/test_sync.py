@@ -66,6 +66,9 @@ def test_sync_registers_every_table_and_partition_of_the_lake(
         # the oracle: what the fixture wrote (noise dirs and empty hour=8 are not partitions)
         assert partitions_of(table.name) == lake_dir.partitions[table.name]
     assert result.partitions_added == sum(len(p) for p in lake_dir.partitions.values())
+    assert {r.table: r.partitions_present for r in result.tables} == {
+        name: len(p) for name, p in lake_dir.partitions.items()
+    }
 
 
 def test_second_sync_changes_nothing(

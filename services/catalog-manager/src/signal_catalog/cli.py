@@ -95,7 +95,8 @@ def _tables(names: list[str] | None) -> list[LakeTable]:
 
 def _sync_table(result: operations.SyncResult, settings: CatalogSettings) -> Table:
     table = Table(title=f"Glue database {settings.glue_database} ← {settings.lake_root}")
-    for column in ("table", "mode", "table change", "partitions added", "partitions in lake"):
+    table.add_column("table", no_wrap=True)
+    for column in ("mode", "table change", "partitions added", "partitions in lake"):
         table.add_column(column)
     table.add_column("notes", overflow="fold")
     for r in result.tables:
@@ -220,7 +221,8 @@ def crawlers_create(table: TablesOption = None, verbose: VerboseOption = False) 
 
 def _crawler_table(reports: list[operations.CrawlerReport]) -> Table:
     summary = Table(title="crawlers")
-    for column in ("crawler", "action", "state", "last crawl", "catalog changes"):
+    summary.add_column("crawler", no_wrap=True)
+    for column in ("action", "state", "last crawl", "catalog changes"):
         summary.add_column(column)
     for r in reports:
         summary.add_row(r.name, r.action, r.state, r.last_crawl, r.changes)
@@ -302,7 +304,8 @@ def drift_command(
         sample_files=sample or settings.drift_sample_files,
     )
     summary = Table(title="schema drift: lake files vs catalog vs libs/common")
-    for column in ("table", "files read", "findings"):
+    summary.add_column("table", no_wrap=True)
+    for column in ("files read", "findings"):
         summary.add_column(column)
     for t in tables:
         n = sum(f.table == t.name for f in findings)

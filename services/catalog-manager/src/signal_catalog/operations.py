@@ -50,7 +50,7 @@ class TableReport:
     mode: PartitionMode
     action: Action = Action.NONE
     partitions_added: int = 0
-    partitions_present: int = 0
+    partitions_present: int = 0  # partitions found in the lake
     notes: list[str] = field(default_factory=list)
 
 
@@ -82,7 +82,7 @@ def desired_table_input(
 def register_partitions(
     catalog: GlueCatalog, lake: Lake, table: LakeTable, lake_root: str
 ) -> tuple[int, int]:
-    """Add the lake's partitions of a table that the catalog lacks: (added, already present)."""
+    """Add the lake's partitions of a table that the catalog lacks: (added, partitions in lake)."""
     in_lake = lake.partitions(table.name)
     in_catalog = catalog.partitions(table.name)
     todo = missing_partitions(in_lake, in_catalog)
@@ -95,7 +95,7 @@ def register_partitions(
         "partitions registered",
         extra={"table": table.name, "added": result.created, "present": result.already_present},
     )
-    return result.created, len(in_lake) - result.created
+    return result.created, len(in_lake)
 
 
 def sync(
