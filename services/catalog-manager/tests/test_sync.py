@@ -12,7 +12,7 @@ from signal_catalog import lambda_handler, operations
 from signal_catalog.adapters.lake import S3Lake
 from signal_catalog.core.partitions import Partition, partition_input
 from signal_catalog.core.plan import Action
-from signal_catalog.errors import DatabaseMissingError, LakePathMissingError
+from signal_catalog.errors import DatabaseMissingError, LakePathMissingError, TableMissingError
 from signal_catalog.settings import CatalogSettings, PartitionMode
 from signal_catalog.wiring import catalog_from, lake_from, s3_client
 from signal_common.lake import ALL_TABLES, STATUS_COUNT, TABLES_BY_NAME, Column, table_uri
@@ -401,3 +401,28 @@ def test_lambda_registers_the_partition_of_a_sample_s3_event(
     assert lambda_handler.handler(event, None)["partitions_created"] == 0
     assert partitions_of("status_count") == {("2026-11-23", 7)}
     assert s3_client(settings).head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+
+
+def test_lambda_for_a_table_not_yet_synced_fails_loudly(
+    make_settings: Callable[..., CatalogSettings], glue: Any, database: str
+) -> None:
+    # No swallowing: the Lambda fails so S3's retry (or the DLQ) keeps the notification.
+    glue.create_database(DatabaseInput={"Name": database})
+    settings = make_settings(lake_root="s3://signal-lake/lake")
+    event = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": "signal-lake"},
+                    "object": {"key": "lake/events/dt=2026-11-23/hour=1/part-0-0.snappy.parquet"},
+                },
+            }
+        ]
+    }
+    with pytest.raises(TableMissingError) as caught:
+        operations.handle_s3_event(
+            event, catalog_from(settings), lake_root=settings.lake_root, tables=TABLES_BY_NAME
+        )
+    assert "signal-catalog sync" in caught.value.one_line()

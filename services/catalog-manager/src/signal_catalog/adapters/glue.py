@@ -16,7 +16,7 @@ from signal_catalog.core.partitions import (
     chunks,
     partition_from_values,
 )
-from signal_catalog.errors import AwsUnavailableError, DatabaseMissingError
+from signal_catalog.errors import AwsUnavailableError, DatabaseMissingError, TableMissingError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,8 +66,12 @@ class GlueCatalog:
             code = error_code(exc)
             if code in expected:
                 raise
-            if code == NOT_FOUND and "database" in str(exc).lower():
-                raise self._missing_database() from exc
+            if code == NOT_FOUND:
+                if not self.database_exists():
+                    raise self._missing_database() from exc
+                raise TableMissingError(
+                    f"not found while {what}", hint="run `signal-catalog sync` first"
+                ) from exc
             raise translate(exc, what) from exc
         except BotoCoreError as exc:
             raise translate(exc, what) from exc
@@ -124,7 +128,7 @@ class GlueCatalog:
                 Name=name,
             )
         except ClientError as exc:
-            if "database" in str(exc).lower() and not self.database_exists():
+            if not self.database_exists():
                 raise self._missing_database() from exc
             return None
         return dict(response["Table"])
