@@ -33,7 +33,8 @@ def test_every_query_prunes_on_dt_and_hour() -> None:
         if query.name == "ping":
             continue
         assert "dt BETWEEN ? AND ?" in query.sql, query.name
-        assert "hour >= ?" in query.sql and "hour <= ?" in query.sql, query.name
+        assert "hour >= ?" in query.sql, query.name
+        assert "hour <= ?" in query.sql, query.name
 
 
 def test_fixture_splits_windows_across_rows_and_files(lake: Path) -> None:

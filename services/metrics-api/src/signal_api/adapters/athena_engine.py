@@ -16,7 +16,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pyathena import connect
 from pyathena.async_cursor import AsyncCursor
 from pyathena.error import Error as PyAthenaError
-from pyathena.error import OperationalError
 from pyathena.util import RetryConfig
 
 from signal_api.adapters.engine import Row
@@ -137,7 +136,7 @@ class AthenaEngine:
     @staticmethod
     def _mapped(query: Query, exc: PyAthenaError) -> EngineError:
         log.error("athena call failed", extra={"query": query.name, "error": str(exc)})
-        if isinstance(exc, OperationalError) and _unavailable(exc):
+        if _unavailable(exc):
             return EngineUnavailableError(f"Athena unreachable while running {query.name}")
         return EngineError(f"query {query.name} failed")
 

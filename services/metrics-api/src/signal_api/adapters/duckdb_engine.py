@@ -2,8 +2,8 @@
 
 Views read `<lake_root>/<table>/dt=*/hour=*/*.parquet` with Hive partitioning, so the `dt`/`hour`
 predicates of every query prune whole files before they are opened (no `union_by_name`: it would
-open every file's footer on each query; all files of a table share the lake.py schema). Queries arrive in Trino dialect and are transpiled
-to DuckDB by sqlglot (cached per query text).
+open every file's footer on each query; all files of a table share the lake.py schema). Queries
+arrive in Trino dialect and are transpiled to DuckDB by sqlglot (cached per query text).
 """
 
 from __future__ import annotations

@@ -1,0 +1,224 @@
+"""AthenaEngine against moto server's Athena API: submission, polling, timeout, error mapping.
+
+moto does not execute SQL; results are injected through its
+/moto-api/static/athena/query-results endpoint, and query progress is controlled through its
+state manager (`athena::execution` transitions).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from signal_api.adapters.athena_engine import AthenaEngine, athena_literal
+from signal_api.app import create_app
+from signal_api.core import queries
+from signal_api.core.errors import EngineTimeoutError, EngineUnavailableError
+from signal_api.core.params import Granularity, TimeRange
+from signal_api.settings import ApiSettings
+from signal_local.endpoints import free_port
+
+WORKGROUP = "signal-api-tests"
+OUTPUT = "s3://athena-results/signal-api/"
+WINDOW = TimeRange(
+    dt.datetime(2026, 11, 22, 23, 0, tzinfo=dt.UTC), dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)
+)
+
+
+@pytest.fixture(scope="module")
+def athena(moto_endpoint_url: str) -> Any:
+    """An Athena client on moto with the workgroup and results bucket created."""
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint_url, region_name="us-east-1")
+    s3.create_bucket(Bucket="athena-results")
+    client = boto3.client("athena", endpoint_url=moto_endpoint_url, region_name="us-east-1")
+    client.create_work_group(
+        Name=WORKGROUP, Configuration={"ResultConfiguration": {"OutputLocation": OUTPUT}}
+    )
+    return client
+
+
+@pytest.fixture
+def make_engine(moto_endpoint_url: str) -> Iterator[Any]:
+    engines: list[AthenaEngine] = []
+
+    def make(**overrides: Any) -> AthenaEngine:
+        values: dict[str, Any] = {
+            "database": "mobile_network_aggregations",
+            "workgroup": WORKGROUP,
+            "region": "us-east-1",
+            "output_location": OUTPUT,
+            "endpoint_url": moto_endpoint_url,
+            "poll_interval_s": 0.02,
+            "timeout_s": 10.0,
+        }
+        values.update(overrides)
+        engine = AthenaEngine(**values)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
+def _inject(url: str, columns: list[tuple[str, str]], rows: list[list[str | None]]) -> None:
+    """Queue one result set in moto (header row first, as Athena returns it)."""
+
+    def row(values: list[str | None]) -> dict[str, Any]:
+        return {"Data": [{} if v is None else {"VarCharValue": v} for v in values]}
+
+    body = {
+        "results": [
+            {
+                "rows": [row([name for name, _ in columns]), *(row(r) for r in rows)],
+                "column_info": [
+                    {
+                        "CatalogName": "hive",
+                        "SchemaName": "",
+                        "TableName": "",
+                        "Name": name,
+                        "Label": name,
+                        "Type": kind,
+                        "Precision": 0,
+                        "Scale": 0,
+                        "Nullable": "UNKNOWN",
+                        "CaseSensitive": kind == "varchar",
+                    }
+                    for name, kind in columns
+                ],
+            }
+        ]
+    }
+    response = httpx.post(f"{url}/moto-api/static/athena/query-results", json=body)
+    assert response.status_code == 201
+
+
+def _transition(url: str, transition: dict[str, Any] | None) -> None:
+    model = {"model_name": "athena::execution"}
+    if transition is None:
+        httpx.post(f"{url}/moto-api/state-manager/unset-transition", json=model)
+    else:
+        httpx.post(
+            f"{url}/moto-api/state-manager/set-transition",
+            json={**model, "transition": transition},
+        ).raise_for_status()
+
+
+def _last_execution(athena: Any) -> dict[str, Any]:
+    ids = athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
+    executions = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"] for i in ids]
+    return max(executions, key=lambda e: e["Status"]["SubmissionDateTime"])
+
+
+def test_literals_are_quoted_for_execution_parameters() -> None:
+    assert athena_literal("Base O'Neil") == "'Base O''Neil'"
+    assert athena_literal(7) == "7"
+    assert athena_literal("2026-11-23") == "'2026-11-23'"
+
+
+def test_submission_polling_and_typed_results(
+    athena: Any, make_engine: Any, moto_endpoint_url: str
+) -> None:
+    engine = make_engine()
+    query = queries.coverage(WINDOW, postal_codes=("1000", "O'Brien"))
+    _inject(
+        moto_endpoint_url,
+        [
+            ("postal_code", "varchar"),
+            ("event_count", "bigint"),
+            ("latitude_sum", "double"),
+            ("longitude_sum", "double"),
+            ("signal_sum", "bigint"),
+            ("out_of_service_count", "bigint"),
+        ],
+        [["1000", "4", "202.0", "17.5", "-340", "1"]],
+    )
+    # the execution stays QUEUED, then RUNNING, for 3 status requests each: the engine must poll
+    _transition(moto_endpoint_url, {"progression": "manual", "times": 3})
+    try:
+        rows = engine.run(query)
+    finally:
+        _transition(moto_endpoint_url, None)
+    assert rows == [
+        {
+            "postal_code": "1000",
+            "event_count": 4,
+            "latitude_sum": 202.0,
+            "longitude_sum": 17.5,
+            "signal_sum": -340,
+            "out_of_service_count": 1,
+        }
+    ]
+    execution = _last_execution(athena)
+    assert execution["Query"] == query.sql
+    assert execution["WorkGroup"] == WORKGROUP
+    assert execution["QueryExecutionContext"]["Database"] == "mobile_network_aggregations"
+    assert execution["ResultConfiguration"]["OutputLocation"].startswith(OUTPUT)
+    assert execution["ExecutionParameters"] == [athena_literal(p) for p in query.params]
+    assert "'O''Brien'" in execution["ExecutionParameters"]
+    assert "O'Brien" not in execution["Query"]
+
+
+def test_timeout_cancels_the_query(athena: Any, make_engine: Any, moto_endpoint_url: str) -> None:
+    engine = make_engine(timeout_s=0.5)
+    _transition(moto_endpoint_url, {"progression": "manual", "times": 1_000_000})
+    try:
+        with pytest.raises(EngineTimeoutError):
+            engine.run(queries.ping())
+        execution = _last_execution(athena)
+    finally:
+        _transition(moto_endpoint_url, None)
+    assert execution["Status"]["State"] == "CANCELLED"
+
+
+def test_unreachable_athena_is_unavailable(make_engine: Any) -> None:
+    engine = make_engine(endpoint_url=f"http://127.0.0.1:{free_port()}", timeout_s=5)
+    with pytest.raises(EngineUnavailableError):
+        engine.run(queries.ping())
+
+
+def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str) -> None:
+    """The API on AthenaEngine: Athena's typed rows become the same response shape."""
+    engine = make_engine()
+    bucket = int(WINDOW.start.timestamp())
+    _inject(
+        moto_endpoint_url,
+        [
+            ("bucket", "bigint"),
+            ("operator", "varchar"),
+            ("network_type", "varchar"),
+            ("event_count", "bigint"),
+            ("signal_sum", "bigint"),
+            ("signal_min", "integer"),
+            ("signal_max", "integer"),
+        ],
+        [[str(bucket), "Orange", "4G", "3", "-250", "-95", "-70"]],
+    )
+    settings = ApiSettings(engine="athena", auth_enabled=False, cache_ttl_s=0)
+    with TestClient(create_app(settings, engine)) as c:
+        body = c.get(
+            "/v1/kpis/signal-strength",
+            params={
+                "from": "2026-11-22T23:00:00Z",
+                "to": "2026-11-23T01:00:00Z",
+                "granularity": Granularity.H1.value,
+            },
+        ).json()
+    assert body["rows"] == [
+        {
+            "bucket_start": "2026-11-22T23:00:00Z",
+            "operator": "Orange",
+            "network_type": "4G",
+            "event_count": 3,
+            "avg_signal_dbm": -250 / 3,
+            "min_signal_dbm": -95,
+            "max_signal_dbm": -70,
+        }
+    ]
+    assert _last_execution(athena)["Query"] == queries.signal_strength(WINDOW, Granularity.H1).sql
