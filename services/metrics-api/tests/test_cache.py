@@ -74,6 +74,7 @@ def test_ttl_expiry_and_stale_value_on_engine_error() -> None:
         clock.now = 30.0
         stale = await cache.get("k", failing)
         assert (stale.value, stale.stale) == ("v2", True)
+
         async def broken() -> str:
             raise ValueError("boom")  # not an engine error: never hidden behind stale data
 

@@ -22,6 +22,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from signal_api import __version__
@@ -181,6 +182,36 @@ class _Access:
     limiter: RateLimiter
 
 
+_MODELS: dict[str, type[BaseModel]] = {
+    "signal_strength": SignalStrengthResponse,
+    "gps_precision": GpsPrecisionResponse,
+    "status_counts": StatusCountsResponse,
+    "signal_quality": SignalQualityResponse,
+    "coverage": CoverageResponse,
+    "alerts": AlertsResponse,
+    "summary": SummaryResponse,
+    "pipeline": PipelineResponse,
+}
+
+
+class _Rendered:
+    """A result and its JSON encodings: a cache hit costs no validation or serialization."""
+
+    def __init__(self, model: type[BaseModel], payload: dict[str, Any]) -> None:
+        self.model = model
+        self.payload = payload
+        self._bodies: dict[tuple[bool, bool], bytes] = {}
+
+    def body(self, stale: bool, cached: bool) -> bytes:
+        """The response body with its `meta` marker (validated against the model once)."""
+        key = (stale, cached)
+        if key not in self._bodies:
+            document = {**self.payload, "meta": {"stale": stale, "cached": cached}}
+            validated = self.model.model_validate(document)
+            self._bodies[key] = validated.model_dump_json(by_alias=True).encode()
+        return self._bodies[key]
+
+
 class _AuthError(Exception):
     def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
         super().__init__(message)
@@ -240,11 +271,16 @@ def create_app(
             metrics.queries.labels(query.name).observe(time.perf_counter() - started)
 
     async def cached(
-        key: Hashable, compute: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
-        result = await cache.get(key, compute)
+        key: tuple[Hashable, ...], compute: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> Response:
+        model = _MODELS[str(key[0])]
+
+        async def rendered() -> _Rendered:
+            return _Rendered(model, await compute())
+
+        result = await cache.get(key, rendered)
         metrics.cache.labels("stale" if result.stale else "hit" if result.hit else "miss").inc()
-        return {**result.value, "meta": {"stale": result.stale, "cached": result.hit}}
+        return Response(result.value.body(result.stale, result.hit), media_type="application/json")
 
     def now() -> dt.datetime:
         return as_utc(clock())
@@ -328,7 +364,7 @@ def create_app(
         by_network_type: Annotated[
             bool, Query(description="Split each operator by network type.")
         ] = True,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Average/min/max signal strength (dBm) and event count per operator per time bucket."""
         window = granularity_range(
             from_, to, granularity, now=now(), limits_hours=settings.range_limits_hours
@@ -354,7 +390,7 @@ def create_app(
         provider: Annotated[
             list[Provider] | None, Query(description="Location provider (repeatable).")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Average/min/max GPS precision (m) and event count per provider per time bucket."""
         window = granularity_range(
             from_, to, granularity, now=now(), limits_hours=settings.range_limits_hours
@@ -378,7 +414,7 @@ def create_app(
             int | None,
             Query(ge=1, le=1000, description="Keep the N postal codes with most OUT_OF_SERVICE."),
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Event counts per postal code × status per time bucket."""
         window = granularity_range(
             from_, to, granularity, now=now(), limits_hours=settings.range_limits_hours
@@ -398,7 +434,7 @@ def create_app(
         to: ToParam = None,
         operator: OperatorParam = None,
         network_type: NetworkParam = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Share of events per signal-quality band per operator × network type over the range."""
         window = time_range(from_, to, now=now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
         ops, nets = filters("operator", operator), filters("network_type", network_type)
@@ -412,7 +448,7 @@ def create_app(
         from_: FromParam = None,
         to: ToParam = None,
         postal_code: PostalParam = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Per postal code over the range: centroid, events, avg signal, out-of-service share."""
         window = time_range(from_, to, now=now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
         codes = filters("postal_code", postal_code, max_length=16)
@@ -427,7 +463,7 @@ def create_app(
             dt.datetime | None, Query(description="Evaluate as of this time (default: now).")
         ] = None,
         postal_code: PostalParam = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Postal codes in trouble now: out-of-service share or signal drop above thresholds."""
         moment = instant("at", at) if at is not None else rounded_now()
         codes = filters("postal_code", postal_code, max_length=16)
@@ -441,7 +477,7 @@ def create_app(
         at: Annotated[
             dt.datetime | None, Query(description="Evaluate as of this time (default: now).")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """The latest complete 1-minute window: events/min, avg signal, out-of-service share."""
         moment = instant("at", at) if at is not None else rounded_now()
         return await cached(
@@ -458,7 +494,7 @@ def create_app(
     async def pipeline(
         from_: FromParam = None,
         to: ToParam = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Pipeline health from pipeline_batches: freshness, throughput, quarantine, dedup."""
         window = time_range(from_, to, now=now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
         moment = rounded_now()
