@@ -167,6 +167,9 @@ def test_object_partition_only_for_data_files_under_the_lake_root() -> None:
         ("other", key),
         ("signal-lake", "prod/unknown/dt=2026-11-23/hour=7/p.parquet"),
         ("signal-lake", "prod/status_count/_spark_metadata/0"),
+        # the stream processor's staging folder and batch manifests are not data
+        ("signal-lake", "prod/_staging/status_count/000000000001/dt=2026-11-23/hour=7/p.parquet"),
+        ("signal-lake", "prod/_batches/status_count/000000000001.json"),
     ]:
         assert object_partition(bucket, other, ROOT, TABLES_BY_NAME) is None
 

@@ -61,7 +61,10 @@ class DuckDBEngine:
         )
         # Fetched as Arrow: Python objects for TIMESTAMPTZ would need pytz, which is not a
         # dependency of this service.
-        result = self.connection.sql(smoke_query(table)).fetch_arrow_table()
+        relation = self.connection.sql(smoke_query(table))
+        # to_arrow_table in DuckDB 1.4+/2.x, fetch_arrow_table before it
+        fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+        result = fetch()
         return SmokeResult(table, result.num_rows, tuple(result.column_names))
 
 
