@@ -43,7 +43,7 @@ def test_fault_run_delivers_every_record_exactly_once(
         make_kinesis_client(region="us-east-1", endpoint_url=kinesis_endpoint_url, concurrency=4),
         entry_rate=0.3,
         rounds=3,
-        call_rate=0.05,
+        call_rate=0.03,
         seed=4,
     )
     truth_path = tmp_path / "truth.jsonl"
@@ -52,7 +52,7 @@ def test_fault_run_delivers_every_record_exactly_once(
         WriterConfig(
             stream_name=stream,
             concurrency=4,
-            max_attempts=6,
+            max_attempts=10,
             base_backoff_s=0.01,
             max_batch_records=250,
         ),
@@ -66,6 +66,8 @@ def test_fault_run_delivers_every_record_exactly_once(
     failures_per_call = [len(f) for f in client.log.failed]
     assert summary.failed == sum(failures_per_call) > 0.3 * 6000 * 0.8
     assert client.log.whole_call_failures > 0
+    dead = read_jsonl(tmp_path / "dead.jsonl")
+    assert not dead, Counter((d["error_code"], d["error_message"], d["attempts"]) for d in dead)
     assert summary.retried == summary.failed
     assert summary.dead_lettered == 0
     assert summary.sent == 6000

@@ -158,6 +158,7 @@ class KinesisWriter:
         pacer = Pacer(start=started, target_rps=cfg.target_rps, speedup=cfg.speedup)
         batch_opened = started
         last_progress = started
+        read = 0  # records read since the totals were last updated (saves a lock per record)
 
         def submit(batch: list[Entry]) -> None:
             if batch:
@@ -180,7 +181,7 @@ class KinesisWriter:
                     now = time.monotonic()
                 if stop.is_set():
                     break
-                self._state.add(read=1)
+                read += 1
                 entry = make_entry(record)
                 problem = rejection_reason(entry)
                 if problem is not None:
@@ -201,12 +202,16 @@ class KinesisWriter:
                     batch_opened = now
                 if len(builder) and now - batch_opened >= cfg.linger_s:
                     submit(builder.take())
-                if on_progress is not None and now - last_progress >= progress_every_s:
+                if now - last_progress >= progress_every_s:
                     last_progress = now
-                    on_progress(self.snapshot())
+                    self._state.add(read=read)
+                    read = 0
+                    if on_progress is not None:
+                        on_progress(self.snapshot())
         except KeyboardInterrupt:
             stop.set()
         finally:
+            self._state.add(read=read)
             # flush: the open batch and everything queued is sent (with its retries)
             if self._state.fatal.is_set():
                 self._dead_letter_unsent(builder.take(), batches)

@@ -19,20 +19,19 @@ class Entry:
     record: GeneratedRecord
     data: bytes
     key: str
+    size: int = 0  # bytes counted against the limits: data + partition key (set by make_entry)
     attempts: int = 0
     done: bool = False  # accepted by Kinesis or dead-lettered
     error_code: str | None = None  # the last per-entry error
     error_message: str | None = None
 
-    @property
-    def size(self) -> int:
-        """Bytes this entry counts against the per-record and per-call limits."""
-        return len(self.data) + len(self.key.encode("utf-8"))
-
 
 def make_entry(record: GeneratedRecord) -> Entry:
     """Encode a record for sending."""
-    return Entry(record=record, data=record.data.encode("utf-8"), key=record.partition_key)
+    data = record.data.encode("utf-8")
+    key = record.partition_key
+    size = len(data) + (len(key) if key.isascii() else len(key.encode("utf-8")))
+    return Entry(record=record, data=data, key=key, size=size)
 
 
 def rejection_reason(entry: Entry) -> str | None:

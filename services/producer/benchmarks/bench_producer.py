@@ -1,0 +1,162 @@
+"""Producer throughput against a local kinesalite: naive loop vs PutRecords ceiling vs producer.
+
+(a) naive: the seed producer, one `put_record` per event in a loop; measured on a subset
+    (`--naive-events`, records/s does not depend on the count), since at ~1k records/s the full
+    run would take minutes. (b) ceiling: tight loops of PutRecords with pre-serialized 500-record
+    batches, once single-threaded and once with the producer's concurrency; the better of the two
+    is the ceiling. (c) the producer generating and sending `--events` records (default 200k).
+Each phase has its own stream with `--shards` shards. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from signal_local.endpoints import FAKE_CREDENTIALS, start_kinesalite
+from signal_producer.adapters.files import DeadLetterSink
+from signal_producer.adapters.kinesis import KinesisWriter, WriterConfig, make_kinesis_client
+from signal_producer.core import GeneratorConfig, generate_records
+
+
+def _create_stream(client: Any, name: str, shards: int) -> str:
+    client.create_stream(StreamName=name, ShardCount=shards)
+    client.get_waiter("stream_exists").wait(
+        StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    return name
+
+
+def naive_rps(client: Any, stream: str, records: list[tuple[bytes, str]]) -> float:
+    """One put_record per event, no batching, no concurrency."""
+    started = time.perf_counter()
+    for data, key in records:
+        client.put_record(StreamName=stream, Data=data, PartitionKey=key)
+    return len(records) / (time.perf_counter() - started)
+
+
+def ceiling_rps(
+    client: Any, stream: str, records: list[tuple[bytes, str]], *, threads: int
+) -> float:
+    """Pre-serialized 500-record PutRecords batches in a tight loop (over `threads` threads)."""
+    batches = [
+        [{"Data": d, "PartitionKey": k} for d, k in records[i : i + 500]]
+        for i in range(0, len(records), 500)
+    ]
+    failed = 0
+    lock = threading.Lock()
+
+    def loop(mine: list[list[dict[str, Any]]]) -> None:
+        nonlocal failed
+        for batch in mine:
+            response = client.put_records(StreamName=stream, Records=batch)
+            with lock:
+                failed += response.get("FailedRecordCount", 0)
+
+    workers = [threading.Thread(target=loop, args=(batches[t::threads],)) for t in range(threads)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    return (len(records) - failed) / elapsed
+
+
+def producer_rps(
+    client: Any, stream: str, config: GeneratorConfig, *, concurrency: int, work: Path
+) -> tuple[float, dict[str, Any]]:
+    """Our producer, generating and sending (`sent / elapsed` of the whole run)."""
+    writer = KinesisWriter(
+        client,
+        WriterConfig(stream_name=stream, concurrency=concurrency),
+        dead_letter=DeadLetterSink(work / "dead-letter.jsonl"),
+    )
+    started = time.perf_counter()
+    summary = writer.run(generate_records(config))
+    elapsed = time.perf_counter() - started
+    if summary.sent != config.events:
+        raise SystemExit(f"producer lost records: {summary.as_dict()}")
+    return summary.sent / elapsed, summary.as_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the three phases and print the figures; the last line is one JSON object."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--naive-events", type=int, default=10_000)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--phases", default="naive,ceiling,producer", help="Subset to run.")
+    args = parser.parse_args(argv)
+    for key, value in FAKE_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+
+    with tempfile.TemporaryDirectory(prefix="producer-bench-") as tmp:
+        work = Path(tmp)
+
+        def phase(name: str, run: Callable[[Any, str], Any]) -> Any:
+            # a fresh server per phase: kinesalite slows down as its store grows
+            server = start_kinesalite(work / "logs")
+            try:
+                client = make_kinesis_client(
+                    region="us-east-1", endpoint_url=server.url, concurrency=args.concurrency
+                )
+                return run(client, _create_stream(client, name, args.shards))
+            finally:
+                server.stop()
+
+        config = GeneratorConfig(events=args.events, seed=args.seed)
+        records = [(r.data.encode(), r.partition_key) for r in generate_records(config)]
+        phases = set(args.phases.split(","))
+        naive = single = multi = ours = float("nan")
+        if "naive" in phases:
+            naive = phase("naive", lambda c, s: naive_rps(c, s, records[: args.naive_events]))
+            print(f"naive put_record loop:        {naive:10,.0f} records/s", file=sys.stderr)
+        if "ceiling" in phases:
+            single = phase("ceiling", lambda c, s: ceiling_rps(c, s, records, threads=1))
+            print(f"PutRecords ceiling, 1 thread: {single:10,.0f} records/s", file=sys.stderr)
+            multi = phase(
+                "ceiling", lambda c, s: ceiling_rps(c, s, records, threads=args.concurrency)
+            )
+            print(
+                f"PutRecords ceiling, {args.concurrency} threads: {multi:10,.0f} records/s",
+                file=sys.stderr,
+            )
+        if "producer" in phases:
+            ours, summary = phase(
+                "producer",
+                lambda c, s: producer_rps(c, s, config, concurrency=args.concurrency, work=work),
+            )
+            print(f"signal-producer (gen + send): {ours:10,.0f} records/s", file=sys.stderr)
+            print(f"producer summary: {json.dumps(summary)}", file=sys.stderr)
+        ceiling = max(single, multi)
+
+    result = {
+        "naive_rps": round(naive, 1),
+        "ceiling_rps": round(ceiling, 1),
+        "ceiling_single_thread_rps": round(single, 1),
+        "ceiling_concurrent_rps": round(multi, 1),
+        "producer_rps": round(ours, 1),
+        "vs_naive": round(ours / naive, 2),
+        "vs_ceiling": round(ours / ceiling, 3),
+        "events": args.events,
+        "naive_events": args.naive_events,
+        "shards": args.shards,
+        "concurrency": args.concurrency,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
