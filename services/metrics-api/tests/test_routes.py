@@ -10,6 +10,17 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from signal_api.core.models import (
+    AlertsResponse,
+    CoverageResponse,
+    GpsPrecisionResponse,
+    PipelineResponse,
+    SignalQualityResponse,
+    SignalStrengthResponse,
+    StatusCountsResponse,
+    SummaryResponse,
+)
+
 SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 Iso = Callable[[dt.datetime], str]
 
@@ -30,10 +41,28 @@ def _ts(value: str) -> pd.Timestamp:
     return pd.Timestamp(value)
 
 
+MODELS = {
+    "/v1/kpis/signal-strength": SignalStrengthResponse,
+    "/v1/kpis/gps-precision": GpsPrecisionResponse,
+    "/v1/kpis/status-counts": StatusCountsResponse,
+    "/v1/kpis/signal-quality": SignalQualityResponse,
+    "/v1/coverage": CoverageResponse,
+    "/v1/alerts": AlertsResponse,
+    "/v1/summary": SummaryResponse,
+    "/v1/pipeline": PipelineResponse,
+}
+
+
 def _get(client: TestClient, path: str, **params: Any) -> dict[str, Any]:
+    """GET a route; its body must validate against the route's documented model."""
     response = client.get(path, params=params)
     assert response.status_code == 200, response.text
-    return response.json()
+    body = response.json()
+    model = MODELS[path].model_validate(
+        {("from_" if k == "from" else k): v for k, v in body.items()}
+    )
+    assert model.meta.stale is False
+    return body
 
 
 def _window(span: tuple[dt.datetime, dt.datetime], granularity: str) -> tuple[dt.datetime, ...]:
@@ -90,6 +119,7 @@ def test_signal_strength_filters_and_operator_rollup(
             ("by_network_type", "false"),
         ],
     ).json()
+    SignalStrengthResponse.model_validate({**body, "from_": body["from"]})
     ev = events[
         events["operator"].isin(["Base O'Neil", "Orange"])
         & events["network_type"].isin(["4G", "5G"])

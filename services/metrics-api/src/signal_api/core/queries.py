@@ -3,7 +3,8 @@
 User input reaches SQL only as bound parameters; the only values spliced into the text are
 validated enum values (bucket widths from `Granularity`) and identifiers from libs/common.
 Each query constrains the `dt`/`hour` partition keys so both engines prune partitions.
-Timestamps are returned as epoch seconds (`to_unixtime`) so both engines yield plain numbers.
+Timestamps are returned as epoch seconds (`to_unixtime`) so both engines yield plain numbers;
+sums of bigint columns are cast back to BIGINT (DuckDB would widen them to a slower HUGEINT).
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def signal_strength(
     return b.query(
         "signal_strength",
         f"""SELECT {_bucket(granularity)} AS bucket, {keys},
-               SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum,
+               CAST(SUM(event_count) AS BIGINT) AS event_count,
+               CAST(SUM(signal_sum) AS BIGINT) AS signal_sum,
                MIN(signal_min) AS signal_min, MAX(signal_max) AS signal_max
             FROM {SIGNAL_STRENGTH_BY_OPERATOR.name} WHERE {where}
             GROUP BY {group} ORDER BY {group}""",
@@ -109,9 +111,11 @@ def gps_precision(
     return b.query(
         "gps_precision",
         f"""SELECT {_bucket(granularity)} AS bucket, provider,
-               SUM(event_count) AS event_count, SUM(precision_sum) AS precision_sum,
+               CAST(SUM(event_count) AS BIGINT) AS event_count,
+               SUM(precision_sum) AS precision_sum,
                MIN(precision_min) AS precision_min, MAX(precision_max) AS precision_max,
-               SUM(satellites_sum) AS satellites_sum, SUM(satellites_count) AS satellites_count
+               CAST(SUM(satellites_sum) AS BIGINT) AS satellites_sum,
+               CAST(SUM(satellites_count) AS BIGINT) AS satellites_count
             FROM {GPS_PRECISION_BY_PROVIDER.name} WHERE {where}
             GROUP BY 1, 2 ORDER BY 1, 2""",
     )
@@ -131,7 +135,7 @@ def status_counts(
     where = b.in_range("window_start", window)
     where += b.in_list("postal_code", postal_codes) + b.in_list("status", statuses)
     base = f"""SELECT {_bucket(granularity)} AS bucket, postal_code, status,
-                  SUM(event_count) AS event_count
+                  CAST(SUM(event_count) AS BIGINT) AS event_count
                FROM {STATUS_COUNT.name} WHERE {where} GROUP BY 1, 2, 3"""
     if top is None:
         return b.query("status_counts", f"{base} ORDER BY 1, 2, 3")
