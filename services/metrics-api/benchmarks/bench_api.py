@@ -265,6 +265,8 @@ def start_server(lake: Path, port: int) -> subprocess.Popen[bytes]:
         "SIGNAL_API_RATE_LIMIT_BURST": "100000000",
         "SIGNAL_API_CACHE_TTL_S": "600",
         "SIGNAL_API_LOG_LEVEL": "WARNING",
+        # the child imports exactly what this process imports (plain script or ./pants run)
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "signal_api.main"], env=env, start_new_session=True
