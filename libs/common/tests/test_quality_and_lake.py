@@ -77,3 +77,18 @@ def test_layout() -> None:
     assert local_path("file:///tmp/lake/events") == "/tmp/lake/events"
     with pytest.raises(ValueError, match="not a local path"):
         local_path("s3://bucket/lake")
+
+
+def test_arrow_schemas_cover_every_table() -> None:
+    import pyarrow as pa
+
+    from signal_common.lake import PIPELINE_BATCHES, SIGNAL_STRENGTH_BY_OPERATOR, table_arrow_schema
+
+    for table in ALL_TABLES:
+        assert table_arrow_schema(table).names == list(table.column_names)
+    kpi = table_arrow_schema(SIGNAL_STRENGTH_BY_OPERATOR)
+    assert kpi.field("window_start").type == pa.timestamp("us", tz="UTC")
+    assert kpi.field("signal_min").type == pa.int32()
+    batches = table_arrow_schema(PIPELINE_BATCHES, with_partitions=True)
+    assert batches.field("quarantined_by_reason").type == pa.map_(pa.string(), pa.int64())
+    assert batches.names[-2:] == ["dt", "hour"]

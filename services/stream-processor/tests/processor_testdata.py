@@ -49,3 +49,134 @@ MALFORMED: list[tuple[bytes, str]] = [
     (encode(make_event(904, colour="red")), "extra_field"),
     (b'{"pad": "' + b"x" * 20_000 + b'"}', "oversize"),
 ]
+
+
+def workload(n: int, *, seed: int = 7) -> tuple[list[bytes], list[dict[str, Any]], int]:
+    """Payloads to send (valid, duplicates, late, malformed) and the unique valid events.
+
+    Returns (payloads in send order, unique valid events, number of duplicate re-sends).
+    """
+    import random
+
+    rng = random.Random(seed)
+    events = [make_event(i) for i in range(n)]
+    for e in rng.sample(events, max(1, n // 20)):  # late: minutes to hours behind
+        late = dt.datetime.fromisoformat(e["event_time"].replace("Z", "+00:00"))
+        e["event_time"] = (late - dt.timedelta(minutes=rng.choice([3, 45, 130, 300]))).isoformat()
+    payloads = [encode(e) for e in events]
+    duplicates = [encode(e) for e in rng.sample(events, max(1, n // 10))]
+    payloads += duplicates + [raw for raw, _ in MALFORMED]
+    rng.shuffle(payloads)
+    return payloads, events, len(duplicates)
+
+
+def oracle_frames(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Expected KPIs, computed with pandas straight from the events (independent of Spark)."""
+    import pandas as pd
+
+    df = pd.DataFrame(events)
+    df["window_start"] = (
+        pd.to_datetime(df["event_time"], utc=True, format="ISO8601")
+        .dt.floor("min")
+        .dt.tz_localize(None)
+    )
+    signal = (
+        df.groupby(["window_start", "operator", "network_type"])["signal_dbm"]
+        .agg(event_count="count", signal_sum="sum", signal_min="min", signal_max="max")
+        .reset_index()
+    )
+    status = df.groupby(["window_start", "postal_code", "status"]).size().rename("event_count")
+    gps = (
+        df.groupby(["window_start", "provider"])
+        .agg(
+            event_count=("gps_precision_m", "count"),
+            precision_sum=("gps_precision_m", "sum"),
+            satellites_count=("satellites", "count"),
+        )
+        .reset_index()
+    )
+    return {"signal": signal, "status": status.reset_index(), "gps": gps}
+
+
+def lake_frames(lake_root: str) -> dict[str, Any]:
+    """The lake's KPI partials merged per window and key, with DuckDB (as a reader would)."""
+    import duckdb
+
+    def read(table: str) -> str:
+        return f"read_parquet('{lake_root}/{table}/**/*.parquet', hive_partitioning = true)"
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    signal = con.execute(
+        f"""SELECT window_start::TIMESTAMP AS window_start, operator, network_type,
+                   SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum,
+                   MIN(signal_min) AS signal_min, MAX(signal_max) AS signal_max
+            FROM {read("signal_strength_by_operator")} GROUP BY ALL"""
+    ).df()
+    status = con.execute(
+        f"""SELECT window_start::TIMESTAMP AS window_start, postal_code, status,
+                   SUM(event_count) AS event_count
+            FROM {read("status_count")} GROUP BY ALL"""
+    ).df()
+    gps = con.execute(
+        f"""SELECT window_start::TIMESTAMP AS window_start, provider,
+                   SUM(event_count) AS event_count, SUM(precision_sum) AS precision_sum,
+                   SUM(satellites_count) AS satellites_count
+            FROM {read("gps_precision_by_provider")} GROUP BY ALL"""
+    ).df()
+    events = con.execute(
+        f"SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM {read('events')}"
+    ).fetchone()
+    quarantine = dict(
+        con.execute(f"SELECT reason, count(*) FROM {read('quarantine')} GROUP BY 1").fetchall()
+    )
+    batches = con.execute(
+        f"""SELECT coalesce(sum(rows_in), 0), coalesce(sum(duplicates_removed), 0), count(*)
+            FROM {read("pipeline_batches")}"""
+    ).fetchone()
+    return {
+        "signal": signal,
+        "status": status,
+        "gps": gps,
+        "events": events,
+        "quarantine": quarantine,
+        "rows_in": int(batches[0]),
+        "duplicates_removed": int(batches[1]),
+        "batches": int(batches[2]),
+    }
+
+
+def assert_lake_matches_oracle(
+    lake_root: str, events: list[dict[str, Any]], duplicates: int
+) -> None:
+    """Counts exact, sums exact (integers) or to 1e-9 (doubles), averages to 1e-9."""
+    import pandas as pd
+
+    got, want = lake_frames(lake_root), oracle_frames(events)
+    assert got["events"] == (len(events), len(events))
+    assert got["quarantine"] == {reason: 1 for _, reason in MALFORMED}
+    assert got["duplicates_removed"] == duplicates
+    keys = {"signal": ["window_start", "operator", "network_type"],
+            "status": ["window_start", "postal_code", "status"],
+            "gps": ["window_start", "provider"]}  # fmt: skip
+    for name, key in keys.items():
+        merged = pd.merge(want[name], got[name], on=key, how="outer", suffixes=("_want", "_got"),
+                          indicator=True)  # fmt: skip
+        assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
+        for column in [c for c in want[name].columns if c not in key]:
+            a, b = merged[f"{column}_want"], merged[f"{column}_got"]
+            if column == "precision_sum":
+                assert ((a - b).abs() <= 1e-9 * a.abs().clip(lower=1)).all()
+            else:
+                assert (a.astype("int64") == b.astype("int64")).all(), column
+    signal = pd.merge(want["signal"], got["signal"], on=keys["signal"], suffixes=("_want", "_got"))
+    avg_want = signal["signal_sum_want"] / signal["event_count_want"]
+    avg_got = signal["signal_sum_got"].astype(float) / signal["event_count_got"].astype(float)
+    assert ((avg_want - avg_got).abs() <= 1e-9).all()
+
+
+def put_all(client: Any, stream: str, payloads: list[bytes]) -> None:
+    for start in range(0, len(payloads), 500):
+        chunk = payloads[start : start + 500]
+        records = [{"PartitionKey": f"k{(start + i) % 17}", "Data": p} for i, p in enumerate(chunk)]
+        assert client.put_records(StreamName=stream, Records=records)["FailedRecordCount"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -225,7 +226,7 @@ def test_get_records_calls_are_spaced_per_shard(
 
     faulty.get_records = timed  # type: ignore[method-assign]
     read_shard(faulty, opts, shard_id, {"at": "TRIM_HORIZON"}, boundary=None, max_records=50)
-    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert len(calls) >= 5
     assert min(gaps) >= 0.19  # at most 5 GetRecords calls per second per shard
 

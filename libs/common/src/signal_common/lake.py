@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+import pyarrow as pa
+
 from signal_common.quality import BAND_NAMES
 from signal_common.schema import EVENT_FIELDS, hive_type
 
@@ -166,11 +168,11 @@ PIPELINE_BATCHES = LakeTable(
     columns=(
         Column("batch_id", "bigint", "Micro-batch id (Spark epoch).", False),
         Column("batch_time", "timestamp", "When the batch was processed (UTC).", False),
-        Column("rows_in", "bigint", "Records read from the stream.", False),
+        Column("rows_in", "bigint", "Records read from the stream (null if unknown)."),
         Column("valid_rows", "bigint", "Records that passed validation.", False),
         Column("quarantined_rows", "bigint", "Records routed to quarantine.", False),
         Column("quarantined_by_reason", "map<string,bigint>", "Quarantined records per reason."),
-        Column("duplicates_removed", "bigint", "Valid records dropped as duplicates.", False),
+        Column("duplicates_removed", "bigint", "Records dropped as duplicates (null if unknown)."),
         Column("max_lateness_s", "double", "Max (arrival - event_time) in seconds."),
         Column("max_event_time", "timestamp", "Newest event time in the batch."),
         Column("arrival_watermark", "timestamp", "Arrival-time watermark used for dedup."),
@@ -187,6 +189,25 @@ KPI_TABLES: tuple[LakeTable, ...] = (
 )
 ALL_TABLES: tuple[LakeTable, ...] = (EVENTS, QUARANTINE, *KPI_TABLES, PIPELINE_BATCHES)
 TABLES_BY_NAME: Mapping[str, LakeTable] = {t.name: t for t in ALL_TABLES}
+
+
+_ARROW_BY_HIVE: Mapping[str, pa.DataType] = {
+    "string": pa.string(),
+    "int": pa.int32(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "map<string,bigint>": pa.map_(pa.string(), pa.int64()),
+}
+
+
+def table_arrow_schema(table: LakeTable, *, with_partitions: bool = False) -> pa.Schema:
+    """The Arrow schema of a table's Parquet files (partition keys live in the path)."""
+    columns = table.columns + (table.partition_keys if with_partitions else ())
+    return pa.schema(
+        [pa.field(c.name, _ARROW_BY_HIVE[c.hive_type], nullable=c.nullable) for c in columns]
+    )
 
 
 def partition_values(moment: dt.datetime) -> tuple[str, int]:

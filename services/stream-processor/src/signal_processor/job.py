@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from signal_common.lake import PIPELINE_BATCHES, partition_values
+from signal_common.lake import PIPELINE_BATCHES, partition_values, table_arrow_schema
 from signal_common.quality import bands_with_overrides
-from signal_common.spark_schema import table_struct_type
 from signal_processor.adapters.kinesis_source import KinesisDataSource, records_read
 from signal_processor.adapters.lake_writer import LakeWriter, storage_for
 from signal_processor.adapters.progress import progress_store
@@ -159,16 +159,24 @@ class BatchWriter:
         }
         events = agg.valid_events(validated)
         w = self.writer
-        w.write(agg.events_table(validated), "events", batch_id, files=2)
-        w.write(agg.quarantine_table(validated, batch_id), "quarantine", batch_id)
-        w.write(
-            agg.signal_strength_partials(events, self.bands, batch_id),
-            "signal_strength_by_operator",
-            batch_id,
-        )
-        w.write(agg.gps_precision_partials(events, batch_id), "gps_precision_by_provider", batch_id)
-        w.write(agg.status_count_partials(events, batch_id), "status_count", batch_id)
-        w.write(agg.coverage_partials(events, batch_id), "coverage_by_postal_code", batch_id)
+        kpis = {
+            "events": lambda: agg.events_table(validated),
+            "signal_strength_by_operator": lambda: agg.signal_strength_partials(
+                events, self.bands, batch_id
+            ),
+            "gps_precision_by_provider": lambda: agg.gps_precision_partials(events, batch_id),
+            "status_count": lambda: agg.status_count_partials(events, batch_id),
+            "coverage_by_postal_code": lambda: agg.coverage_partials(events, batch_id),
+        }
+        for table, frame in kpis.items():
+            if valid_rows:
+                w.write(frame(), table, batch_id)
+            else:  # an idle batch: no Spark job, but still clear any earlier attempt's files
+                w.write_arrow(None, table, batch_id)
+        if quarantined:
+            w.write(agg.quarantine_table(validated, batch_id), "quarantine", batch_id)
+        else:
+            w.write_arrow(None, "quarantine", batch_id)
         if self.settings.fault_after_write_batch == batch_id:
             log.error("fault injection: crashing after writing batch", extra={"batch_id": batch_id})
             os._exit(137)
@@ -181,7 +189,7 @@ class BatchWriter:
             "rows_in": ctx.rows_in,
             "valid_rows": valid_rows,
             "quarantined_rows": quarantined,
-            "quarantined_by_reason": reasons,
+            "quarantined_by_reason": list(reasons.items()),
             "duplicates_removed": (
                 max(0, ctx.rows_in - valid_rows - quarantined) if ctx.rows_in is not None else None
             ),
@@ -192,8 +200,8 @@ class BatchWriter:
             "dt": day,
             "hour": hour,
         }
-        frame = validated.sparkSession.createDataFrame([row], table_struct_type(PIPELINE_BATCHES))
-        w.write(frame, "pipeline_batches", batch_id)
+        schema = table_arrow_schema(PIPELINE_BATCHES, with_partitions=True)
+        w.write_arrow(pa.Table.from_pylist([row], schema=schema), "pipeline_batches", batch_id)
         log.info(
             "batch written",
             extra={

@@ -1,0 +1,60 @@
+"""End to end on local Spark: kinesalite → job → lake, merged KPIs equal a pandas oracle."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from processor_testdata import assert_lake_matches_oracle, lake_frames, put_all, workload
+
+from signal_processor.job import start_query
+from signal_processor.settings import ProcessorSettings
+
+
+def wait_for_rows_in(lake_root: str, expected: int, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    seen = -1
+    while time.monotonic() < deadline:
+        try:
+            seen = lake_frames(lake_root)["rows_in"]
+        except Exception:
+            seen = -1
+        if seen >= expected:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the job consumed {seen} of {expected} records in {timeout}s")
+
+
+def test_stream_with_duplicates_late_and_malformed_matches_oracle(
+    spark: Any,
+    kinesis_client: Any,
+    kinesis_endpoint_url: str,
+    make_stream: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    stream = make_stream(shards=2)
+    payloads, events, duplicates = workload(600)
+    lake_root = f"file://{tmp_path}/lake"
+    settings = ProcessorSettings(
+        stream_name=stream,
+        kinesis_endpoint_url=kinesis_endpoint_url,
+        lake_root=lake_root,
+        checkpoint_location=f"file://{tmp_path}/checkpoint",
+        trigger_seconds=1,
+        max_records_per_batch=250,
+        shuffle_partitions=2,
+    )
+    half = len(payloads) // 2
+    put_all(kinesis_client, stream, payloads[:half])
+    query = start_query(spark, settings)
+    try:
+        wait_for_rows_in(lake_root, half)
+        put_all(kinesis_client, stream, payloads[half:])  # second wave: dedup across batches
+        wait_for_rows_in(lake_root, len(payloads))
+    finally:
+        query.stop()
+    assert query.exception() is None
+    assert_lake_matches_oracle(f"{tmp_path}/lake", events, duplicates)
+    assert lake_frames(f"{tmp_path}/lake")["batches"] >= 3
