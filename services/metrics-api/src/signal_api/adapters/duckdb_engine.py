@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,6 +32,9 @@ _DUCKDB_TYPES = {
     "double": "DOUBLE",
     "map<string,bigint>": "MAP(VARCHAR, BIGINT)",
 }
+
+
+_EMPTY_RECHECK_S = 5.0
 
 
 @lru_cache(maxsize=512)
@@ -71,6 +75,7 @@ class DuckDBEngine:
         self._conn.execute(f"SET threads = {int(threads)}")
         self._lock = threading.Lock()
         self._empty: set[str] = set()
+        self._next_refresh = 0.0
         for table in ALL_TABLES:
             self._create_view(table)
 
@@ -84,9 +89,11 @@ class DuckDBEngine:
             self._empty.add(table.name)
 
     def _refresh_empty_views(self) -> None:
-        """Tables that had no files when last seen get a real view once files appear."""
-        if not self._empty:
+        """Tables that had no files when last seen get a real view once files appear (checked
+        at most every few seconds: the processor writes new tables rarely)."""
+        if not self._empty or time.monotonic() < self._next_refresh:
             return
+        self._next_refresh = time.monotonic() + _EMPTY_RECHECK_S
         with self._lock:
             for table in ALL_TABLES:
                 if table.name in self._empty:

@@ -21,6 +21,21 @@ def epoch_to_datetime(value: float | int | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromtimestamp(float(value), dt.UTC)
 
 
+def bucket_labels() -> Callable[[float | int], str]:
+    """Epoch seconds -> ISO-8601 'Z' text, memoised (a series repeats each bucket per key)."""
+    memo: dict[float | int, str] = {}
+
+    def label(epoch: float | int) -> str:
+        text = memo.get(epoch)
+        if text is None:
+            text = memo[epoch] = (
+                dt.datetime.fromtimestamp(float(epoch), dt.UTC).isoformat().replace("+00:00", "Z")
+            )
+        return text
+
+    return label
+
+
 def _ratio(numerator: float | int | None, denominator: float | int | None) -> float | None:
     if not denominator:
         return None
@@ -54,11 +69,12 @@ async def signal_strength(
             by_network_type=by_network_type,
         )
     )
+    label = bucket_labels()
     return {
         **_range(window, granularity),
         "rows": [
             {
-                "bucket_start": epoch_to_datetime(r["bucket"]),
+                "bucket_start": label(r["bucket"]),
                 "operator": r["operator"],
                 "network_type": r.get("network_type"),
                 "event_count": int(r["event_count"]),
@@ -76,11 +92,12 @@ async def gps_precision(
 ) -> dict[str, Any]:
     """Avg/min/max GPS precision and count per bucket × provider."""
     rows = await run(queries.gps_precision(window, granularity, providers=providers))
+    label = bucket_labels()
     return {
         **_range(window, granularity),
         "rows": [
             {
-                "bucket_start": epoch_to_datetime(r["bucket"]),
+                "bucket_start": label(r["bucket"]),
                 "provider": r["provider"],
                 "event_count": int(r["event_count"]),
                 "avg_precision_m": float(r["precision_sum"]) / int(r["event_count"]),
@@ -108,11 +125,12 @@ async def status_counts(
             window, granularity, postal_codes=postal_codes, statuses=statuses, top=top
         )
     )
+    label = bucket_labels()
     return {
         **_range(window, granularity),
         "rows": [
             {
-                "bucket_start": epoch_to_datetime(r["bucket"]),
+                "bucket_start": label(r["bucket"]),
                 "postal_code": r["postal_code"],
                 "status": r["status"],
                 "event_count": int(r["event_count"]),
