@@ -217,8 +217,10 @@ class _AuthError(Exception):
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
 
-def client(request: Request, api_key: Annotated[str | None, Depends(API_KEY_HEADER)]) -> str:
-    """Authenticates the caller and applies its rate limit; returns the caller's name."""
+async def client(request: Request, api_key: Annotated[str | None, Depends(API_KEY_HEADER)]) -> str:
+    """Authenticates the caller and applies its rate limit; returns the caller's name.
+
+    Async on purpose: a sync dependency would cost a thread-pool hop on every request."""
     access: _Access = request.app.state.access
     if access.auth_enabled:
         if not api_key:
