@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _example(**values: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [values]})
 
 
 class Meta(BaseModel):
@@ -15,6 +20,16 @@ class Meta(BaseModel):
 
 
 class SignalStrengthRow(BaseModel):
+    model_config = _example(
+        bucket_start="2026-11-23T07:00:00Z",
+        operator="Orange",
+        network_type="4G",
+        event_count=1834,
+        avg_signal_dbm=-91.42,
+        min_signal_dbm=-128,
+        max_signal_dbm=-52,
+    )
+
     bucket_start: dt.datetime
     operator: str
     network_type: str | None = Field(None, description="Null when not split by network type.")
@@ -25,6 +40,16 @@ class SignalStrengthRow(BaseModel):
 
 
 class GpsPrecisionRow(BaseModel):
+    model_config = _example(
+        bucket_start="2026-11-23T07:00:00Z",
+        provider="gps",
+        event_count=912,
+        avg_precision_m=7.3,
+        min_precision_m=1.2,
+        max_precision_m=48.0,
+        avg_satellites=11.4,
+    )
+
     bucket_start: dt.datetime
     provider: str
     event_count: int
@@ -35,6 +60,13 @@ class GpsPrecisionRow(BaseModel):
 
 
 class StatusCountRow(BaseModel):
+    model_config = _example(
+        bucket_start="2026-11-23T07:00:00Z",
+        postal_code="1000",
+        status="OUT_OF_SERVICE",
+        event_count=17,
+    )
+
     bucket_start: dt.datetime
     postal_code: str
     status: str
@@ -42,6 +74,14 @@ class StatusCountRow(BaseModel):
 
 
 class SignalQualityRow(BaseModel):
+    model_config = _example(
+        operator="Orange",
+        network_type="4G",
+        event_count=1000,
+        band_counts={"excellent": 310, "good": 420, "fair": 200, "poor": 70},
+        band_shares={"excellent": 0.31, "good": 0.42, "fair": 0.2, "poor": 0.07},
+    )
+
     operator: str
     network_type: str
     event_count: int
@@ -50,6 +90,15 @@ class SignalQualityRow(BaseModel):
 
 
 class CoverageRow(BaseModel):
+    model_config = _example(
+        postal_code="1000",
+        event_count=5230,
+        latitude=50.8466,
+        longitude=4.3528,
+        avg_signal_dbm=-88.1,
+        out_of_service_share=0.012,
+    )
+
     postal_code: str
     event_count: int
     latitude: float = Field(description="Centroid latitude: Σlatitude / Σevents.")
@@ -88,6 +137,18 @@ class CoverageResponse(Series):
 
 
 class Alert(BaseModel):
+    model_config = _example(
+        postal_code="9000",
+        severity="critical",
+        reasons=["out_of_service"],
+        since="2026-11-23T07:12:00Z",
+        recent_event_count=240,
+        out_of_service_share=0.46,
+        recent_avg_signal_dbm=-104.2,
+        baseline_avg_signal_dbm=-90.5,
+        signal_drop_db=13.7,
+    )
+
     postal_code: str
     severity: str = Field(description="warning or critical (twice the threshold).")
     reasons: list[str] = Field(description="out_of_service and/or signal_drop.")
