@@ -376,6 +376,9 @@ def make_kinesis_client(*, region: str, endpoint_url: str | None, concurrency: i
 
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
+        # the writer checks every Kinesis limit itself; botocore's per-call re-check of 500
+        # entries is measurable CPU on the hot path
+        parameter_validation=False,
         max_pool_connections=concurrency + 2,
         connect_timeout=5,
         read_timeout=30,
