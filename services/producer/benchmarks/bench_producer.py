@@ -126,25 +126,26 @@ def main(argv: list[str] | None = None) -> int:
         config = GeneratorConfig(events=args.events, seed=args.seed)
         records = [(r.data.encode(), r.partition_key) for r in generate_records(config)]
         phases = set(args.phases.split(","))
-        naive = single = multi = ours = float("nan")
+        naive: float | None = None
+        singles: list[float] = []
+        multis: list[float] = []
+        ours: list[float] = []
         summary: dict[str, Any] = {}
         if "naive" in phases:
             naive = phase("naive", lambda c, s: naive_rps(c, s, records[: args.naive_events]))
             report("naive put_record loop", naive)
         # The machine is shared: interleave the phases and keep each one's best round.
-        for round_number in range(1, args.rounds + 1):
+        for n in range(1, args.rounds + 1):
             if "ceiling" in phases:
-                rps = phase("ceiling", lambda c, s: ceiling_rps(c, s, records, threads=1))
-                single = max(single, rps) if single == single else rps
-                print(
-                    f"[{round_number}] ceiling, 1 thread:      {rps:10,.0f} records/s",
-                    file=sys.stderr,
+                singles.append(phase("ceiling", lambda c, s: ceiling_rps(c, s, records, threads=1)))
+                report(f"[{n}] ceiling, 1 thread", singles[-1])
+                multis.append(
+                    phase(
+                        "ceiling",
+                        lambda c, s: ceiling_rps(c, s, records, threads=args.concurrency),
+                    )
                 )
-                rps = phase(
-                    "ceiling", lambda c, s: ceiling_rps(c, s, records, threads=args.concurrency)
-                )
-                multi = max(multi, rps) if multi == multi else rps
-                report(f"[{round_number}] ceiling, {args.concurrency} threads", rps)
+                report(f"[{n}] ceiling, {args.concurrency} threads", multis[-1])
             if "producer" in phases:
                 rps, summary = phase(
                     "producer",
@@ -152,23 +153,27 @@ def main(argv: list[str] | None = None) -> int:
                         c, s, config, concurrency=args.concurrency, work=work
                     ),
                 )
-                ours = max(ours, rps) if ours == ours else rps
-                print(
-                    f"[{round_number}] signal-producer:        {rps:10,.0f} records/s",
-                    file=sys.stderr,
-                )
+                ours.append(rps)
+                report(f"[{n}] signal-producer", rps)
         if summary:
             print(f"producer summary (last round): {json.dumps(summary)}", file=sys.stderr)
-        ceiling = max(single, multi)
 
+    def best(values: list[float]) -> float | None:
+        return round(max(values), 1) if values else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    ceiling = best(singles + multis)
+    producer = best(ours)
     result = {
-        "naive_rps": round(naive, 1),
-        "ceiling_rps": round(ceiling, 1),
-        "ceiling_single_thread_rps": round(single, 1),
-        "ceiling_concurrent_rps": round(multi, 1),
-        "producer_rps": round(ours, 1),
-        "vs_naive": round(ours / naive, 2),
-        "vs_ceiling": round(ours / ceiling, 3),
+        "naive_rps": best([naive] if naive is not None else []),
+        "ceiling_rps": ceiling,
+        "producer_rps": producer,
+        "vs_naive": ratio(producer, naive),
+        "vs_ceiling": ratio(producer, ceiling),
+        "ceiling_single_thread_rps": best(singles),
+        "ceiling_concurrent_rps": best(multis),
         "events": args.events,
         "naive_events": args.naive_events,
         "shards": args.shards,
