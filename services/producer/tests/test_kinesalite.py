@@ -242,3 +242,36 @@ def test_sigterm_flushes_in_flight_batches_and_summarises(
     assert summary["sent"] == summary["read"]
     assert summary["dead_lettered"] == 0
     assert len(read_jsonl(truth)) == summary["sent"] == len(read_stream(stream))
+
+
+def test_cli_replay_reports_bad_rows_and_sends_the_rest(
+    make_stream: Callable[..., str],
+    kinesis_endpoint_url: str,
+    read_stream: Callable[[str], Rows],
+    sample_csv: Path,
+    tmp_path: Path,
+) -> None:
+    stream = make_stream(shards=2)
+    lines = sample_csv.read_text("utf-8").splitlines()
+    broken = [*lines[:3], lines[3].replace(",IN_SERVICE,", ",SOMETIMES,"), *lines[4:21]]
+    source = tmp_path / "mobile_logs.csv"
+    source.write_text("\n".join(broken) + "\n", "utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "replay", str(source), "--base-date", "2026-01-15", "--stream", stream,
+            "--endpoint-url", kinesis_endpoint_url, "--partition-key", "event_id",
+            "--dead-letter", str(tmp_path / "dead.jsonl"), "--no-progress",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "mobile_logs.csv:4: skipped" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["rows"], summary["bad_rows"], summary["sent"]) == (20, 1, 19)
+    on_stream = [json.loads(r["data"]) for r in read_stream(stream)]
+    expected = pd.read_csv(source, dtype={"postal_code": str}).drop(index=2)
+    assert sorted(e["event_time"] for e in on_stream) == sorted(
+        f"2026-01-15T{hour}Z" for hour in expected["hour"]
+    )
+    assert sorted(e["signal_dbm"] for e in on_stream) == sorted(expected["signal"])
+    assert len({r["partition_key"] for r in read_stream(stream)}) == 19

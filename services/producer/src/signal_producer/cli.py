@@ -372,7 +372,14 @@ def replay(
     stats = ReplayStats()
 
     def report(exc: LegacyRowError) -> None:
-        err.print(f"[yellow]{file}:{exc.line_number}: skipped: {exc.message}")
+        # one unwrapped line per bad row, so it can be grepped and opened at FILE:LINE
+        err.print(
+            f"{file}:{exc.line_number}: skipped: {exc.message}",
+            style="yellow",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
 
     with file.open(encoding="utf-8", newline="") as handle:
         records = replay_records(
