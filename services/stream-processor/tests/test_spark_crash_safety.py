@@ -42,6 +42,10 @@ def _start(
     return subprocess.Popen(argv, env=full_env, stdout=log, stderr=log, start_new_session=True)
 
 
+def _log_tail(tmp_path: Path) -> str:
+    return (tmp_path / "job.log").read_text(errors="replace")[-4000:]
+
+
 def _batches_written(tmp_path: Path) -> int:
     folder = tmp_path / "lake" / "_batches" / "pipeline_batches"
     return len(list(folder.glob("*.json"))) if folder.is_dir() else 0
@@ -60,7 +64,7 @@ def test_kills_and_a_crash_before_commit_leave_exactly_the_oracle(
 
     # 1. the job writes every table of batch 1, then dies before Spark commits the batch
     crashed = _start(tmp_path, stream, url, env={"SIGNAL_PROCESSOR_FAULT_AFTER_WRITE_BATCH": "1"})
-    assert crashed.wait(timeout=240) == 137
+    assert crashed.wait(timeout=240) == 137, _log_tail(tmp_path)
     assert (tmp_path / "lake" / "_batches" / "status_count" / f"{1:012d}.json").exists()
     assert not (tmp_path / "checkpoint" / "commits" / "1").exists()
 
@@ -78,5 +82,5 @@ def test_kills_and_a_crash_before_commit_leave_exactly_the_oracle(
 
     # 3. a clean run to the end
     final = _start(tmp_path, stream, url, "--stop-when-idle", IDLE_BATCHES)
-    assert final.wait(timeout=300) == 0, (tmp_path / "job.log").read_text()[-3000:]
+    assert final.wait(timeout=300) == 0, _log_tail(tmp_path)
     assert_lake_matches_oracle(f"{tmp_path}/lake", events, duplicates)
