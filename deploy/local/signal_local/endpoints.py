@@ -73,17 +73,34 @@ def repo_root() -> Path | None:
     return None
 
 
-def kinesalite_node_modules() -> Path:
-    """deploy/local/node_modules with kinesalite installed, or a clear error."""
+def kinesalite_node_modules(*, install: bool = True) -> Path:
+    """deploy/local/node_modules with kinesalite installed (running `npm ci` once if needed)."""
     candidates = []
     if os.environ.get("SIGNAL_KINESALITE_NODE_MODULES"):
         candidates.append(Path(os.environ["SIGNAL_KINESALITE_NODE_MODULES"]))
     root = repo_root()
-    if root is not None:
-        candidates.append(root / "deploy" / "local" / "node_modules")
+    local = root / "deploy" / "local" if root is not None else None
+    if local is not None:
+        candidates.append(local / "node_modules")
     for candidate in candidates:
         if (candidate / "kinesalite" / "package.json").is_file():
             return candidate
+    npm = shutil.which("npm")
+    if install and local is not None and npm and (local / "package-lock.json").is_file():
+        import fcntl
+
+        # one installer at a time when several test processes start together
+        with open(local / ".npm-install.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (local / "node_modules" / "kinesalite" / "package.json").is_file():
+                log.warning("installing kinesalite: npm ci --prefix %s", local)
+                subprocess.run(
+                    [npm, "ci", "--prefix", str(local), "--no-audit", "--no-fund"],
+                    check=False,
+                    capture_output=True,
+                )
+        if (local / "node_modules" / "kinesalite" / "package.json").is_file():
+            return local / "node_modules"
     raise LocalEndpointError(
         "kinesalite is not installed: run `npm ci --prefix deploy/local` in the repository "
         "(or set SIGNAL_KINESALITE_NODE_MODULES to a node_modules folder that has it)."

@@ -1,38 +1,70 @@
-"""Run Signal Stream's local stack: local AWS endpoints, the stream, and the services as they land.
+"""Run Signal Stream's whole pipeline locally, every part a real server or process on 127.0.0.1.
 
-`./pants run deploy/local:up` starts everything on 127.0.0.1, prints what runs where, and stops it
-all on Ctrl-C. Data (kinesalite's LevelDB, the lake) lives under `.local/` in the repository.
+`./pants run deploy/local:up` starts kinesalite (Kinesis) and moto server (Glue/S3/Athena APIs),
+creates the stream, then the services: the producer (live synthetic telemetry), the stream
+processor (local Spark), the catalog manager (`watch`, registering partitions in moto's Glue) and
+the metrics API (DuckDB over the lake). It prints what runs where and stops everything on Ctrl-C.
+State lives under `.local/` in the repository (kinesalite's LevelDB, the lake, checkpoints, logs).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import subprocess
 import sys
 import threading
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 
-from signal_local.endpoints import LocalEndpointError, local_aws, repo_root
+from signal_local.endpoints import (
+    LocalAWS,
+    LocalEndpointError,
+    ManagedProcess,
+    free_port,
+    local_aws,
+    repo_root,
+)
 
 DEFAULT_STREAM = "mobile_coverage_logs"
+
+
+@dataclass(frozen=True)
+class Service:
+    """A Signal Stream service started as `python -m module args…` with its own environment."""
+
+    name: str
+    module: str
+    args: tuple[str, ...]
+    env: dict[str, str]
+    url: str = ""
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     root = repo_root() or Path.cwd()
     parser = argparse.ArgumentParser(
         prog="signal-local-up",
-        description="Start Signal Stream's local stack (kinesalite, moto, stream) on 127.0.0.1.",
+        description="Run Signal Stream's local pipeline (endpoints and services) on 127.0.0.1.",
     )
     parser.add_argument("--data-dir", type=Path, default=root / ".local", help="state directory")
     parser.add_argument("--stream", default=DEFAULT_STREAM, help="Kinesis stream to create")
     parser.add_argument("--shards", type=int, default=4, help="shards of the stream")
+    parser.add_argument("--rate", type=float, default=20.0, help="producer events per second")
+    parser.add_argument("--trigger-seconds", type=float, default=10.0, help="processor trigger")
+    parser.add_argument("--api-port", type=int, default=8080, help="metrics API port (0: any)")
+    parser.add_argument(
+        "--endpoints-only", action="store_true", help="start only kinesalite and moto server"
+    )
     parser.add_argument(
         "--exit-after-start",
         action="store_true",
-        help="start, print the endpoints, then stop (a smoke check)",
+        help="start everything, wait until the API serves data, then stop (a smoke check)",
     )
     return parser.parse_args(argv)
 
@@ -45,9 +77,113 @@ def ensure_stream(endpoint_url: str, name: str, shards: int) -> str:
         client.get_waiter("stream_exists").wait(
             StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
         )
-    return str(
-        client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"]
-    )
+    summary = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    return str(summary["StreamStatus"])
+
+
+def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
+    """The services of the pipeline, wired to the local endpoints and the local lake."""
+    data: Path = args.data_dir.resolve()
+    lake = f"file://{data / 'lake'}"
+    api_port = args.api_port or free_port()
+    common = {**stack.env(), "SIGNAL_LOG_JSON": "true"}
+    return [
+        Service(
+            "producer",
+            "signal_producer.cli",
+            (
+                "generate",
+                "--events",
+                "100000000",
+                "--rate",
+                str(args.rate),
+                "--target-rps",
+                str(args.rate),
+                "--late-rate",
+                "0.02",
+                "--duplicate-rate",
+                "0.01",
+                "--malformed-rate",
+                "0.005",
+                "--stream",
+                args.stream,
+                "--no-progress",
+            ),
+            common,
+        ),
+        Service(
+            "stream-processor",
+            "signal_processor.cli",
+            (
+                "run",
+                "--stream",
+                args.stream,
+                "--lake-root",
+                lake,
+                "--checkpoint",
+                f"file://{data / 'checkpoints' / 'stream-processor'}",
+                "--trigger-seconds",
+                str(args.trigger_seconds),
+            ),
+            {**common, "SIGNAL_PROCESSOR_SHUFFLE_PARTITIONS": "2"},
+        ),
+        Service(
+            "catalog-manager",
+            "signal_catalog.cli",
+            ("watch", "--interval", "15"),
+            {**common, "SIGNAL_CATALOG_LAKE_ROOT": lake},
+        ),
+        Service(
+            "metrics-api",
+            "signal_api.main",
+            (),
+            {
+                **common,
+                "SIGNAL_API_LAKE_ROOT": lake,
+                "SIGNAL_API_AUTH_ENABLED": "false",
+                "SIGNAL_API_PORT": str(api_port),
+            },
+            url=f"http://127.0.0.1:{api_port}",
+        ),
+    ]
+
+
+def start_service(service: Service, log_dir: Path) -> ManagedProcess:
+    """Start one service in its own process group, logging to `<log_dir>/<name>.log`."""
+    env = {
+        **os.environ,
+        **service.env,
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    log_path = log_dir / f"{service.name}.log"
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", service.module, *service.args],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return ManagedProcess(service.name, service.url, process, log_path)
+
+
+def wait_for_api_data(url: str, processes: list[ManagedProcess], timeout: float) -> None:
+    """Block until the API reports processed batches (or a process dies / time runs out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in processes:
+            if proc.process.poll() is not None:
+                raise LocalEndpointError(f"{proc.name} exited early; see {proc.log_path}")
+        try:
+            with urllib.request.urlopen(f"{url}/v1/pipeline", timeout=5) as response:
+                if b'"batches":0' not in response.read().replace(b" ", b""):
+                    return
+        except OSError:
+            pass
+        time.sleep(2)
+    raise LocalEndpointError(f"the API at {url} served no pipeline data within {timeout:.0f}s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,28 +191,49 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     data_dir: Path = args.data_dir
+    log_dir = data_dir / "logs"
     (data_dir / "kinesis").mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    running: list[ManagedProcess] = []
     try:
-        with local_aws(data_dir / "logs", kinesis_data_path=data_dir / "kinesis") as stack:
+        with local_aws(log_dir, kinesis_data_path=data_dir / "kinesis") as stack:
             status = ensure_stream(stack.kinesis_url, args.stream, args.shards)
-            print("Signal Stream local stack is up:")
+            print("Signal Stream local stack:")
             print(f"  kinesis (kinesalite)   {stack.kinesis_url}   stream {args.stream}: {status}")
             print(f"  glue/s3/athena (moto)  {stack.moto_url}")
             print(f"  lake                   file://{(data_dir / 'lake').resolve()}")
-            print(f"  logs                   {data_dir / 'logs'}")
-            print("Environment for the services:")
+            if not args.endpoints_only:
+                for service in services(stack, args):
+                    running.append(start_service(service, log_dir))
+                    where = service.url or f"pid {running[-1].pid}"
+                    print(f"  {service.name:<22} {where}   log {log_dir / service.name}.log")
+                api = next(p for p in running if p.name == "metrics-api")
+                print(f"  API docs               {api.url}/docs")
+            print("Environment for running services by hand:")
             for key, value in sorted(stack.env().items()):
                 print(f"  export {key}={value}")
             sys.stdout.flush()
-            if not args.exit_after_start:
+            if args.exit_after_start:
+                if running:
+                    wait_for_api_data(api.url, running, timeout=240)
+                    print("the pipeline is serving data; stopping (--exit-after-start).")
+            else:
                 print("Press Ctrl-C to stop.", flush=True)
-                stop.wait()
+                while not stop.wait(1):
+                    for proc in running:
+                        if proc.process.poll() is not None:
+                            print(f"warning: {proc.name} exited; see {proc.log_path}", flush=True)
+                            running.remove(proc)
+                            break
     except LocalEndpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        for proc in reversed(running):
+            proc.stop()
     print("stopped.")
     return 0
 

@@ -80,7 +80,7 @@ def test_missing_kinesalite_gives_a_clear_error(
     monkeypatch.setenv("SIGNAL_STREAM_ROOT", str(tmp_path))
     monkeypatch.setenv("SIGNAL_KINESALITE_NODE_MODULES", str(tmp_path / "nowhere"))
     with pytest.raises(LocalEndpointError, match="npm ci --prefix deploy/local"):
-        kinesalite_node_modules()
+        kinesalite_node_modules(install=False)
 
 
 def test_make_stream_fixture_creates_active_stream(make_stream, kinesis_client) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,5 @@
+"""Integration fixtures: the shared local endpoints (kinesalite, moto server)."""
+
+from __future__ import annotations
+
+pytest_plugins = ["signal_local.pytest_plugin"]

@@ -1,0 +1,185 @@
+"""The whole pipeline, each service as its own process, checked against the ground truth.
+
+producer (generate: late, duplicate and malformed records) → kinesalite → stream processor
+(local Spark) → lake → catalog manager (sync against moto's Glue) → metrics API (DuckDB).
+Every number the API returns must equal a pandas oracle over the producer's ground-truth file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from signal_api.adapters.duckdb_engine import DuckDBEngine
+from signal_api.app import create_app
+from signal_api.settings import ApiSettings
+from signal_common.lake import ALL_TABLES
+
+START = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
+
+
+def _run(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **env}
+    result = subprocess.run(
+        [sys.executable, "-m", *argv], env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, (
+        f"{argv[0]} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    )
+    return result
+
+
+def _ground_truth(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    events = {}
+    for line in lines:
+        if line["kind"] in ("event", "duplicate"):
+            event = json.loads(line["data"])
+            events.setdefault(event["event_id"], event)
+    frame = pd.DataFrame(list(events.values()))
+    frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
+    return frame, lines
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    tmp_path_factory: pytest.TempPathFactory,
+    kinesis_client: Any,
+    kinesis_endpoint_url: str,
+    moto_endpoint_url: str,
+) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("pipeline")
+    stream = "integration"
+    kinesis_client.create_stream(StreamName=stream, ShardCount=2)
+    kinesis_client.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1})
+    truth = work / "ground-truth.jsonl"
+    _run(
+        [
+            "signal_producer.cli", "generate", "--events", "3000", "--seed", "42",
+            "--start-time", START.isoformat(), "--rate", "5",
+            "--late-rate", "0.05", "--duplicate-rate", "0.05", "--malformed-rate", "0.02",
+            "--stream", stream, "--endpoint-url", kinesis_endpoint_url,
+            "--ground-truth", str(truth), "--dead-letter", str(work / "dead.jsonl"),
+            "--no-progress",
+        ],
+        {},
+        timeout=300,
+    )  # fmt: skip
+    lake_root = f"file://{work}/lake"
+    _run(
+        [
+            "signal_processor.cli", "run", "--stream", stream,
+            "--endpoint-url", kinesis_endpoint_url, "--lake-root", lake_root,
+            "--checkpoint", f"file://{work}/checkpoint", "--trigger-seconds", "1",
+            "--max-records-per-batch", "1500", "--stop-when-idle", "2",
+        ],
+        {"SIGNAL_PROCESSOR_SHUFFLE_PARTITIONS": "2", "SIGNAL_PROCESSOR_LOG_LEVEL": "WARNING"},
+        timeout=900,
+    )  # fmt: skip
+    catalog_env = {
+        "SIGNAL_CATALOG_GLUE_ENDPOINT_URL": moto_endpoint_url,
+        "SIGNAL_CATALOG_S3_ENDPOINT_URL": moto_endpoint_url,
+        "SIGNAL_CATALOG_LAKE_ROOT": lake_root,
+        "SIGNAL_CATALOG_GLUE_DATABASE": "integration_db",
+    }
+    _run(["signal_catalog.cli", "sync"], catalog_env, timeout=300)
+    events, lines = _ground_truth(truth)
+    return {
+        "work": work,
+        "lake_root": lake_root,
+        "events": events,
+        "lines": lines,
+        "moto": moto_endpoint_url,
+    }
+
+
+@pytest.fixture(scope="module")
+def api(pipeline: dict[str, Any]) -> Any:
+    settings = ApiSettings(engine="duckdb", lake_root=pipeline["lake_root"], auth_enabled=False)
+    engine = DuckDBEngine(pipeline["lake_root"])
+    with TestClient(create_app(settings, engine)) as client:
+        yield client
+
+
+def _window(events: pd.DataFrame) -> dict[str, str]:
+    start = events["event_time"].min().floor("h")
+    end = events["event_time"].max().ceil("h") + pd.Timedelta(hours=1)
+    return {"from": start.isoformat(), "to": end.isoformat()}
+
+
+def test_signal_strength_per_hour_equals_the_ground_truth(
+    pipeline: dict[str, Any], api: Any
+) -> None:
+    events = pipeline["events"]
+    response = api.get(
+        "/v1/kpis/signal-strength",
+        params={**_window(events), "granularity": "1h", "by_network_type": "true"},
+    )
+    assert response.status_code == 200, response.text
+    got = pd.DataFrame(response.json()["rows"])
+    got["bucket_start"] = pd.to_datetime(got["bucket_start"], utc=True)
+    events = events.assign(bucket_start=events["event_time"].dt.floor("h"))
+    want = (
+        events.groupby(["bucket_start", "operator", "network_type"])["signal_dbm"]
+        .agg(event_count="count", avg="mean", min="min", max="max")
+        .reset_index()
+    )
+    merged = want.merge(
+        got, on=["bucket_start", "operator", "network_type"], how="outer", indicator=True
+    )
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
+    assert (merged["event_count_x"] == merged["event_count_y"]).all()
+    assert ((merged["avg"] - merged["avg_signal_dbm"]).abs() <= 1e-9).all()
+    assert (merged["min"] == merged["min_signal_dbm"]).all()
+    assert (merged["max"] == merged["max_signal_dbm"]).all()
+
+
+def test_pipeline_counts_equal_the_ground_truth(pipeline: dict[str, Any], api: Any) -> None:
+    lines = pipeline["lines"]
+    malformed = [line for line in lines if line["kind"] == "malformed"]
+    duplicates_sent = len(lines) - len(malformed) - len(pipeline["events"])
+    now = dt.datetime.now(dt.UTC)
+    response = api.get(
+        "/v1/pipeline",
+        params={
+            "from": (now - dt.timedelta(hours=3)).isoformat(),
+            "to": (now + dt.timedelta(minutes=5)).isoformat(),
+        },
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["rows_in"] == len(lines)
+    assert body["valid_rows"] == len(pipeline["events"])
+    assert body["quarantined_rows"] == len(malformed)
+    assert body["duplicates_removed"] == duplicates_sent
+    by_reason: dict[str, int] = {}
+    for line in malformed:
+        by_reason[line["reason"]] = by_reason.get(line["reason"], 0) + 1
+    assert body["quarantined_by_reason"] == by_reason
+
+
+def test_the_catalog_knows_every_table_and_partition(pipeline: dict[str, Any]) -> None:
+    glue = boto3.client("glue", endpoint_url=pipeline["moto"], region_name="us-east-1")
+    tables = {t["Name"] for t in glue.get_tables(DatabaseName="integration_db")["TableList"]}
+    assert tables == {t.name for t in ALL_TABLES}
+    lake = Path(pipeline["work"]) / "lake" / "status_count"
+    on_disk = {
+        (p.parent.name[3:], p.name[5:])
+        for p in lake.glob("dt=*/hour=*")
+        if any(p.glob("*.parquet"))
+    }
+    partitions = glue.get_partitions(DatabaseName="integration_db", TableName="status_count")[
+        "Partitions"
+    ]
+    assert {tuple(p["Values"]) for p in partitions} == on_disk
+    assert on_disk
