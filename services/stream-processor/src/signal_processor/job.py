@@ -151,12 +151,11 @@ class BatchWriter:
             validated.unpersist()
 
     def _write(self, validated: DataFrame, batch_id: int, started: float) -> None:
-        quality = agg.batch_quality(validated).collect()[0]
-        valid_rows = int(quality["valid_rows"] or 0)
-        quarantined = int(quality["quarantined_rows"] or 0)
-        reasons = {
-            r["reason"]: int(r["count"]) for r in agg.quarantine_reason_counts(validated).collect()
-        }
+        quality = {row["reason"]: row for row in agg.batch_quality(validated).collect()}
+        valid = quality.pop(None, None)
+        valid_rows = int(valid["count"]) if valid else 0
+        reasons = {reason: int(row["count"]) for reason, row in quality.items()}
+        quarantined = sum(reasons.values())
         events = agg.valid_events(validated)
         w = self.writer
         kpis = {
@@ -193,8 +192,8 @@ class BatchWriter:
             "duplicates_removed": (
                 max(0, ctx.rows_in - valid_rows - quarantined) if ctx.rows_in is not None else None
             ),
-            "max_lateness_s": quality["max_lateness_s"],
-            "max_event_time": quality["max_event_time"],
+            "max_lateness_s": valid["max_lateness_s"] if valid else None,
+            "max_event_time": valid["max_event_time"] if valid else None,
             "arrival_watermark": ctx.watermark,
             "processing_ms": int((time.monotonic() - started) * 1000),
             "dt": day,

@@ -153,16 +153,10 @@ def coverage_partials(events: DataFrame, batch_id: int) -> DataFrame:
 
 
 def batch_quality(validated: DataFrame) -> DataFrame:
-    """One row: valid/quarantined counts, per-reason counts, max lateness and event time."""
+    """Per reason (null: valid rows): record count, max lateness (s) and newest event time."""
     lateness = F.col("arrival_time").cast("double") - F.col("event_time").cast("double")
-    return validated.agg(
-        F.sum(F.col("is_valid").cast("long")).alias("valid_rows"),
-        F.sum((~F.col("is_valid")).cast("long")).alias("quarantined_rows"),
-        F.max(F.when(F.col("is_valid"), lateness)).alias("max_lateness_s"),
+    return validated.groupBy("reason").agg(
+        F.count(F.lit(1)).alias("count"),
+        F.max(lateness).alias("max_lateness_s"),
         F.max("event_time").alias("max_event_time"),
     )
-
-
-def quarantine_reason_counts(validated: DataFrame) -> DataFrame:
-    """Quarantined records per reason code."""
-    return validated.where(~F.col("is_valid")).groupBy("reason").count()
