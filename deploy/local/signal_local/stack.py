@@ -186,6 +186,52 @@ def wait_for_api_data(url: str, processes: list[ManagedProcess], timeout: float)
     raise LocalEndpointError(f"the API at {url} served no pipeline data within {timeout:.0f}s")
 
 
+def sync_catalog(service: Service, log_dir: Path) -> None:
+    """Create the Glue database and tables once, before `watch` keeps partitions current."""
+    proc = start_service(Service(service.name, service.module, ("sync",), service.env), log_dir)
+    if proc.process.wait(timeout=300) != 0:
+        raise LocalEndpointError(f"signal-catalog sync failed; see {proc.log_path}")
+
+
+def run_stack(
+    stack: LocalAWS, args: argparse.Namespace, running: list[ManagedProcess], stop: threading.Event
+) -> None:
+    """Create the stream, start the services, print what runs where, wait for Ctrl-C."""
+    data_dir: Path = args.data_dir
+    log_dir = data_dir / "logs"
+    status = ensure_stream(stack.kinesis_url, args.stream, args.shards)
+    print("Signal Stream local stack:")
+    print(f"  kinesis (kinesalite)   {stack.kinesis_url}   stream {args.stream}: {status}")
+    print(f"  glue/s3/athena (moto)  {stack.moto_url}")
+    print(f"  lake                   file://{(data_dir / 'lake').resolve()}")
+    api: ManagedProcess | None = None
+    if not args.endpoints_only:
+        for service in services(stack, args):
+            if service.name == "catalog-manager":
+                sync_catalog(service, log_dir)
+            running.append(start_service(service, log_dir))
+            where = service.url or f"pid {running[-1].pid}"
+            print(f"  {service.name:<22} {where}   log {log_dir / service.name}.log")
+        api = next(p for p in running if p.name == "metrics-api")
+        print(f"  API docs               {api.url}/docs")
+    print("Environment for running services by hand:")
+    for key, value in sorted(stack.env().items()):
+        print(f"  export {key}={value}")
+    sys.stdout.flush()
+    if args.exit_after_start:
+        if api is not None:
+            wait_for_api_data(api.url, running, timeout=300)
+            print("the pipeline is serving data; stopping (--exit-after-start).")
+        return
+    print("Press Ctrl-C to stop.", flush=True)
+    while not stop.wait(1):
+        for proc in running:
+            if proc.process.poll() is not None:
+                print(f"warning: {proc.name} exited; see {proc.log_path}", flush=True)
+                running.remove(proc)
+                break
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the stack and block until interrupted."""
     args = _parse_args(argv)
@@ -193,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir: Path = args.data_dir
     log_dir = data_dir / "logs"
     (data_dir / "kinesis").mkdir(parents=True, exist_ok=True)
+    (data_dir / "lake").mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -200,40 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     running: list[ManagedProcess] = []
     try:
         with local_aws(log_dir, kinesis_data_path=data_dir / "kinesis") as stack:
-            status = ensure_stream(stack.kinesis_url, args.stream, args.shards)
-            print("Signal Stream local stack:")
-            print(f"  kinesis (kinesalite)   {stack.kinesis_url}   stream {args.stream}: {status}")
-            print(f"  glue/s3/athena (moto)  {stack.moto_url}")
-            print(f"  lake                   file://{(data_dir / 'lake').resolve()}")
-            if not args.endpoints_only:
-                for service in services(stack, args):
-                    running.append(start_service(service, log_dir))
-                    where = service.url or f"pid {running[-1].pid}"
-                    print(f"  {service.name:<22} {where}   log {log_dir / service.name}.log")
-                api = next(p for p in running if p.name == "metrics-api")
-                print(f"  API docs               {api.url}/docs")
-            print("Environment for running services by hand:")
-            for key, value in sorted(stack.env().items()):
-                print(f"  export {key}={value}")
-            sys.stdout.flush()
-            if args.exit_after_start:
-                if running:
-                    wait_for_api_data(api.url, running, timeout=240)
-                    print("the pipeline is serving data; stopping (--exit-after-start).")
-            else:
-                print("Press Ctrl-C to stop.", flush=True)
-                while not stop.wait(1):
-                    for proc in running:
-                        if proc.process.poll() is not None:
-                            print(f"warning: {proc.name} exited; see {proc.log_path}", flush=True)
-                            running.remove(proc)
-                            break
+            try:
+                run_stack(stack, args, running, stop)
+            finally:  # services first: they still need the endpoints while they flush
+                for proc in reversed(running):
+                    proc.stop()
     except LocalEndpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        for proc in reversed(running):
-            proc.stop()
     print("stopped.")
     return 0
 
