@@ -6,7 +6,7 @@ so Pants cannot build requirement pexes on a fresh machine. pex first looks in
 `$PEX_ROOT/downloads/<sha256>/<filename>`; this script fills exactly that, from the URLs and
 sha256 hashes the lockfile records (public PyPI), verifying every byte. Idempotent.
 
-Usage: prefetch_locked_artifacts.py LOCKFILE PYTHON [PYTHON ...]
+Usage: prefetch_locked_artifacts.py LOCKFILE[,LOCKFILE...] PYTHON [PYTHON ...]
 """
 
 from __future__ import annotations
@@ -99,10 +99,13 @@ def main(argv: list[str]) -> int:
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
-    lock_path, pythons = argv[1], argv[2:]
-    with open(lock_path) as handle:
-        lock = json.loads("".join(line for line in handle if not line.startswith("//")))
-    needed = needed_artifacts(lock, [supported_tags(p) for p in pythons])
+    lock_paths, pythons = argv[1].split(","), argv[2:]
+    tags = [supported_tags(p) for p in pythons]
+    needed: dict[str, tuple[str, str]] = {}
+    for lock_path in lock_paths:
+        with open(lock_path) as handle:
+            lock = json.loads("".join(line for line in handle if not line.startswith("//")))
+        needed.update(needed_artifacts(lock, tags))
     downloads = os.path.join(os.environ.get("PEX_ROOT", os.path.expanduser("~/.pex")), "downloads")
     os.makedirs(downloads, exist_ok=True)
     with ThreadPoolExecutor(max_workers=8) as pool:
