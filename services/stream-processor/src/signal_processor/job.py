@@ -152,6 +152,7 @@ class BatchWriter:
 
     def _write(self, validated: DataFrame, batch_id: int, started: float) -> None:
         quality = {row["reason"]: row for row in agg.batch_quality(validated).collect()}
+        read_ms = int((time.monotonic() - started) * 1000)  # source + validation + dedup
         valid = quality.pop(None, None)
         valid_rows = int(valid["count"]) if valid else 0
         reasons = {reason: int(row["count"]) for reason, row in quality.items()}
@@ -208,6 +209,7 @@ class BatchWriter:
                 "rows_in": ctx.rows_in,
                 "valid": valid_rows,
                 "quarantined": quarantined,
+                "read_validate_dedup_ms": read_ms,
                 "ms": row["processing_ms"],
             },
         )
