@@ -26,7 +26,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from signal_api import __version__
-from signal_api.adapters.engine import QueryEngine
+from signal_api.adapters.engine import QueryEngine, columns_of
 from signal_api.core import queries, service
 from signal_api.core.alerts import AlertThresholds
 from signal_api.core.auth import KeyRing
@@ -205,9 +205,19 @@ class _Rendered:
         key = (stale, cached)
         if key not in self._bodies:
             document = {**self.payload, "meta": {"stale": stale, "cached": cached}}
-            self._bodies[key] = json.dumps(
+            # Pre-encoded values (service.EncodedJson) are written as placeholders, then spliced.
+            fragments: dict[str, str] = {}
+            for name, value in document.items():
+                if isinstance(value, service.EncodedJson):
+                    marker = f"\x00fragment:{name}\x00"
+                    fragments[json.dumps(marker)] = value.text
+                    document[name] = marker
+            text = json.dumps(
                 document, default=_json_default, separators=(",", ":"), allow_nan=False
-            ).encode()
+            )
+            for marker, fragment in fragments.items():
+                text = text.replace(marker, fragment, 1)
+            self._bodies[key] = text.encode()
         return self._bodies[key]
 
 
@@ -265,6 +275,25 @@ def create_app(
         started = time.perf_counter()
         try:
             return await anyio.to_thread.run_sync(engine.run, query)
+        except EngineError as exc:
+            metrics.query_errors.labels(query.name, exc.code).inc()
+            raise
+        finally:
+            metrics.queries.labels(query.name).observe(time.perf_counter() - started)
+
+    engine_columns = getattr(engine, "run_columns", None)
+
+    def fetch_columns(query: queries.Query) -> dict[str, list[Any]]:
+        if engine_columns is not None:
+            return engine_columns(query)
+        return columns_of(engine.run(query))
+
+    async def run_columns(query: queries.Query) -> dict[str, list[Any]]:
+        """As `run`, one list per column (engines without `run_columns` have their rows
+        transposed)."""
+        started = time.perf_counter()
+        try:
+            return await anyio.to_thread.run_sync(fetch_columns, query)
         except EngineError as exc:
             metrics.query_errors.labels(query.name, exc.code).inc()
             raise
@@ -372,7 +401,7 @@ def create_app(
         return await cached(
             ("signal_strength", window, granularity, ops, nets, by_network_type),
             lambda: service.signal_strength(
-                run,
+                run_columns,
                 window,
                 granularity,
                 operators=ops,

@@ -7,6 +7,14 @@ from typing import Any, Protocol
 from signal_api.core.queries import Query
 
 Row = dict[str, Any]
+Columns = dict[str, list[Any]]
+
+
+def columns_of(rows: list[Row]) -> Columns:
+    """Rows transposed to one list per column (an engine without `run_columns` is read so)."""
+    if not rows:
+        return {}
+    return {name: [row[name] for row in rows] for name in rows[0]}
 
 
 class QueryEngine(Protocol):
