@@ -91,6 +91,32 @@ def _settings(**overrides: Any) -> ProducerSettings:
     return base.model_copy(update=values) if values else base
 
 
+def _writer_settings(
+    *,
+    stream: str | None,
+    endpoint_url: str | None,
+    target_rps: float | None,
+    partition_key: str | None,
+    concurrency: int | None,
+    max_attempts: int | None,
+    dead_letter: Path | None,
+    ground_truth: Path | None,
+) -> ProducerSettings:
+    """Settings with the sending commands' shared CLI overrides applied; logging configured."""
+    settings = _settings(
+        stream_name=stream,
+        kinesis_endpoint_url=endpoint_url,
+        target_rps=target_rps,
+        partition_key=partition_key,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        dead_letter_path=str(dead_letter) if dead_letter else None,
+        ground_truth_path=str(ground_truth) if ground_truth else None,
+    )
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return settings
+
+
 @contextmanager
 def _stop_on_signals() -> Iterator[threading.Event]:
     """SIGINT/SIGTERM set the event (the writer flushes and stops); a second one aborts."""
@@ -294,17 +320,16 @@ def generate(
     fault_rounds: FaultRoundsOpt = 3,
 ) -> None:
     """Generate synthetic telemetry (with optional scenarios) and send it."""
-    settings = _settings(
-        stream_name=stream,
-        kinesis_endpoint_url=endpoint_url,
+    settings = _writer_settings(
+        stream=stream,
+        endpoint_url=endpoint_url,
         target_rps=target_rps,
         partition_key=partition_key,
         concurrency=concurrency,
         max_attempts=max_attempts,
-        dead_letter_path=str(dead_letter) if dead_letter else None,
-        ground_truth_path=str(ground_truth) if ground_truth else None,
+        dead_letter=dead_letter,
+        ground_truth=ground_truth,
     )
-    configure_logging(settings.log_level, json_lines=settings.log_json)
     config = _generator_config(
         events=events,
         seed=seed,
@@ -350,17 +375,16 @@ def replay(
     progress: ProgressOpt = True,
 ) -> None:
     """Replay a legacy mobile_logs.csv; bad rows are reported with their line number and skipped."""
-    settings = _settings(
-        stream_name=stream,
-        kinesis_endpoint_url=endpoint_url,
+    settings = _writer_settings(
+        stream=stream,
+        endpoint_url=endpoint_url,
         target_rps=target_rps,
         partition_key=partition_key,
         concurrency=concurrency,
         max_attempts=max_attempts,
-        dead_letter_path=str(dead_letter) if dead_letter else None,
-        ground_truth_path=str(ground_truth) if ground_truth else None,
+        dead_letter=dead_letter,
+        ground_truth=ground_truth,
     )
-    configure_logging(settings.log_level, json_lines=settings.log_json)
     try:
         day = dt.date.fromisoformat(base_date) if base_date else dt.datetime.now(dt.UTC).date()
     except ValueError:
