@@ -6,6 +6,8 @@ import datetime as dt
 import json
 from typing import Any
 
+import pyarrow as pa
+
 BASE_TIME = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
 
@@ -37,6 +39,20 @@ def make_event(i: int, **overrides: Any) -> dict[str, Any]:
 
 def encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
+
+
+def source_batch(payloads: list[bytes], arrival: dt.datetime) -> pa.RecordBatch:
+    """Source rows as the Kinesis source hands them to validation (shard 1, sequence 100…)."""
+    n = len(payloads)
+    return pa.RecordBatch.from_pydict(
+        {
+            "data": pa.array(payloads, pa.binary()),
+            "shard_id": ["shardId-000000000001"] * n,
+            "sequence_number": [str(100 + i) for i in range(n)],
+            "sub_sequence_number": pa.array([0] * n, pa.int64()),
+            "arrival_time": pa.array([arrival] * n, pa.timestamp("us", tz="UTC")),
+        }
+    )
 
 
 MALFORMED: list[tuple[bytes, str]] = [

@@ -6,32 +6,14 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-from processor_testdata import MALFORMED, encode, make_event
+from processor_testdata import MALFORMED, encode, make_event, source_batch
 
+from signal_common.schema import EVENT_FIELDS, TelemetryEvent
 from signal_processor.core.validate import VALIDATED_SCHEMA, classify, validate_batch
 
 
 def _source_batch(payloads: list[bytes]) -> pa.RecordBatch:
-    n = len(payloads)
-    now = dt.datetime(2026, 11, 23, 10, 30, tzinfo=dt.UTC)
-    return pa.RecordBatch.from_pydict(
-        {
-            "data": payloads,
-            "shard_id": ["shardId-000000000001"] * n,
-            "sequence_number": [str(100 + i) for i in range(n)],
-            "sub_sequence_number": [0] * n,
-            "arrival_time": [now] * n,
-        },
-        schema=pa.schema(
-            [
-                ("data", pa.binary()),
-                ("shard_id", pa.string()),
-                ("sequence_number", pa.string()),
-                ("sub_sequence_number", pa.int64()),
-                ("arrival_time", pa.timestamp("us", tz="UTC")),
-            ]
-        ),
-    )
+    return source_batch(payloads, dt.datetime(2026, 11, 23, 10, 30, tzinfo=dt.UTC))
 
 
 @pytest.mark.parametrize(("payload", "reason"), MALFORMED)
@@ -52,12 +34,37 @@ def test_validate_batch_routes_rows() -> None:
     payloads = [encode(make_event(1)), MALFORMED[0][0], encode(make_event(2))]
     out = validate_batch(_source_batch(payloads))
     assert out.schema == VALIDATED_SCHEMA
-    rows = out.to_pylist()
-    assert [r["is_valid"] for r in rows] == [True, False, True]
+    rows = out.to_pylist()  # valid rows first, then the invalid ones
+    assert [(r["is_valid"], r["sequence_number"]) for r in rows] == [
+        (True, "100"),
+        (True, "102"),
+        (False, "101"),
+    ]
     assert rows[0]["dedup_key"] == "evt-000001"
     assert rows[0]["event_time"] == dt.datetime(2026, 11, 23, 10, 0, 7, tzinfo=dt.UTC)
     assert rows[0]["raw_payload"] is None
-    bad = rows[1]
+    assert rows[0]["reason"] is None
+    bad = rows[2]
     assert (bad["reason"], bad["dedup_key"]) == ("invalid_json", "shardId-000000000001:101:0")
     assert bad["raw_payload"] == MALFORMED[0][0].decode()
     assert bad["event_id"] is None
+
+
+def test_validated_columns_hold_exactly_the_model_values() -> None:
+    events = [make_event(i, satellites=None if i % 2 else 7) for i in range(1, 6)]
+    events.append(make_event(6, event_time="2026-11-23T12:00:07.25+02:00", speed_kmh=3))
+    out = validate_batch(_source_batch([encode(e) for e in events]))
+    for row, event in zip(out.to_pylist(), events, strict=True):
+        model = TelemetryEvent.model_validate(event)
+        assert {f.name: row[f.name] for f in EVENT_FIELDS} == {
+            f.name: getattr(model, f.name) for f in EVENT_FIELDS
+        }
+
+
+def test_batch_of_only_invalid_records() -> None:
+    payloads = [payload for payload, _ in MALFORMED]
+    out = validate_batch(_source_batch(payloads))
+    assert out.schema == VALIDATED_SCHEMA
+    assert out["is_valid"].to_pylist() == [False] * len(payloads)
+    assert out["reason"].to_pylist() == [reason for _, reason in MALFORMED]
+    assert out["sequence_number"].to_pylist() == [str(100 + i) for i in range(len(payloads))]

@@ -128,7 +128,11 @@ def checkpoint_batch_context(settings: ProcessorSettings, batch_id: int) -> Batc
 
 
 class BatchWriter:
-    """foreachBatch sink: writes every lake table for one micro-batch, exactly once."""
+    """foreachBatch sink: writes every lake table for one micro-batch, exactly once.
+
+    The batch is collected once as Arrow (one Spark job runs the source read, validation and
+    dedup); every table is then derived from it by the Arrow transforms in `core.aggregates`.
+    """
 
     def __init__(
         self,
@@ -144,23 +148,18 @@ class BatchWriter:
 
     def __call__(self, validated: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        validated = validated.persist()
-        try:
-            self._write(validated, batch_id, started)
-        finally:
-            validated.unpersist()
-
-    def _write(self, validated: DataFrame, batch_id: int, started: float) -> None:
-        quality = {row["reason"]: row for row in agg.batch_quality(validated).collect()}
+        batch = validated.toArrow()
         read_ms = int((time.monotonic() - started) * 1000)  # source + validation + dedup
-        valid = quality.pop(None, None)
-        valid_rows = int(valid["count"]) if valid else 0
-        reasons = {reason: int(row["count"]) for reason, row in quality.items()}
-        quarantined = sum(reasons.values())
-        events = agg.valid_events(validated)
-        w = self.writer
-        kpis = {
-            "events": lambda: agg.events_table(validated),
+        self.write_batch(batch, batch_id, started=started, read_ms=read_ms)
+
+    def write_batch(
+        self, batch: pa.Table, batch_id: int, *, started: float, read_ms: int = 0
+    ) -> None:
+        """Write every table of one validated batch (Arrow, in the validated schema)."""
+        quality = agg.batch_quality(batch)
+        events = agg.valid_events(batch)
+        tables: dict[str, Callable[[], pa.Table]] = {
+            "events": lambda: agg.events_table(batch),
             "signal_strength_by_operator": lambda: agg.signal_strength_partials(
                 events, self.bands, batch_id
             ),
@@ -168,33 +167,31 @@ class BatchWriter:
             "status_count": lambda: agg.status_count_partials(events, batch_id),
             "coverage_by_postal_code": lambda: agg.coverage_partials(events, batch_id),
         }
-        for table, frame in kpis.items():
-            if valid_rows:
-                w.write(frame(), table, batch_id)
-            else:  # an idle batch: no Spark job, but still clear any earlier attempt's files
-                w.write_arrow(None, table, batch_id)
-        if quarantined:
-            w.write(agg.quarantine_table(validated, batch_id), "quarantine", batch_id)
-        else:
-            w.write_arrow(None, "quarantine", batch_id)
+        w = self.writer
+        for table, rows in tables.items():
+            # an idle batch still clears any earlier attempt's files
+            w.write_arrow(rows() if quality.valid_rows else None, table, batch_id)
+        quarantine = agg.quarantine_table(batch, batch_id) if quality.quarantined_rows else None
+        w.write_arrow(quarantine, "quarantine", batch_id)
         if self.settings.fault_after_write_batch == batch_id:
             log.error("fault injection: crashing after writing batch", extra={"batch_id": batch_id})
             os._exit(137)
         ctx = self.context(batch_id)
         now = dt.datetime.now(dt.UTC)
         day, hour = partition_values(now)
+        accounted = quality.valid_rows + quality.quarantined_rows
         row = {
             "batch_id": batch_id,
             "batch_time": now,
             "rows_in": ctx.rows_in,
-            "valid_rows": valid_rows,
-            "quarantined_rows": quarantined,
-            "quarantined_by_reason": list(reasons.items()),
+            "valid_rows": quality.valid_rows,
+            "quarantined_rows": quality.quarantined_rows,
+            "quarantined_by_reason": list(quality.quarantined_by_reason.items()),
             "duplicates_removed": (
-                max(0, ctx.rows_in - valid_rows - quarantined) if ctx.rows_in is not None else None
+                max(0, ctx.rows_in - accounted) if ctx.rows_in is not None else None
             ),
-            "max_lateness_s": valid["max_lateness_s"] if valid else None,
-            "max_event_time": valid["max_event_time"] if valid else None,
+            "max_lateness_s": quality.max_lateness_s,
+            "max_event_time": quality.max_event_time,
             "arrival_watermark": ctx.watermark,
             "processing_ms": int((time.monotonic() - started) * 1000),
             "dt": day,
@@ -207,8 +204,8 @@ class BatchWriter:
             extra={
                 "batch_id": batch_id,
                 "rows_in": ctx.rows_in,
-                "valid": valid_rows,
-                "quarantined": quarantined,
+                "valid": quality.valid_rows,
+                "quarantined": quality.quarantined_rows,
                 "read_validate_dedup_ms": read_ms,
                 "ms": row["processing_ms"],
             },

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from signal_common.schema import (
@@ -74,33 +75,78 @@ def classify(data: bytes) -> tuple[Any | None, str | None, str | None]:
         return None, first.reason, detail[:_DETAIL_MAX]
 
 
-def validate_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Validate one Arrow batch of source rows (data, shard_id, sequence_number, …)."""
-    columns: dict[str, list[Any]] = {name: [] for name in VALIDATED_SCHEMA.names}
-    data_col = batch.column("data").to_pylist()
-    shard = batch.column("shard_id").to_pylist()
-    seq = batch.column("sequence_number").to_pylist()
-    sub = batch.column("sub_sequence_number").to_pylist()
-    for i, data in enumerate(data_col):
+EVENT_SCHEMA = pa.schema([(f.name, arrow_type(f.kind)) for f in EVENT_FIELDS])
+
+
+def validate_batch(batch: pa.RecordBatch) -> pa.Table:
+    """Validate one Arrow batch of source rows (data, shard_id, sequence_number, …).
+
+    The result holds the valid rows first, then the invalid ones (row order carries no meaning
+    downstream), in VALIDATED_SCHEMA.
+    """
+    valid_at: list[int] = []
+    events: list[dict[str, Any]] = []
+    invalid_at: list[int] = []
+    reasons: list[str | None] = []
+    details: list[str | None] = []
+    raw: list[str] = []
+    for i, data in enumerate(batch.column("data").to_pylist()):
         event, reason, detail = classify(data)
-        valid = event is not None
-        for f in EVENT_FIELDS:
-            columns[f.name].append(getattr(event, f.name) if valid else None)
-        columns["is_valid"].append(valid)
-        position = f"{shard[i]}:{seq[i]}:{sub[i]}"
-        columns["dedup_key"].append(event.event_id if valid else position)  # type: ignore[union-attr]
-        columns["reason"].append(reason)
-        columns["detail"].append(detail)
-        columns["raw_payload"].append(None if valid else data.decode("utf-8", "replace"))
-    for name, _ in PASSTHROUGH:
-        columns[name] = batch.column(name).to_pylist()
-    return pa.RecordBatch.from_arrays(
-        [pa.array(columns[f.name], type=f.type) for f in VALIDATED_SCHEMA], schema=VALIDATED_SCHEMA
-    )
+        if event is not None:
+            valid_at.append(i)
+            events.append(event.__dict__)  # the model's field values (extra fields are forbidden)
+        else:
+            invalid_at.append(i)
+            reasons.append(reason)
+            details.append(detail)
+            raw.append(data.decode("utf-8", "replace"))
+    valid = pa.Table.from_pylist(events, schema=EVENT_SCHEMA)
+    no_text = [pa.nulls(len(valid_at), pa.string())] * 3
+    parts = [_rows(batch, valid_at, valid.columns, valid["event_id"], no_text, is_valid=True)]
+    if invalid_at:
+        bad = batch.take(pa.array(invalid_at, pa.int64()))
+        position = pc.binary_join_element_wise(
+            bad.column("shard_id"),
+            bad.column("sequence_number"),
+            bad.column("sub_sequence_number").cast(pa.string()),
+            ":",
+        )
+        nulls = [pa.nulls(len(invalid_at), f.type) for f in EVENT_SCHEMA]
+        parts.append(
+            _rows(
+                batch,
+                invalid_at,
+                nulls,
+                position,
+                [pa.array(values, pa.string()) for values in (reasons, details, raw)],
+                is_valid=False,
+            )
+        )
+    return pa.concat_tables(parts)
+
+
+def _rows(
+    batch: pa.RecordBatch,
+    at: list[int],
+    event_columns: list[Any],
+    dedup_key: Any,
+    reason_detail_raw: list[Any],
+    *,
+    is_valid: bool,
+) -> pa.Table:
+    taken = batch.take(pa.array(at, pa.int64()))
+    columns = [
+        *event_columns,
+        pa.repeat(pa.scalar(is_valid), len(at)),
+        dedup_key,
+        *reason_detail_raw,
+        *(taken.column(name) for name, _ in PASSTHROUGH),
+    ]
+    return pa.Table.from_arrays(columns, schema=VALIDATED_SCHEMA)
 
 
 def validate_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """mapInArrow adapter over `validate_batch`."""
     for batch in batches:
         if batch.num_rows:
-            yield validate_batch(batch)
+            yield from validate_batch(batch).to_batches()
