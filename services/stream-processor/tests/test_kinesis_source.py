@@ -14,7 +14,9 @@ from botocore.exceptions import ClientError
 
 from signal_processor.adapters.kinesis_source import (
     KinesisStreamReader,
+    ShardReader,
     SourceOptions,
+    decode_record,
     read_shard,
 )
 
@@ -161,7 +163,7 @@ def test_shard_split_reads_parent_to_its_end_before_children(
 
 
 class _FaultyClient:
-    """A real client whose get_records fails with the given error codes first."""
+    """A real ShardReader whose get_records fails with the given error codes first."""
 
     def __init__(self, client: Any, errors: list[str]) -> None:
         self._client, self._errors, self.calls = client, list(errors), 0
@@ -194,7 +196,7 @@ def test_expired_iterators_and_throttling_are_survived(
         stream=stream, progress_location="unused", endpoint_url=kinesis_endpoint_url
     )
     sleeps: list[float] = []
-    faulty = _FaultyClient(kinesis_client, errors)
+    faulty = _FaultyClient(ShardReader(opts), errors)
     result = read_shard(
         faulty, opts, shard_id, {"at": "TRIM_HORIZON"}, boundary=None, max_records=1000,
         sleep=sleeps.append,
@@ -217,7 +219,7 @@ def test_get_records_calls_are_spaced_per_shard(
         get_records_limit=10, max_calls_per_second=5.0,
     )  # fmt: skip
     calls: list[float] = []
-    faulty = _FaultyClient(kinesis_client, [])
+    faulty = _FaultyClient(ShardReader(opts), [])
     original = faulty.get_records
 
     def timed(**kwargs: Any) -> Any:
@@ -282,3 +284,69 @@ def test_bad_options_are_explained() -> None:
         SourceOptions.parse(
             {"streamname": "s", "progresslocation": "/x", "startingposition": "now"}
         )
+
+
+def test_shard_reader_returns_what_boto3_returns(
+    kinesis_client: Any, kinesis_endpoint_url: str, make_stream: Callable[..., str]
+) -> None:
+    stream = make_stream(shards=1)
+    payloads = [b"plain", "ünïcode ✓".encode(), bytes(range(256)), b"{}"]
+    _put(kinesis_client, stream, [(f"key-{i}", p) for i, p in enumerate(payloads)])
+    shard_id = kinesis_client.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    reader = ShardReader(
+        SourceOptions(stream=stream, progress_location="unused", endpoint_url=kinesis_endpoint_url)
+    )
+
+    def iterator(client: Any) -> str:
+        return str(
+            client.get_shard_iterator(
+                StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        )
+
+    ours = reader.get_records(ShardIterator=iterator(reader), Limit=100)
+    theirs = kinesis_client.get_records(ShardIterator=iterator(kinesis_client), Limit=100)
+    assert ours["MillisBehindLatest"] == theirs["MillisBehindLatest"]
+    assert ours["NextShardIterator"]
+    decoded = [decode_record(r) for r in ours["Records"]]
+    assert [d for d, _ in decoded] == [r["Data"] for r in theirs["Records"]] == payloads
+    assert [r["SequenceNumber"] for r in ours["Records"]] == [
+        r["SequenceNumber"] for r in theirs["Records"]
+    ]
+    assert [r["PartitionKey"] for r in ours["Records"]] == [f"key-{i}" for i in range(4)]
+    assert [us for _, us in decoded] == [
+        int(r["ApproximateArrivalTimestamp"].timestamp() * 1000) * 1000 for r in theirs["Records"]
+    ]
+
+
+def test_shard_reader_raises_the_service_error_code_like_boto3(
+    kinesis_client: Any, kinesis_endpoint_url: str
+) -> None:
+    reader = ShardReader(
+        SourceOptions(stream="s", progress_location="unused", endpoint_url=kinesis_endpoint_url)
+    )
+    bad = "AAAAAAAAAAF" + "x" * 100
+    with pytest.raises(ClientError) as theirs:
+        kinesis_client.get_records(ShardIterator=bad, Limit=10)
+    with pytest.raises(ClientError) as ours:
+        reader.get_records(ShardIterator=bad, Limit=10)
+    assert ours.value.response["Error"]["Code"] == theirs.value.response["Error"]["Code"]
+    assert ours.value.response["Error"]["Message"]
+    assert ours.value.operation_name == "GetRecords"
+
+
+def test_shard_reader_without_credentials_says_so(
+    kinesis_endpoint_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from botocore.exceptions import NoCredentialsError
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    reader = ShardReader(
+        SourceOptions(stream="s", progress_location="unused", endpoint_url=kinesis_endpoint_url)
+    )
+    with pytest.raises(NoCredentialsError):
+        reader.get_records(ShardIterator="x", Limit=1)
