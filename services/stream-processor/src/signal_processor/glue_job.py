@@ -17,7 +17,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from signal_processor.adapters.lake_writer import LakeWriter, storage_for
-from signal_processor.job import BatchContext, BatchWriter, configure_session, validated_stream
+from signal_processor.job import (
+    BatchContext,
+    BatchWriter,
+    configure_session,
+    deduplicate,
+    validate,
+)
 from signal_processor.settings import ProcessorSettings
 
 RAW_TEXT = "$json$data_infer_schema$_temporary$"
@@ -65,7 +71,7 @@ def main(argv: list[str]) -> None:
             "addRecordTimestamp": "true",
         },
     )
-    stream = validated_stream(glue_raw_records(frame), settings.dedup_watermark)
+    stream = deduplicate(validate(glue_raw_records(frame)), settings.dedup_watermark)
     writer = LakeWriter(
         settings.lake_root, storage_for(settings.lake_root, region=settings.aws_region)
     )

@@ -24,6 +24,10 @@ from signal_common.quality import bands_with_overrides
 from signal_processor.adapters.kinesis_source import KinesisDataSource, records_read
 from signal_processor.adapters.lake_writer import LakeWriter, storage_for
 from signal_processor.adapters.progress import progress_store
+from signal_processor.adapters.validating_source import (
+    VALIDATED_SOURCE_NAME,
+    ValidatedKinesisDataSource,
+)
 from signal_processor.core import aggregates as agg
 from signal_processor.core.validate import DEDUP_COLUMNS, VALIDATED_DDL, validate_batches
 from signal_processor.settings import ProcessorSettings
@@ -58,16 +62,23 @@ def configure_session(spark: SparkSession, settings: ProcessorSettings) -> None:
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     spark.conf.set("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
     spark.dataSource.register(KinesisDataSource)
+    spark.dataSource.register(ValidatedKinesisDataSource)
 
 
 def progress_location(settings: ProcessorSettings) -> str:
     return settings.checkpoint_location.rstrip("/") + "/kinesis-source"
 
 
-def read_kinesis(spark: SparkSession, settings: ProcessorSettings) -> DataFrame:
-    """The raw record stream from Kinesis (our Python Data Source)."""
+def read_kinesis(
+    spark: SparkSession, settings: ProcessorSettings, *, validated: bool = True
+) -> DataFrame:
+    """The record stream from Kinesis (our Python Data Source).
+
+    validated=True: records validated on the executors as they are read (VALIDATED_DDL);
+    validated=False: raw records (SOURCE_SCHEMA), for `validate`.
+    """
     reader = (
-        spark.readStream.format("signal_kinesis")
+        spark.readStream.format(VALIDATED_SOURCE_NAME if validated else "signal_kinesis")
         .option("streamName", settings.stream_name)
         .option("region", settings.aws_region)
         .option("startingPosition", settings.starting_position)
@@ -81,16 +92,20 @@ def read_kinesis(spark: SparkSession, settings: ProcessorSettings) -> DataFrame:
     return reader.load()
 
 
-def validated_stream(raw: DataFrame, dedup_watermark: str) -> DataFrame:
-    """Validate every record, then drop re-sent events within the arrival-time watermark.
+def validate(raw: DataFrame) -> DataFrame:
+    """Validate raw records (data, shard_id, sequence_number, …) into VALIDATED_DDL rows."""
+    return raw.select(
+        "data", "shard_id", "sequence_number", "sub_sequence_number", "arrival_time"
+    ).mapInArrow(validate_batches, VALIDATED_DDL)
+
+
+def deduplicate(validated: DataFrame, dedup_watermark: str) -> DataFrame:
+    """Drop re-sent events within the arrival-time watermark.
 
     The watermark is on the Kinesis arrival time, not event time, so dedup state stays bounded
     while no event is ever discarded for being late; invalid records carry a position key and
     pass dedup unchanged (only a replayed record position would be dropped).
     """
-    validated = raw.select(
-        "data", "shard_id", "sequence_number", "sub_sequence_number", "arrival_time"
-    ).mapInArrow(validate_batches, VALIDATED_DDL)
     return validated.withWatermark("arrival_time", dedup_watermark).dropDuplicatesWithinWatermark(
         list(DEDUP_COLUMNS)
     )
@@ -157,7 +172,7 @@ class BatchWriter:
     ) -> None:
         """Write every table of one validated batch (Arrow, in the validated schema)."""
         quality = agg.batch_quality(batch)
-        events = agg.valid_events(batch)
+        events = agg.with_window(agg.valid_events(batch))  # shared by the four KPI tables
         tables: dict[str, Callable[[], pa.Table]] = {
             "events": lambda: agg.events_table(batch),
             "signal_strength_by_operator": lambda: agg.signal_strength_partials(
@@ -213,9 +228,8 @@ class BatchWriter:
 
 
 def start_query(spark: SparkSession, settings: ProcessorSettings) -> StreamingQuery:
-    """Start the streaming query: Kinesis → validate → dedup → foreachBatch(lake)."""
-    raw = read_kinesis(spark, settings)
-    stream = validated_stream(raw, settings.dedup_watermark)
+    """Start the streaming query: Kinesis (validated as read) → dedup → foreachBatch(lake)."""
+    stream = deduplicate(read_kinesis(spark, settings), settings.dedup_watermark)
     writer = LakeWriter(
         settings.lake_root,
         storage_for(

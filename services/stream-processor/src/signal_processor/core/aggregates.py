@@ -46,17 +46,19 @@ def conform(data: pa.Table, table: LakeTable) -> pa.Table:
 def with_partition(data: pa.Table, ts_column: str) -> pa.Table:
     """Add `dt` ('YYYY-MM-DD') and `hour` (0-23) partition columns from a UTC timestamp."""
     wall = data[ts_column].cast(_UTC_US).cast(_NAIVE_US)  # UTC wall clock, zone-independent
-    day = pc.strftime(wall, format="%Y-%m-%d")
+    day = wall.cast(pa.date32()).cast(pa.string())  # ISO 8601, as strftime("%Y-%m-%d")
     return data.append_column("dt", day).append_column("hour", pc.hour(wall).cast(pa.int32()))
 
 
 def with_window(events: pa.Table) -> pa.Table:
-    """Add the 1-minute tumbling event-time window (`window_start`, `window_end`)."""
+    """Add the 1-minute tumbling event-time window (`window_start`, `window_end`) and its
+    partition (`dt`, `hour`: those of the window start, which are those of the event time)."""
     wall = events["event_time"].cast(_UTC_US).cast(_NAIVE_US)
     start = pc.floor_temporal(wall, unit="minute").cast(_UTC_US)
-    return events.append_column("window_start", start).append_column(
+    windowed = events.append_column("window_start", start).append_column(
         "window_end", pc.add(start, _MINUTE)
     )
+    return with_partition(windowed, "window_start")
 
 
 def band_masks(events: pa.Table, bands: Mapping[str, QualityBands]) -> dict[str, pa.Array]:
@@ -115,8 +117,11 @@ def _partials(
     aggregations: Sequence[tuple[str, str, str]],
     table: LakeTable,
 ) -> pa.Table:
-    """Group events by window and `keys`; `aggregations` are (column, function, output name)."""
-    framed = with_partition(with_window(events), "window_start")
+    """Group events by window and `keys`; `aggregations` are (column, function, output name).
+
+    `events` may already carry `with_window`'s columns (computed once for every KPI table).
+    """
+    framed = events if "window_start" in events.column_names else with_window(events)
     group = [*_GROUP, *keys]
     grouped = framed.group_by(group, use_threads=False).aggregate(
         [([], "count_all"), *((column, fn) for column, fn, _ in aggregations)]

@@ -1,0 +1,49 @@
+"""The Kinesis source with validation fused into the executor read (`signal_kinesis_validated`).
+
+Each shard's records are validated by `core.validate.validate_batch` in the same Python worker
+that fetched them, so the stream arrives in Spark already in the validated schema. Compared with
+reading raw records and validating them in a `mapInArrow` step, this saves a second Python worker
+per task and a JVM round trip of every payload (measured on local[2]: the read-and-validate stage
+of a 100k-record batch took about 1 s less). The Glue entry point, whose records come from Glue's
+own Kinesis connector, validates with `validate` in `job.py`: the same function, as a Spark step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+from pyspark.sql.datasource import DataSourceStreamReader
+from pyspark.sql.types import StructType
+
+from signal_processor.adapters.kinesis_source import (
+    KinesisDataSource,
+    KinesisStreamReader,
+    ShardPartition,
+    SourceOptions,
+)
+from signal_processor.core.validate import VALIDATED_DDL, validate_batch
+
+VALIDATED_SOURCE_NAME = "signal_kinesis_validated"
+
+
+class ValidatingStreamReader(KinesisStreamReader):
+    """KinesisStreamReader whose executor-side read yields validated rows."""
+
+    def read(self, partition: ShardPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
+        for batch in super().read(partition):
+            yield from validate_batch(batch).to_batches()
+
+
+class ValidatedKinesisDataSource(KinesisDataSource):
+    """`spark.readStream.format("signal_kinesis_validated")`: options as `signal_kinesis`."""
+
+    @classmethod
+    def name(cls) -> str:
+        return VALIDATED_SOURCE_NAME
+
+    def schema(self) -> str:
+        return VALIDATED_DDL
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:  # noqa: N802
+        return ValidatingStreamReader(SourceOptions.parse(dict(self.options)))
