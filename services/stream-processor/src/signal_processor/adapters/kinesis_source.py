@@ -23,6 +23,7 @@ plain data and creates boto3 clients lazily.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 import time
@@ -206,6 +207,12 @@ class ShardReader:
             }
             raise ClientError(error, "GetRecords")
         return dict(parsed)
+
+
+@functools.lru_cache(maxsize=8)
+def shard_reader(opts: SourceOptions) -> ShardReader:
+    """This process's ShardReader for the options (Python workers are reused across tasks)."""
+    return ShardReader(opts)
 
 
 def decode_record(record: dict[str, Any]) -> tuple[bytes, int]:
@@ -406,7 +413,8 @@ def read_shard(
             return result
         if boundary is not None:
             continue  # replay: keep going until the recorded boundary, whatever the budget
-        caught_up = not records and response.get("MillisBehindLatest", 0) == 0
+        # at the tip of the shard (nothing behind) and the page was not full: nothing more to read
+        caught_up = response.get("MillisBehindLatest", 0) == 0 and len(records) < limit
         if (
             caught_up
             or result.kinesis_records >= max_records
@@ -488,7 +496,7 @@ class KinesisStreamReader(DataSourceStreamReader):
         store = self._store()
         key = f"boundaries/{partition.n}/{partition.shard_id}"
         boundary = store.get(key)
-        client = ShardReader(self.opts)
+        client = shard_reader(self.opts)
         result = read_shard(
             client,
             self.opts,
