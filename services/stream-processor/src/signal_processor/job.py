@@ -50,6 +50,11 @@ def build_session(
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
+        # Spark tells a stop that interrupts foreachBatch from a failure by running a regex over
+        # the Python error's text; on the JVM's default 1 MB thread stack that regex overflows on
+        # a long traceback, and every mid-batch stop logged a StackOverflowError. (Takes effect
+        # when this call starts the JVM: local runs and tests.)
+        .config("spark.driver.extraJavaOptions", "-Xss16m")
         .getOrCreate()
     )
     configure_session(spark, settings)
