@@ -36,7 +36,12 @@ import pyarrow.parquet as pq
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.core import queries
 from signal_api.core.params import Granularity, TimeRange
-from signal_common.lake import EVENTS, SIGNAL_STRENGTH_BY_OPERATOR, LakeTable, partition_path
+from signal_common.lake import (
+    EVENTS,
+    SIGNAL_STRENGTH_BY_OPERATOR,
+    partition_path,
+    table_arrow_schema,
+)
 from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
 
 OPERATORS = np.array(["Orange", "Proximus", "Base", "Telenet"])
@@ -45,19 +50,6 @@ PROVIDERS = np.array(["gps", "network", "fused"])
 STATUSES = np.array(["IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY", "POWER_OFF"])
 ACTIVITIES = np.array(["STILL", "WALKING", "RUNNING", "ON_BICYCLE", "IN_VEHICLE", "UNKNOWN"])
 START = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-_ARROW = {
-    "string": pa.string(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "bigint": pa.int64(),
-    "int": pa.int32(),
-    "double": pa.float64(),
-    "map<string,bigint>": pa.map_(pa.string(), pa.int64()),
-}
-
-
-def schema_of(table: LakeTable) -> pa.Schema:
-    """Parquet schema of a lake table (non-partition columns)."""
-    return pa.schema([pa.field(c.name, _ARROW[c.hive_type]) for c in table.columns])
 
 
 def _bands(network_idx: np.ndarray, signal: np.ndarray) -> np.ndarray:
@@ -108,7 +100,7 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
             ),
             "sequence_number": pa.compute.cast(ids, pa.string()),
         },
-        schema=schema_of(EVENTS),
+        schema=table_arrow_schema(EVENTS),
     )
     ev_dir = root / partition_path(EVENTS, dt_value, hour)
     ev_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +145,7 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
                 },
                 "batch_id": pa.array(np.full(int(sel.sum()), b, dtype=np.int64)),
             },
-            schema=schema_of(SIGNAL_STRENGTH_BY_OPERATOR),
+            schema=table_arrow_schema(SIGNAL_STRENGTH_BY_OPERATOR),
         )
         kpi_dir = root / partition_path(SIGNAL_STRENGTH_BY_OPERATOR, dt_value, hour)
         kpi_dir.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from signal_common.lake import (
     STATUS_COUNT,
     LakeTable,
     partition_path,
+    table_arrow_schema,
 )
 from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
 
@@ -47,20 +48,6 @@ TROUBLE_CODE = "9000"  # out of service in the last 20 minutes: the alerts scena
 TROUBLE_FROM = END - dt.timedelta(minutes=20)
 N_EVENTS = 6000
 N_BATCHES = 3
-
-_ARROW = {
-    "string": pa.string(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "bigint": pa.int64(),
-    "int": pa.int32(),
-    "double": pa.float64(),
-    "map<string,bigint>": pa.map_(pa.string(), pa.int64()),
-}
-
-
-def arrow_schema(table: LakeTable) -> pa.Schema:
-    """The Parquet schema of a lake table (its non-partition columns)."""
-    return pa.schema([pa.field(c.name, _ARROW[c.hive_type]) for c in table.columns])
 
 
 def make_events(seed: int = 7) -> pd.DataFrame:
@@ -118,7 +105,7 @@ def _write(root: Path, table: LakeTable, frame: pd.DataFrame, time_column: str) 
         directory = root / partition_path(table, str(dt_value), int(hour))
         directory.mkdir(parents=True, exist_ok=True)
         data = pa.Table.from_pandas(
-            part[list(table.column_names)], schema=arrow_schema(table), preserve_index=False
+            part[list(table.column_names)], schema=table_arrow_schema(table), preserve_index=False
         )
         pq.write_table(data, directory / f"part-{int(batch):05d}-{files}.parquet")
         files += 1
