@@ -132,13 +132,14 @@ def _parse_timestamp_ms(raw: str) -> int:
     return int(parsed.timestamp() * 1000)
 
 
-def kinesis_client(opts: SourceOptions) -> Any:
-    """A boto3 Kinesis client for the options' region and endpoint."""
+def kinesis_client(opts: SourceOptions, session: Any = None) -> Any:
+    """A boto3 Kinesis client for the options' region and endpoint (botocore retries off:
+    `call_with_backoff` decides)."""
     import boto3
     from botocore.config import Config
 
     config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10)
-    return boto3.client(
+    return (session or boto3).client(
         "kinesis", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config
     )
 
@@ -158,14 +159,10 @@ class ShardReader:
 
     def __init__(self, opts: SourceOptions) -> None:
         import boto3
-        from botocore.config import Config
         from botocore.httpsession import URLLib3Session
 
         self._session = boto3.session.Session(region_name=opts.region)
-        config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10)
-        self._client = self._session.client(
-            "kinesis", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config
-        )
+        self._client = kinesis_client(opts, self._session)
         self._url = self._client.meta.endpoint_url.rstrip("/") + "/"
         self._region = self._client.meta.region_name
         self._http = URLLib3Session(timeout=(10, 60))
@@ -497,14 +494,18 @@ class KinesisStreamReader(DataSourceStreamReader):
         key = f"boundaries/{partition.n}/{partition.shard_id}"
         boundary = store.get(key)
         client = shard_reader(self.opts)
-        result = read_shard(
-            client,
-            self.opts,
-            partition.shard_id,
-            partition.position,
-            boundary=boundary,
-            max_records=partition.max_records,
-        )
+
+        def read_up_to(recorded: dict[str, Any] | None) -> ShardRead:
+            return read_shard(
+                client,
+                self.opts,
+                partition.shard_id,
+                partition.position,
+                boundary=recorded,
+                max_records=partition.max_records,
+            )
+
+        result = read_up_to(boundary)
         if boundary is None:
             decided = {
                 "last_seq": result.last_seq,
@@ -514,14 +515,7 @@ class KinesisStreamReader(DataSourceStreamReader):
             }
             stored = store.put_if_absent(key, decided)
             if stored != decided:  # a concurrent attempt won: read exactly what it recorded
-                result = read_shard(
-                    client,
-                    self.opts,
-                    partition.shard_id,
-                    partition.position,
-                    boundary=stored,
-                    max_records=partition.max_records,
-                )
+                result = read_up_to(stored)
         if result.rows:
             columns = list(zip(*result.rows, strict=True))
             yield pa.RecordBatch.from_arrays(

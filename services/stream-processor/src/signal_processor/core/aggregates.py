@@ -95,6 +95,11 @@ def valid_events(validated: pa.Table) -> pa.Table:
     return validated.filter(pc.field("is_valid"))
 
 
+def quarantined_records(validated: pa.Table) -> pa.Table:
+    """The invalid records of a validated batch."""
+    return validated.filter(~pc.field("is_valid"))
+
+
 def events_table(validated: pa.Table) -> pa.Table:
     """Rows of the `events` table: clean, deduplicated events, partitioned by event time."""
     return conform(with_partition(valid_events(validated), "event_time"), EVENTS)
@@ -102,7 +107,7 @@ def events_table(validated: pa.Table) -> pa.Table:
 
 def quarantine_table(validated: pa.Table, batch_id: int) -> pa.Table:
     """Rows of the `quarantine` table, partitioned by arrival time."""
-    rows = validated.filter(~pc.field("is_valid"))
+    rows = quarantined_records(validated)
     rows = rows.append_column("batch_id", pa.repeat(pa.scalar(batch_id, pa.int64()), len(rows)))
     return conform(with_partition(rows, "arrival_time"), QUARANTINE)
 
@@ -218,7 +223,7 @@ class BatchQuality:
 def batch_quality(validated: pa.Table) -> BatchQuality:
     """Valid rows, quarantined rows per reason, max lateness (s) and newest event time."""
     events = valid_events(validated)
-    rejected = validated.filter(~pc.field("is_valid"))["reason"]
+    rejected = quarantined_records(validated)["reason"]
     by_reason = {
         str(item["values"]): int(item["counts"]) for item in pc.value_counts(rejected).to_pylist()
     }
