@@ -37,8 +37,9 @@ def _within(observed: int, n: int, p: float) -> bool:
     return abs(observed - n * p) <= 5 * math.sqrt(n * p * (1 - p)) + 1
 
 
-def quarantine_reasons(data: str) -> list[str]:
-    """What a consumer finds wrong with a record: an oracle written from the schema's contract."""
+def quarantine_reasons(data: str, *, sent_around: dt.datetime | None = None) -> list[str]:
+    """What a consumer finds wrong with a record: an oracle written from the schema's contract
+    (and, given roughly when it is sent, the event time's plausibility: a day either way)."""
     if len(data.encode("utf-8")) > MAX_EVENT_BYTES:
         return ["oversize"]
     try:
@@ -51,6 +52,10 @@ def quarantine_reasons(data: str) -> list[str]:
         validate_event(parsed)
     except ValidationError as exc:
         return [e.reason for e in field_errors(exc)]
+    if sent_around is not None:
+        event_time = dt.datetime.fromisoformat(parsed["event_time"].replace("Z", "+00:00"))
+        if abs(event_time - sent_around) > dt.timedelta(days=1):
+            return ["implausible_time"]
     return []
 
 
@@ -157,7 +162,7 @@ def test_each_malformed_record_has_exactly_the_claimed_defect() -> None:
     malformed = [r for r in records if r.kind == "malformed"]
     assert len(malformed) > 3500
     for r in malformed:
-        reasons = quarantine_reasons(r.data)
+        reasons = quarantine_reasons(r.data, sent_around=START)
         assert reasons == [r.reason], (r.reason, reasons, r.data[:300])
         size = len(r.data.encode("utf-8"))
         assert size < 1024 * 1024

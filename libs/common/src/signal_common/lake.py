@@ -172,11 +172,18 @@ PIPELINE_BATCHES = LakeTable(
         Column("valid_rows", "bigint", "Records that passed validation.", False),
         Column("quarantined_rows", "bigint", "Records routed to quarantine.", False),
         Column("quarantined_by_reason", "map<string,bigint>", "Quarantined records per reason."),
-        Column("duplicates_removed", "bigint", "Records dropped as duplicates (null if unknown)."),
+        Column(
+            "duplicates_removed", "bigint", "Records dedup removed as copies (null if unknown)."
+        ),
         Column("max_lateness_s", "double", "Max (arrival - event_time) in seconds."),
         Column("max_event_time", "timestamp", "Newest event time in the batch."),
-        Column("arrival_watermark", "timestamp", "Arrival-time watermark used for dedup."),
+        Column("arrival_watermark", "timestamp", "Dedup watermark (on the batches' read time)."),
         Column("processing_ms", "bigint", "Wall time to process the batch.", False),
+        # added in signal-common 0.2.0 (null in rows written before)
+        Column("run_id", "string", "The processor run (one per checkpoint) that wrote the batch."),
+        Column("late_dropped", "bigint", "Records dedup dropped as older than its watermark."),
+        Column("millis_behind_latest", "bigint", "Consumer lag: max MillisBehindLatest of shards."),
+        Column("source_positions", "string", "JSON: per shard, where the batch read from/to."),
     ),
     partition_keys=PARTITION_KEYS,
 )

@@ -44,6 +44,9 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "out_of_range",  # a number or string length outside the declared range
     "unknown_enum",  # a value outside the declared enum
     "extra_field",  # an attribute the schema does not declare
+    # valid by the schema, but event_time is implausibly far ahead of the record's arrival or
+    # behind it (tolerances are the processor's settings); it would land outside every query
+    "implausible_time",
 )
 
 

@@ -1,12 +1,14 @@
 """Malformed records with exactly one defect, whose quarantine reason is known in advance.
 
 A consumer checks size first (`oversize`), then JSON (`invalid_json`, `not_an_object`), then the
-schema (`validate_event`; the reason is `field_errors(...)[0].reason`). Each function here breaks
+schema (`validate_event`; the reason is `field_errors(...)[0].reason`), then the event time
+against the record's arrival (`implausible_time`). Each function here breaks
 a valid event payload in one way only, so the claimed reason is the only one a consumer can find.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 from collections.abc import Callable
@@ -123,6 +125,18 @@ def _extra_field(canonical: str, payload: dict[str, Any], rng: random.Random) ->
     return _compact({**payload, field: value})
 
 
+def _implausible_time(canonical: str, payload: dict[str, Any], rng: random.Random) -> str:
+    # valid by the schema, but dated a day to a year ahead of when it is sent, or 40 to 400
+    # days behind: a consumer quarantines it against the record's arrival time
+    moment = dt.datetime.fromisoformat(payload["event_time"].replace("Z", "+00:00"))
+    if rng.random() < 0.5:
+        moment += dt.timedelta(days=rng.uniform(1, 365))
+    else:
+        moment -= dt.timedelta(days=rng.uniform(40, 400))
+    stamp = moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _compact({**payload, "event_time": stamp})
+
+
 _BREAKERS: dict[str, Callable[[str, dict[str, Any], random.Random], str]] = {
     "oversize": _oversize,
     "invalid_json": _invalid_json,
@@ -132,6 +146,7 @@ _BREAKERS: dict[str, Callable[[str, dict[str, Any], random.Random], str]] = {
     "out_of_range": _out_of_range,
     "unknown_enum": _unknown_enum,
     "extra_field": _extra_field,
+    "implausible_time": _implausible_time,
 }
 assert set(_BREAKERS) == set(QUARANTINE_REASONS), "one breaker per quarantine reason"
 
