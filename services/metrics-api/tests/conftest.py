@@ -136,6 +136,10 @@ def make_batches(seed: int = 11) -> pd.DataFrame:
                 "max_event_time": batch_time - dt.timedelta(seconds=int(rng.integers(1, 20))),
                 "arrival_watermark": batch_time - dt.timedelta(minutes=10),
                 "processing_ms": int(rng.integers(100, 2000)),
+                "run_id": "r-00000000000a" if i < 12 else "r-00000000000b",
+                "late_dropped": (i % 7 == 3) * (i + 1),  # never in a healthy job; summed here
+                "millis_behind_latest": (i * 7919) % 5000,
+                "source_positions": None,
             }
         )
     frame = pd.DataFrame(rows)

@@ -303,8 +303,13 @@ def test_pipeline_matches_batches(
     body = _get(client, "/v1/pipeline", **{"from": iso(mid)}, to=iso(end))
     sel = batches[batches["batch_time"] >= pd.Timestamp(mid)]
     assert body["batches"] == len(sel)
-    for column in ("rows_in", "valid_rows", "quarantined_rows", "duplicates_removed"):
+    summed = ("rows_in", "valid_rows", "quarantined_rows", "duplicates_removed", "late_dropped")
+    for column in summed:
         assert body[column] == sel[column].sum()
+    assert body["late_dropped"] > 0  # the fixture's late rows fall in this range
+    newest = sel.loc[sel["batch_time"].idxmax()]
+    assert body["millis_behind_latest"] == newest["millis_behind_latest"]
+    assert body["max_millis_behind_latest"] == sel["millis_behind_latest"].max()
     reasons: dict[str, int] = {}
     for pairs in sel["quarantined_by_reason"]:
         for reason, n in pairs:

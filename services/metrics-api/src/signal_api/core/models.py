@@ -188,7 +188,14 @@ class PipelineResponse(BaseModel):
     rows_in: int
     valid_rows: int
     quarantined_rows: int
-    duplicates_removed: int
+    duplicates_removed: int = Field(description="Copies of events removed by dedup.")
+    late_dropped: int = Field(
+        description="Records dedup dropped as older than its watermark (0 in a healthy job)."
+    )
+    millis_behind_latest: int | None = Field(
+        description="Consumer lag of the newest batch: max MillisBehindLatest over its shards."
+    )
+    max_millis_behind_latest: int | None = Field(description="Largest consumer lag in the range.")
     events_per_s: float = Field(description="Valid rows per second over the range.")
     quarantine_rate: float | None = Field(description="Quarantined / rows in.")
     quarantine_rate_by_reason: dict[str, float]

@@ -266,6 +266,9 @@ def pipeline(window: TimeRange) -> Query:
         f"""SELECT COUNT(*) AS batches, SUM(rows_in) AS rows_in, SUM(valid_rows) AS valid_rows,
                SUM(quarantined_rows) AS quarantined_rows,
                SUM(duplicates_removed) AS duplicates_removed,
+               SUM(late_dropped) AS late_dropped,
+               max_by(millis_behind_latest, batch_time) AS millis_behind_latest,
+               MAX(millis_behind_latest) AS max_millis_behind_latest,
                SUM(processing_ms) AS processing_ms, MAX(max_lateness_s) AS max_lateness_s,
                to_unixtime(MAX(batch_time)) AS newest_batch_time,
                to_unixtime(MAX(max_event_time)) AS newest_event_time, {reasons}

@@ -283,8 +283,13 @@ async def summary(
     return result
 
 
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 async def pipeline(run: Runner, window: TimeRange, *, at: dt.datetime) -> dict[str, Any]:
-    """Freshness, throughput, quarantine rate by reason and duplicates over a batch-time range."""
+    """Freshness, throughput, consumer lag, quarantine rate by reason, duplicates and late drops
+    over a batch-time range."""
     r = (await run(queries.pipeline(window)))[0]
     rows_in = int(r["rows_in"] or 0)
     quarantined = int(r["quarantined_rows"] or 0)
@@ -304,6 +309,9 @@ async def pipeline(run: Runner, window: TimeRange, *, at: dt.datetime) -> dict[s
         "valid_rows": int(r["valid_rows"] or 0),
         "quarantined_rows": quarantined,
         "duplicates_removed": int(r["duplicates_removed"] or 0),
+        "late_dropped": int(r["late_dropped"] or 0),
+        "millis_behind_latest": _int_or_none(r["millis_behind_latest"]),
+        "max_millis_behind_latest": _int_or_none(r["max_millis_behind_latest"]),
         "events_per_s": int(r["valid_rows"] or 0) / window.seconds,
         "quarantine_rate": _ratio(quarantined, rows_in),
         "quarantine_rate_by_reason": {k: v / rows_in for k, v in by_reason.items()}
