@@ -6,9 +6,14 @@ In one run, against a kinesalite it starts itself (4 shards):
   2. job_rps    - the job's sustained throughput on local[2] over the same N events;
   3. freshness  - a producer puts a steady R events/s for D seconds while the job runs with a
                   20 s trigger; for every event, (time the KPI row covering it is in the lake)
-                  - (time it was put), from the KPI file's mtime and the event's arrival time.
+                  - (time it was put), from the KPI file's mtime and the event's arrival time;
+  4. late_dropped - rows the job's dedup dropped as late in runs 2 and 3 (must be 0);
+  5. state store - the job's dedup step over 1M distinct keys (Spark's rate source, 10
+                  batches) with Spark's default HDFS-backed store and with RocksDB: state memory
+                  and batch time at the end.
 Prints figures, then one JSON object as the last line:
-  {"drain_rps", "job_rps", "ratio", "fresh_p50_s", "fresh_p95_s", ...}
+  {"drain_rps", "job_rps", "ratio", "fresh_p50_s", "fresh_p95_s", "late_dropped",
+   "rocksdb_state_mb", "rocksdb_batch_ms", "hdfs_state_mb", "hdfs_batch_ms", ...}
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import duckdb
 
 from signal_local.endpoints import FAKE_CREDENTIALS, start_kinesalite
 from signal_processor.adapters.kinesis_source import ShardReader, SourceOptions, decode_record
-from signal_processor.job import build_session, start_query
+from signal_processor.job import STATE_STORES, build_session, deduplicate, start_query
 from signal_processor.settings import ProcessorSettings
 
 OPERATORS = ("Movistar", "Vodafone", "Orange", "Yoigo")
@@ -182,13 +187,24 @@ def job_throughput(spark: Any, stream: str, url: str, work: Path, n: int) -> tup
     return n / elapsed, sustained
 
 
+def late_dropped(lake: Path) -> int:
+    """Rows the job's dedup dropped as late (must be 0)."""
+    return int(
+        lake_sql(
+            lake,
+            "SELECT coalesce(sum(late_dropped), 0) "
+            "FROM read_parquet('{lake}/pipeline_batches/**/*.parquet')",
+        )[0][0]
+    )
+
+
 def freshness(
-    spark: Any, client: Any, url: str, work: Path, rate: int, seconds: int
+    spark: Any, client: Any, url: str, work: Path, rate: int, seconds: int, trigger: float
 ) -> list[float]:
     stream = "bench-fresh"
     client.create_stream(StreamName=stream, ShardCount=4)
     client.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1})
-    settings = settings_for(stream, url, work, "fresh", trigger=20.0)
+    settings = settings_for(stream, url, work, "fresh", trigger=trigger)
     lake = work / "fresh" / "lake"
     query = start_query(spark, settings)
     rng = random.Random(3)
@@ -209,21 +225,71 @@ def freshness(
     query.stop()
     # when each batch's KPI rows landed: the mtime of its signal_strength_by_operator files
     landed: dict[int, float] = {}
-    for manifest in (lake / "_batches" / "signal_strength_by_operator").glob("*.json"):
+    for manifest in (lake / "_batches").glob("*/signal_strength_by_operator/*.json"):
         files = json.loads(manifest.read_text())["files"]
         if files:
-            landed[int(manifest.stem)] = max(
+            run = manifest.parent.parent.name
+            landed[(run, int(manifest.stem))] = max(
                 os.stat(f.removeprefix("file://")).st_mtime for f in files
             )
     latencies: list[float] = []
-    for batch_id, mtime in landed.items():
+    for (run, batch_id), mtime in landed.items():
         rows = lake_sql(
             lake,
             "SELECT epoch(arrival_time) "
-            f"FROM read_parquet('{{lake}}/events/**/part-{batch_id:012d}-*.parquet')",
+            f"FROM read_parquet('{{lake}}/events/**/part-{run}-{batch_id:012d}-*.parquet')",
         )
         latencies.extend(mtime - float(r[0]) for r in rows)
     return latencies
+
+
+def state_store_cost(
+    spark: Any, work: Path, provider: str, keys: int, per_batch: int
+) -> dict[str, Any]:
+    """The job's dedup step (`job.deduplicate`) over `keys` distinct event ids with one state
+    store provider: Spark's rate source feeds `per_batch` new keys a batch, the read time
+    advancing 1 s a batch (no key expires within the 10-minute horizon). Returns the state's
+    rows and memory and the mean time of the last three batches."""
+    from pyspark.sql import functions as F
+
+    spark.conf.set("spark.sql.streaming.stateStore.providerClass", STATE_STORES[provider])
+    rows = (
+        spark.readStream.format("rate-micro-batch")
+        .option("rowsPerBatch", per_batch)
+        .option("numPartitions", 2)
+        .load()
+        .select(
+            F.lit(True).alias("is_valid"),
+            F.format_string("evt-%016d", "value").alias("dedup_key"),
+            F.col("timestamp").alias("read_time"),
+        )
+    )
+    query = (
+        deduplicate(rows, "10 minutes")
+        .writeStream.format("noop")
+        .option("checkpointLocation", str(work / f"state-{provider}"))
+        .trigger(processingTime="0 seconds")
+        .start()
+    )
+    progress: list[dict[str, Any]] = []
+    try:
+        while True:
+            if query.exception():
+                raise RuntimeError(query.exception())
+            progress = [p for p in query.recentProgress if p["numInputRows"] > 0]
+            state = progress[-1]["stateOperators"][0] if progress else {}
+            if state.get("numRowsTotal", 0) >= keys:
+                break
+            time.sleep(0.2)
+    finally:
+        query.stop()
+    last = progress[-3:]
+    state = progress[-1]["stateOperators"][0]
+    return {
+        "keys": int(state["numRowsTotal"]),
+        "state_memory_mb": round(int(state.get("memoryUsedBytes", 0)) / 2**20, 1),
+        "batch_ms": round(statistics.fmean(p["durationMs"]["triggerExecution"] for p in last)),
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -240,7 +306,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=int, default=180, help="freshness run length (0: skip freshness)"
     )
+    parser.add_argument("--trigger", type=float, default=20.0, help="freshness run trigger (s)")
+    parser.add_argument(
+        "--state-keys", type=int, default=1_000_000, help="distinct keys for the state-store run"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="seconds, not minutes: 3,000 events, 15 s of freshness at 200/s with a 2 s "
+        "trigger, 20,000 state keys (CI: proves the script runs; the figures mean nothing)",
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.events, args.rate, args.seconds = 3_000, 200, 15
+        args.trigger, args.state_keys = 2.0, 20_000
     os.environ.update(FAKE_CREDENTIALS)
     work = Path(tempfile.mkdtemp(prefix="bench-processor-"))
     kinesalite = start_kinesalite(work / "logs")
@@ -273,10 +352,26 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         latencies = (
-            freshness(spark, client, kinesalite.url, work, args.rate, args.seconds)
+            freshness(spark, client, kinesalite.url, work, args.rate, args.seconds, args.trigger)
             if args.seconds > 0
             else []
         )
+        late = late_dropped(work / "throughput" / "lake")
+        if args.seconds > 0:
+            late += late_dropped(work / "fresh" / "lake")
+        print(f"rows dropped as late by dedup: {late}", flush=True)
+        per_batch = max(1, args.state_keys // 10)
+        stores = {
+            name: state_store_cost(spark, work, name, args.state_keys, per_batch)
+            for name in ("hdfs", "rocksdb")
+        }
+        for name, cost in stores.items():
+            print(
+                f"dedup state, {name}: {cost['keys']:,} keys, state memory "
+                f"{cost['state_memory_mb']} MB, batch of {per_batch:,} new keys "
+                f"{cost['batch_ms']} ms",
+                flush=True,
+            )
         p50 = percentile(latencies, 0.5) if latencies else None
         p95 = percentile(latencies, 0.95) if latencies else None
         if latencies:
@@ -292,7 +387,13 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": round(job / drain, 3),
         "fresh_p50_s": round(p50, 2) if p50 is not None else None,
         "fresh_p95_s": round(p95, 2) if p95 is not None else None,
-        "fresh_events": len(latencies), "trigger_s": 20, "producer_rps": args.rate,
+        "fresh_events": len(latencies), "trigger_s": args.trigger, "producer_rps": args.rate,
+        "late_dropped": late,
+        "state_keys": stores["rocksdb"]["keys"],
+        "rocksdb_state_mb": stores["rocksdb"]["state_memory_mb"],
+        "rocksdb_batch_ms": stores["rocksdb"]["batch_ms"],
+        "hdfs_state_mb": stores["hdfs"]["state_memory_mb"],
+        "hdfs_batch_ms": stores["hdfs"]["batch_ms"],
     }))  # fmt: skip
     return 0
 

@@ -172,7 +172,8 @@ def test_partitions_follow_the_utc_window_start_across_midnight() -> None:
     late = [make_event(i, event_time=t) for i, t in enumerate(
         ["2026-11-23T23:59:59.999+00:00", "2026-11-24T00:00:00+00:00",
          "2026-11-24T01:30:00+02:00"])]  # fmt: skip
-    source = source_batch([encode(e) for e in late], T0)
+    arrival = dt.datetime(2026, 11, 24, 0, 10, tzinfo=dt.UTC)  # plausible for every event
+    source = source_batch([encode(e) for e in late], arrival)
     status = agg.status_count_partials(agg.valid_events(validate_batch(source)), BATCH)
     got = sorted((r["window_start"], r["dt"], r["hour"]) for r in status.to_pylist())
     midnight = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)

@@ -13,7 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from processor_testdata import assert_lake_matches_oracle, put_all, workload
+from processor_testdata import (
+    MAX_BEHIND_FOR_DATED_DATA_S,
+    assert_lake_matches_oracle,
+    put_all,
+    workload,
+)
 
 IDLE_BATCHES = "3"
 
@@ -36,6 +41,7 @@ def _start(
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
         "SIGNAL_PROCESSOR_SHUFFLE_PARTITIONS": "2",
         "SIGNAL_PROCESSOR_LOG_LEVEL": "WARNING",
+        "SIGNAL_PROCESSOR_MAX_EVENT_BEHIND_SECONDS": str(MAX_BEHIND_FOR_DATED_DATA_S),
         **(env or {}),
     }
     log = open(tmp_path / "job.log", "ab")  # noqa: SIM115 - closed when the process ends
@@ -47,8 +53,7 @@ def _log_tail(tmp_path: Path) -> str:
 
 
 def _batches_written(tmp_path: Path) -> int:
-    folder = tmp_path / "lake" / "_batches" / "pipeline_batches"
-    return len(list(folder.glob("*.json"))) if folder.is_dir() else 0
+    return len(list((tmp_path / "lake" / "_batches").glob("*/pipeline_batches/*.json")))
 
 
 def test_kills_and_a_crash_before_commit_leave_exactly_the_oracle(
@@ -65,7 +70,7 @@ def test_kills_and_a_crash_before_commit_leave_exactly_the_oracle(
     # 1. the job writes every table of batch 1, then dies before Spark commits the batch
     crashed = _start(tmp_path, stream, url, env={"SIGNAL_PROCESSOR_FAULT_AFTER_WRITE_BATCH": "1"})
     assert crashed.wait(timeout=240) == 137, _log_tail(tmp_path)
-    assert (tmp_path / "lake" / "_batches" / "status_count" / f"{1:012d}.json").exists()
+    assert list((tmp_path / "lake" / "_batches").glob(f"r-*/status_count/{1:012d}.json"))
     assert not (tmp_path / "checkpoint" / "commits" / "1").exists()
 
     # 2. SIGKILL at random moments while batches are in flight

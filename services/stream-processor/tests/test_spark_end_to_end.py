@@ -7,7 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from processor_testdata import assert_lake_matches_oracle, lake_frames, put_all, workload
+from processor_testdata import (
+    MAX_BEHIND_FOR_DATED_DATA_S,
+    assert_lake_matches_oracle,
+    lake_frames,
+    put_all,
+    workload,
+)
 
 from signal_processor.job import start_query
 from signal_processor.settings import ProcessorSettings
@@ -45,6 +51,7 @@ def test_stream_with_duplicates_late_and_malformed_matches_oracle(
         trigger_seconds=1,
         max_records_per_batch=250,
         shuffle_partitions=2,
+        max_event_behind_seconds=MAX_BEHIND_FOR_DATED_DATA_S,
     )
     half = len(payloads) // 2
     put_all(kinesis_client, stream, payloads[:half])

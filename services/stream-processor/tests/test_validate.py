@@ -9,14 +9,21 @@ import pytest
 from processor_testdata import MALFORMED, encode, make_event, source_batch
 
 from signal_common.schema import EVENT_FIELDS, TelemetryEvent
-from signal_processor.core.validate import VALIDATED_SCHEMA, classify, validate_batch
+from signal_processor.core.validate import (
+    VALIDATED_SCHEMA,
+    TimeBounds,
+    classify,
+    validate_batch,
+)
 
 
 def _source_batch(payloads: list[bytes]) -> pa.RecordBatch:
     return source_batch(payloads, dt.datetime(2026, 11, 23, 10, 30, tzinfo=dt.UTC))
 
 
-@pytest.mark.parametrize(("payload", "reason"), MALFORMED)
+@pytest.mark.parametrize(
+    ("payload", "reason"), [(p, r) for p, r in MALFORMED if r != "implausible_time"]
+)
 def test_each_malformed_record_gets_its_reason(payload: bytes, reason: str) -> None:
     event, got, detail = classify(payload)
     assert event is None
@@ -59,6 +66,37 @@ def test_validated_columns_hold_exactly_the_model_values() -> None:
         assert {f.name: row[f.name] for f in EVENT_FIELDS} == {
             f.name: getattr(model, f.name) for f in EVENT_FIELDS
         }
+
+
+def test_event_times_too_far_from_arrival_are_quarantined_as_implausible() -> None:
+    arrival = dt.datetime(2026, 11, 23, 10, 30, tzinfo=dt.UTC)
+    offsets = {  # event time relative to arrival -> quarantined?
+        dt.timedelta(minutes=4, seconds=59): False,
+        dt.timedelta(minutes=5, seconds=1): True,
+        dt.timedelta(days=-29, hours=-23): False,
+        dt.timedelta(days=-30, seconds=-1): True,
+        dt.timedelta(days=400): True,
+    }
+    events = [make_event(i, event_time=(arrival + d).isoformat()) for i, d in enumerate(offsets)]
+    out = validate_batch(source_batch([encode(e) for e in events], arrival)).to_pylist()
+    by_id = {r["sequence_number"]: r for r in out}
+    for i, quarantined in enumerate(offsets.values()):
+        row = by_id[str(100 + i)]
+        assert row["is_valid"] is not quarantined
+        assert row["reason"] == ("implausible_time" if quarantined else None)
+    ahead = by_id["101"]
+    assert ahead["detail"] == "event_time 2026-11-23T10:35:01+00:00 is 0:05:01 ahead of its arrival"
+    assert ahead["dedup_key"] == "shardId-000000000001:101:0"
+    assert ahead["raw_payload"] == encode(events[1]).decode()
+
+
+def test_time_bounds_are_settings() -> None:
+    arrival = dt.datetime(2026, 11, 23, 10, 30, tzinfo=dt.UTC)
+    event = make_event(1, event_time=(arrival + dt.timedelta(minutes=10)).isoformat())
+    batch = source_batch([encode(event)], arrival)
+    assert validate_batch(batch)["reason"].to_pylist() == ["implausible_time"]
+    loose = TimeBounds(max_ahead=dt.timedelta(hours=1))
+    assert validate_batch(batch, loose)["is_valid"].to_pylist() == [True]
 
 
 def test_batch_of_only_invalid_records() -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 
 from signal_common.logs import configure_logging
 from signal_processor.settings import ProcessorSettings
@@ -38,6 +40,16 @@ def run(
         str | None, typer.Option(help="trim_horizon | latest | at_timestamp")
     ] = None,
     max_records_per_batch: Annotated[int | None, typer.Option(help="Records per batch.")] = None,
+    dedup_watermark: Annotated[
+        str | None, typer.Option(help="Dedup horizon, e.g. '10 minutes' (see README).")
+    ] = None,
+    resume_from_lake: Annotated[
+        bool | None,
+        typer.Option(
+            "--resume-from-lake/--no-resume-from-lake",
+            help="A new checkpoint continues where the lake's last commit ended (default on).",
+        ),
+    ] = None,
     stop_when_idle: Annotated[
         int,
         typer.Option(help="Stop after this many consecutive batches that read nothing (0: never)."),
@@ -53,14 +65,26 @@ def run(
         "trigger_seconds": trigger_seconds,
         "starting_position": starting_position,
         "max_records_per_batch": max_records_per_batch,
+        "dedup_watermark": dedup_watermark,
+        "resume_from_lake": resume_from_lake,
     }
-    settings = ProcessorSettings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = ProcessorSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        _fail(f"invalid setting: {_first_error(exc)}.")
+    problem = preflight(settings)  # before logging is set up: botocore's chatter stays quiet
+    if problem:
+        _fail(problem)
     configure_logging(settings.log_level, json_lines=settings.log_json)
 
     from signal_processor.job import build_session, start_query
 
     spark = build_session(settings)
-    query = start_query(spark, settings)
+    try:
+        query = start_query(spark, settings)
+    except Exception as exc:  # an unusable lake or checkpoint: say what, not a JVM trace
+        spark.stop()
+        _fail(f"the job could not start: {plain_error(exc)}")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -81,12 +105,76 @@ def run(
                 break
             if timeout and time.monotonic() - started > timeout:
                 break
-        if query.exception():
-            typer.echo(f"error: the streaming query failed: {query.exception()}", err=True)
-            raise typer.Exit(1)
+        failure = query.exception()
+        if failure:
+            log.error("the streaming query failed", extra={"error": str(failure)[:20_000]})
+            _fail(f"the streaming query failed: {plain_error(failure)}")
     finally:
         query.stop()
         spark.stop()
+
+
+def _fail(sentence: str) -> NoReturn:
+    typer.echo(f"error: {sentence}", err=True)
+    raise typer.Exit(1)
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid value')}"
+
+
+# Our errors, raised in Spark's Python workers, reach the driver inside a Java exception's text.
+_KNOWN = re.compile(
+    r"(RetentionGapError|KinesisSourceError|ProcessorError|ResourceNotFoundException"
+    r"|EndpointConnectionError|NoCredentialsError)[:)]?\s*(.+)"
+)
+
+
+def plain_error(exc: BaseException) -> str:
+    """One line for a failure: our own error's message if it is in there, else the first line."""
+    text = str(exc)
+    match = _KNOWN.search(text)
+    if match:
+        return match.group(2).strip().splitlines()[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:500] if lines else type(exc).__name__
+
+
+def preflight(settings: ProcessorSettings) -> str | None:
+    """One sentence saying why the job cannot run (endpoint, stream, credentials), or None."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    where = settings.kinesis_endpoint_url or f"AWS ({settings.aws_region})"
+    client = boto3.session.Session().client(  # a new session: credentials resolved now
+        "kinesis",
+        region_name=settings.aws_region,
+        endpoint_url=settings.kinesis_endpoint_url,
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5),
+    )
+    try:
+        client.describe_stream_summary(StreamName=settings.stream_name)
+    except NoCredentialsError:
+        return (
+            "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile)."
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            return f"stream {settings.stream_name!r} does not exist at {where}."
+        if code in (
+            "UnrecognizedClientException",
+            "AccessDeniedException",
+            "InvalidSignatureException",
+        ):
+            return f"the credentials were rejected by {where} ({code})."
+        return f"Kinesis at {where} answered {code}: {exc.response['Error'].get('Message', '')}"
+    except BotoCoreError as exc:  # connection refused, DNS, timeout
+        return f"cannot reach Kinesis at {where}: {exc}."
+    return None
 
 
 def main() -> None:

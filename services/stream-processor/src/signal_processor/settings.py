@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -26,8 +27,32 @@ class ProcessorSettings(CommonSettings):
     starting_timestamp: str | None = Field(None, description="ISO time for at_timestamp.")
     max_records_per_batch: int = Field(200_000, gt=0, description="Kinesis records per batch.")
     dedup_watermark: str = Field(
-        "10 minutes", description="Arrival-time watermark bounding the dedup state."
+        "10 minutes",
+        description=(
+            "Dedup horizon: a copy of an event read within this time of the first is removed "
+            "(watermark on the batch read time; bounds the dedup state)."
+        ),
     )
+    state_store: Literal["rocksdb", "hdfs"] = Field(
+        "rocksdb",
+        description="Dedup state store: RocksDB (off-heap, scales to millions of keys) or "
+        "Spark's default in-memory HDFS-backed store. Fixed for the life of a checkpoint.",
+    )
+    resume_from_lake: bool = Field(
+        True,
+        description="A new checkpoint continues where the lake's last committed batch ended "
+        "(false: at starting_position).",
+    )
+    max_event_ahead_seconds: float = Field(
+        300.0, gt=0, description="Quarantine events dated more than this ahead of arrival."
+    )
+    max_event_behind_seconds: float = Field(
+        30 * 86400.0, gt=0, description="Quarantine events dated more than this behind arrival."
+    )
+    publish_metrics: bool = Field(
+        False, description="Publish the consumer lag (MillisBehindLatest) to CloudWatch."
+    )
+    cloudwatch_endpoint_url: str | None = Field(None, description="Local CloudWatch endpoint.")
     shuffle_partitions: int = Field(4, gt=0, description="spark.sql.shuffle.partitions.")
     spark_master: str = Field("local[2]", description="Spark master for local runs.")
     quality_band_overrides: dict[str, dict[str, int]] = Field(

@@ -2,10 +2,16 @@
 
 Open-source Spark has no Kinesis source, so this is one. Design:
 
-* Offsets are JSON dicts `{"n": N, "shards": {shard_id: position}, "finished": [...]}`; a
-  position is `{"after": seq}` (AFTER_SEQUENCE_NUMBER), `{"at": "TRIM_HORIZON"}` or
-  `{"at_timestamp": ms}`. The batch that *ends* at offset N reads each shard from the positions
-  in offset N.
+* Offsets are JSON dicts `{"n": N, "t": ms, "shards": {shard_id: position}, "finished": [...]}`;
+  a position is `{"after": seq, "seen_ms": ms}` (AFTER_SEQUENCE_NUMBER; `seen_ms`: the shard
+  is known to be read up to that time, the later of that record's arrival and the last read that
+  reached the shard's tip), `{"at": "TRIM_HORIZON"}` or `{"at_timestamp": ms}`. The batch that
+  *ends* at offset N reads each shard from the positions in offset N.
+* Every row carries `read_time`: the time its batch was planned (`t` of offset N, monotonic
+  across batches and stored in Spark's offset log, so a replay gives the same value). The
+  processor's dedup watermark runs on it: all rows of a batch share one read time that is newer
+  than any earlier batch's, so no shard's backlog can ever be "late" against another shard's
+  newer records, whatever the skew.
 * Records are fetched on executors, one input partition per shard. The executor decides how far
   to read (max records, caught up, time budget) and records that boundary in a durable progress
   log (`boundaries/N/<shard>`, create-if-absent). A replayed batch finds the boundary and reads
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import random
 import time
@@ -42,7 +49,8 @@ log = logging.getLogger(__name__)
 SOURCE_NAME = "signal_kinesis"
 SOURCE_SCHEMA = (
     "data binary, stream string, shard_id string, sequence_number string, "
-    "sub_sequence_number bigint, partition_key string, arrival_time timestamp"
+    "sub_sequence_number bigint, partition_key string, arrival_time timestamp, "
+    "read_time timestamp"
 )
 _ARROW_SCHEMA = pa.schema(
     [
@@ -53,6 +61,7 @@ _ARROW_SCHEMA = pa.schema(
         ("sub_sequence_number", pa.int64()),
         ("partition_key", pa.string()),
         ("arrival_time", pa.timestamp("us", tz="UTC")),
+        ("read_time", pa.timestamp("us", tz="UTC")),
     ]
 )
 _KPL_MAGIC = b"\xf3\x89\x9a\xc2"
@@ -70,6 +79,10 @@ class KinesisSourceError(RuntimeError):
     """The Kinesis source cannot continue (bad options, stream missing, retries exhausted)."""
 
 
+class RetentionGapError(KinesisSourceError):
+    """Records between the source's position and the stream's trim horizon may be gone."""
+
+
 @dataclass(frozen=True)
 class SourceOptions:
     """Validated options of the source (all plain data: the reader is pickled)."""
@@ -85,6 +98,13 @@ class SourceOptions:
     max_calls_per_second: float = 5.0
     get_records_limit: int = 10_000
     max_retries: int = 8
+    # where a new checkpoint starts instead of startingPosition: the lake's last commit
+    # (JSON {"shards": {...}, "finished": [...]}, as `resume_state` returns)
+    s3_endpoint_url: str | None = None  # for an s3:// progress location (local runs)
+    initial_positions: str | None = None
+    # plausible event times (validated source): at most this far ahead of / behind arrival
+    max_event_ahead_seconds: float = 300.0
+    max_event_behind_seconds: float = 30 * 86400.0
 
     @classmethod
     def parse(cls, options: dict[str, str]) -> SourceOptions:
@@ -118,6 +138,10 @@ class SourceOptions:
                 max_calls_per_second=float(o.get("maxcallspersecond", 5.0)),
                 get_records_limit=int(o.get("getrecordslimit", 10_000)),
                 max_retries=int(o.get("maxretries", 8)),
+                s3_endpoint_url=o.get("s3endpointurl") or None,
+                initial_positions=o.get("initialpositions") or None,
+                max_event_ahead_seconds=float(o.get("maxeventaheadseconds", 300.0)),
+                max_event_behind_seconds=float(o.get("maxeventbehindseconds", 30 * 86400.0)),
             )
         except ValueError as exc:
             raise KinesisSourceError(f"invalid Kinesis source option: {exc}") from None
@@ -228,8 +252,10 @@ def call_with_backoff(
     sleep: Callable[[float], None] = time.sleep,
     **kwargs: Any,
 ) -> Any:
-    """Call a Kinesis API, retrying throttling and transient errors with jittered backoff."""
-    from botocore.exceptions import ClientError
+    """Call a Kinesis API, retrying throttling, transient errors and connection failures
+    (refused, reset, timed out) with jittered backoff."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
     for attempt in range(max_retries + 1):
         try:
@@ -238,9 +264,15 @@ def call_with_backoff(
             code = exc.response.get("Error", {}).get("Code", "")
             if code not in _RETRYABLE or attempt == max_retries:
                 raise
-            delay = min(5.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
-            log.warning("kinesis throttled; backing off", extra={"code": code, "delay": delay})
-            sleep(delay)
+        # refused / unreachable (EndpointConnectionError, ConnectTimeoutError), reset or timed
+        # out mid-call (ConnectionClosedError, ReadTimeoutError)
+        except (BotoConnectionError, HTTPClientError) as exc:
+            if attempt == max_retries:
+                raise
+            code = type(exc).__name__
+        delay = min(5.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
+        log.warning("kinesis call failed; backing off", extra={"code": code, "delay": delay})
+        sleep(delay)
     raise AssertionError("unreachable")
 
 
@@ -276,21 +308,44 @@ def initial_positions(
     return {s["ShardId"]: dict(start) for s in shards if not any(p in present for p in _parents(s))}
 
 
-def next_offset(
-    current: dict[str, Any],
-    boundaries: dict[str, dict[str, Any]],
-    shards: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """Offset N+1 from offset N, the boundaries its batch recorded, and the stream's shards."""
+def resume_state(current: dict[str, Any], boundaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Where reading continues after the batch that read `boundaries` from offset `current`:
+    `{"shards": {shard_id: position}, "finished": [...]}` (shards not yet started are absent)."""
     finished = set(current.get("finished", []))
     positions: dict[str, dict[str, Any]] = {}
     for shard_id, position in current["shards"].items():
-        boundary = boundaries[shard_id]
+        boundary = boundaries.get(shard_id, {})
         if boundary.get("closed"):
             finished.add(shard_id)
             continue
         last = boundary.get("last_seq")
-        positions[shard_id] = {"after": last} if last else position
+        seen = [boundary.get("last_arrival_ms"), boundary.get("caught_up_ms")]
+        seen_ms = max((int(v) for v in seen if v is not None), default=None)
+        if last:
+            positions[shard_id] = {"after": last, "seen_ms": seen_ms}
+        elif "after" in position and seen_ms is not None:
+            positions[shard_id] = {
+                **position,
+                "seen_ms": max(seen_ms, position.get("seen_ms") or 0),
+            }
+        else:
+            positions[shard_id] = position
+    return {"shards": positions, "finished": sorted(finished)}
+
+
+def next_offset(
+    current: dict[str, Any],
+    boundaries: dict[str, dict[str, Any]],
+    shards: list[dict[str, Any]],
+    *,
+    now_ms: int,
+) -> dict[str, Any]:
+    """Offset N+1 from offset N, the boundaries its batch recorded, and the stream's shards.
+
+    Its read time `t` is `now_ms`, but never earlier than offset N's (a clock step back must
+    not make a batch older than the one before it)."""
+    state = resume_state(current, boundaries)
+    finished, positions = set(state["finished"]), state["shards"]
     present = {s["ShardId"] for s in shards}
     for shard in shards:
         shard_id = shard["ShardId"]
@@ -301,7 +356,12 @@ def next_offset(
             positions[shard_id] = {"at": "TRIM_HORIZON"}
     # forget finished shards that the stream no longer lists (past retention)
     finished &= present | set(positions)
-    return {"n": current["n"] + 1, "shards": positions, "finished": sorted(finished)}
+    return {
+        "n": current["n"] + 1,
+        "t": max(now_ms, int(current.get("t", 0)) + 1),
+        "shards": positions,
+        "finished": sorted(finished),
+    }
 
 
 @dataclass
@@ -310,8 +370,11 @@ class ShardRead:
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     last_seq: str | None = None
+    last_arrival_ms: int | None = None
+    caught_up_ms: int | None = None  # wall time at which the read reached the shard's tip
     kinesis_records: int = 0
     closed: bool = False
+    millis_behind: int | None = None  # MillisBehindLatest of the last GetRecords response
 
 
 def _iterator(client: Any, opts: SourceOptions, shard_id: str, position: dict[str, Any]) -> str:
@@ -395,12 +458,15 @@ def read_shard(
             iterator = _iterator(client, opts, shard_id, resume)
             continue
         records = response.get("Records", [])
+        if "MillisBehindLatest" in response:
+            result.millis_behind = int(response["MillisBehindLatest"])
         for record in records:
             seq = record["SequenceNumber"]
             payload, arrival_us = decode_record(record)
             for data, key, sub in _user_records(record, payload):
                 result.rows.append((data, opts.stream, shard_id, seq, sub, key, arrival_us))
             result.last_seq = seq
+            result.last_arrival_ms = arrival_us // 1000
             result.kinesis_records += 1
             if boundary is not None and seq == boundary.get("last_seq"):
                 return result
@@ -412,6 +478,8 @@ def read_shard(
             continue  # replay: keep going until the recorded boundary, whatever the budget
         # at the tip of the shard (nothing behind) and the page was not full: nothing more to read
         caught_up = response.get("MillisBehindLatest", 0) == 0 and len(records) < limit
+        if caught_up:
+            result.caught_up_ms = int(time.time() * 1000)
         if (
             caught_up
             or result.kinesis_records >= max_records
@@ -424,12 +492,15 @@ def read_shard(
 class ShardPartition(InputPartition):
     """One shard's slice of one batch."""
 
-    def __init__(self, n: int, shard_id: str, position: dict[str, Any], max_records: int) -> None:
+    def __init__(
+        self, n: int, shard_id: str, position: dict[str, Any], max_records: int, read_time_ms: int
+    ) -> None:
         super().__init__((n, shard_id))
         self.n = n
         self.shard_id = shard_id
         self.position = position
         self.max_records = max_records
+        self.read_time_ms = read_time_ms
 
 
 class KinesisStreamReader(DataSourceStreamReader):
@@ -442,7 +513,7 @@ class KinesisStreamReader(DataSourceStreamReader):
         return progress_store(
             self.opts.progress_location,
             region=self.opts.region,
-            endpoint_url=self.opts.endpoint_url,
+            endpoint_url=self.opts.s3_endpoint_url,
         )
 
     def initialOffset(self) -> dict[str, Any]:  # noqa: N802 (Spark's API name)
@@ -455,11 +526,20 @@ class KinesisStreamReader(DataSourceStreamReader):
         shards = list_all_shards(kinesis_client(self.opts), self.opts.stream, self.opts.max_retries)
         if not shards:
             raise KinesisSourceError(f"stream {self.opts.stream} has no shards")
-        offset = {
-            "n": 0,
-            "shards": initial_positions(shards, self.opts, int(time.time() * 1000)),
-            "finished": [],
-        }
+        now_ms = int(time.time() * 1000)
+        if self.opts.initial_positions:
+            # continue exactly where the lake's last committed batch ended
+            state = json.loads(self.opts.initial_positions)
+            resumed = {"n": -1, "shards": state["shards"], "finished": state["finished"]}
+            offset = {**next_offset(resumed, {}, shards, now_ms=now_ms), "n": 0}
+            log.info("starting where the lake ends", extra={"positions": offset["shards"]})
+        else:
+            offset = {
+                "n": 0,
+                "t": now_ms,
+                "shards": initial_positions(shards, self.opts, now_ms),
+                "finished": [],
+            }
         store.put("planned", offset)
         return offset
 
@@ -479,15 +559,25 @@ class KinesisStreamReader(DataSourceStreamReader):
                     break
                 return current  # the batch ending at `current` has not run yet
             boundaries[shard_id] = boundary
-        shards = list_all_shards(kinesis_client(self.opts), self.opts.stream, self.opts.max_retries)
-        offset = next_offset(current, boundaries, shards)
+        client = kinesis_client(self.opts)
+        shards = list_all_shards(client, self.opts.stream, self.opts.max_retries)
+        offset = next_offset(current, boundaries, shards, now_ms=int(time.time() * 1000))
+        check_retention(client, self.opts, offset, now_ms=offset["t"])
         store.put("planned", offset)
         return offset
 
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> list[InputPartition]:
+        if "t" not in end:
+            raise KinesisSourceError(
+                "this checkpoint was written by stream-processor 0.2 (its offsets have no read "
+                "time); start a new checkpoint: the job continues where the lake ends"
+            )
         shard_ids = sorted(end["shards"])
         per_shard = max(1, self.opts.max_records_per_batch // max(1, len(shard_ids)))
-        return [ShardPartition(end["n"], s, end["shards"][s], per_shard) for s in shard_ids]
+        return [
+            ShardPartition(end["n"], s, end["shards"][s], per_shard, int(end["t"]))
+            for s in shard_ids
+        ]
 
     def read(self, partition: ShardPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
         store = self._store()
@@ -509,19 +599,26 @@ class KinesisStreamReader(DataSourceStreamReader):
         if boundary is None:
             decided = {
                 "last_seq": result.last_seq,
+                "last_arrival_ms": result.last_arrival_ms,
+                "caught_up_ms": result.caught_up_ms,
                 "kinesis_records": result.kinesis_records,
                 "user_records": len(result.rows),
                 "closed": result.closed,
+                "millis_behind": result.millis_behind,
             }
             stored = store.put_if_absent(key, decided)
             if stored != decided:  # a concurrent attempt won: read exactly what it recorded
                 result = read_up_to(stored)
         if result.rows:
             columns = list(zip(*result.rows, strict=True))
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(col, type=_ARROW_SCHEMA.field(i).type) for i, col in enumerate(columns)],
-                schema=_ARROW_SCHEMA,
+            arrays = [
+                pa.array(col, type=_ARROW_SCHEMA.field(i).type) for i, col in enumerate(columns)
+            ]
+            read_time = pa.scalar(
+                partition.read_time_ms * 1000, _ARROW_SCHEMA.field("read_time").type
             )
+            arrays.append(pa.repeat(read_time, len(result.rows)))
+            yield pa.RecordBatch.from_arrays(arrays, schema=_ARROW_SCHEMA)
 
     def commit(self, end: dict[str, Any]) -> None:
         # keep a few old boundaries for diagnosis; older ones are never read again
@@ -542,12 +639,72 @@ class KinesisDataSource(DataSource):
         return KinesisStreamReader(SourceOptions.parse(dict(self.options)))
 
 
-def records_read(store: ProgressStore, offset: dict[str, Any]) -> int | None:
-    """User records read by the batch that ends at `offset` (None if not all shards recorded)."""
-    total = 0
+def batch_boundaries(
+    store: ProgressStore, offset: dict[str, Any]
+) -> dict[str, dict[str, Any]] | None:
+    """What the batch that ends at `offset` read from each shard (None if not all recorded)."""
+    boundaries = {}
     for shard_id in offset["shards"]:
         boundary = store.get(f"boundaries/{offset['n']}/{shard_id}")
         if boundary is None:
             return None
-        total += int(boundary.get("user_records", 0))
-    return total
+        boundaries[shard_id] = boundary
+    return boundaries
+
+
+def check_retention(
+    client: Any, opts: SourceOptions, offset: dict[str, Any], *, now_ms: int
+) -> None:
+    """Fail plainly when a shard's position is older than the stream's retention.
+
+    A shard read up to time `seen_ms` can only have lost records that arrived after it; they
+    are gone once `seen_ms` is older than the retention period (after a long stop). Reading on
+    from the position would then continue at the trim horizon without a word, so the job stops
+    with one sentence instead. Only positions not seen for over an hour are checked (one
+    DescribeStreamSummary, then one GetRecords at the trim horizon per such shard); a caught-up
+    shard is seen at every batch, so steady operation makes no extra calls.
+    """
+    old = {
+        shard_id: position
+        for shard_id, position in offset["shards"].items()
+        if position.get("seen_ms") is not None
+        and now_ms - int(position["seen_ms"]) > 3_600_000  # retention is at least 24 h
+    }
+    if not old:
+        return
+    summary = call_with_backoff(
+        client.describe_stream_summary, max_retries=opts.max_retries, StreamName=opts.stream
+    )["StreamDescriptionSummary"]
+    retention_ms = int(summary["RetentionPeriodHours"]) * 3_600_000
+    for shard_id, position in old.items():
+        if now_ms - int(position["seen_ms"]) <= retention_ms:
+            continue
+        iterator = _iterator(client, opts, shard_id, {"at": "TRIM_HORIZON"})
+        page = call_with_backoff(
+            client.get_records, max_retries=opts.max_retries, ShardIterator=iterator, Limit=1
+        )
+        records = page.get("Records", [])
+        if records and int(records[0]["SequenceNumber"]) > int(position["after"]):
+            oldest = records[0]["ApproximateArrivalTimestamp"]
+            oldest_ms = int(
+                oldest.timestamp() * 1000 if hasattr(oldest, "timestamp") else oldest * 1000
+            )
+            raise RetentionGapError(
+                f"shard {shard_id} of stream {opts.stream} was last read up to "
+                f"{_iso(int(position['seen_ms']))} (after sequence {position['after']}), longer "
+                f"ago than the stream's {retention_ms // 3_600_000} h retention, and its oldest "
+                f"retained record arrived {_iso(oldest_ms)}: records that arrived in between "
+                "have been deleted. See the stream-processor runbook, 'Retention gap'."
+            )
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")
+
+
+def records_read(store: ProgressStore, offset: dict[str, Any]) -> int | None:
+    """User records read by the batch that ends at `offset` (None if not all shards recorded)."""
+    boundaries = batch_boundaries(store, offset)
+    if boundaries is None:
+        return None
+    return sum(int(b.get("user_records", 0)) for b in boundaries.values())

@@ -1,12 +1,17 @@
 """Exactly-once Parquet output per micro-batch, readable by Athena and DuckDB.
 
 Readers of the lake do not read Spark's `_spark_metadata`, so a replayed batch must leave exactly
-one copy of its output on its own. A batch's rows of a table (Arrow, bounded by the source's
-max records per batch) are written from the driver as
-`<table>/dt=…/hour=…/part-<batch>-<k>.snappy.parquet` (one file per partition, fixed names).
-A manifest of those paths is stored first (`_batches/<table>/<batch>.json`); a replay of the
-batch deletes the files its manifest lists that the new attempt does not write, and overwrites
-the rest, so no file of a failed attempt survives.
+one copy of its output on its own. Every checkpoint is a *run* with its own id (`r-<12 hex>`,
+kept in the source's progress log), so batch ids, which restart at 0 with a new checkpoint,
+never collide across runs. A batch's rows of a table (Arrow, bounded by the source's max
+records per batch) are written from the driver as
+`<table>/dt=…/hour=…/part-<run>-<batch>-<k>.snappy.parquet` (one file per partition, fixed
+names). A manifest of those paths is stored first (`_batches/<run>/<table>/<batch>.json`); a
+replay of the batch deletes the files its manifest lists that the new attempt does not write,
+and overwrites the rest, so no file of a failed attempt survives. After every table, the run's
+head (`_commits/<run>.json`) records the batch as committed, with the stream positions where
+reading continues: a new checkpoint starts there, and first deletes what an earlier run wrote
+for batches it never committed (their records are read again).
 Each file appears atomically (rename locally, a single PUT on S3). Writing from the driver costs
 far less than a Spark write job per table for micro-batch sized data.
 """
@@ -14,9 +19,13 @@ far less than a Spark write job per table for micro-batch sized data.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
+import re
+import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -24,17 +33,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from signal_processor.adapters.aws_clients import aws_client
+
 log = logging.getLogger(__name__)
 
 
 class Storage(Protocol):
     def delete(self, uri: str) -> None: ...
 
+    def read_bytes(self, uri: str) -> bytes | None: ...
+
     def read_json(self, uri: str) -> Any | None: ...
 
     def write_json(self, uri: str, value: Any) -> None: ...
 
     def write_bytes(self, uri: str, data: bytes) -> None: ...
+
+    def list(self, prefix: str) -> list[str]: ...
 
 
 def _path(uri: str) -> str:
@@ -49,12 +64,25 @@ class LocalStorage:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_path(uri))
 
-    def read_json(self, uri: str) -> Any | None:
+    def read_bytes(self, uri: str) -> bytes | None:
         try:
-            with open(_path(uri)) as handle:
-                return json.load(handle)
+            with open(_path(uri), "rb") as handle:
+                return handle.read()
         except FileNotFoundError:
             return None
+
+    def read_json(self, uri: str) -> Any | None:
+        data = self.read_bytes(uri)
+        return None if data is None else json.loads(data)
+
+    def list(self, prefix: str) -> list[str]:
+        """URIs of the files under `prefix` (recursively; temporary files left out)."""
+        base = _path(prefix).rstrip("/")
+        scheme = "file://" if prefix.startswith("file:") else ""
+        found = []
+        for folder, _, names in os.walk(base):
+            found += [f"{scheme}{folder}/{n}" for n in names if not n.startswith(".")]
+        return sorted(found)
 
     def write_json(self, uri: str, value: Any) -> None:
         self.write_bytes(uri, json.dumps(value).encode())
@@ -78,9 +106,7 @@ class S3Storage:
         self.region, self.endpoint_url = region, endpoint_url
 
     def _client(self) -> Any:
-        import boto3
-
-        return boto3.client("s3", region_name=self.region, endpoint_url=self.endpoint_url)
+        return aws_client("s3", self.region, self.endpoint_url)
 
     @staticmethod
     def _split(uri: str) -> tuple[str, str]:
@@ -91,13 +117,25 @@ class S3Storage:
         bucket, key = self._split(uri)
         self._client().delete_object(Bucket=bucket, Key=key)
 
-    def read_json(self, uri: str) -> Any | None:
+    def read_bytes(self, uri: str) -> bytes | None:
         bucket, key = self._split(uri)
         client = self._client()
         try:
-            return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
         except client.exceptions.NoSuchKey:
             return None
+
+    def read_json(self, uri: str) -> Any | None:
+        data = self.read_bytes(uri)
+        return None if data is None else json.loads(data)
+
+    def list(self, prefix: str) -> list[str]:
+        """URIs of the objects under `prefix`."""
+        bucket, key = self._split(prefix.rstrip("/") + "/")
+        pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+        return sorted(
+            f"s3://{bucket}/{item['Key']}" for page in pages for item in page.get("Contents", [])
+        )
 
     def write_json(self, uri: str, value: Any) -> None:
         self.write_bytes(uri, json.dumps(value).encode())
@@ -119,23 +157,57 @@ def storage_for(
     raise ValueError(f"unsupported lake root {lake_root!r} (use file:// or s3://)")
 
 
+RUN_ID = re.compile(r"^r-[0-9a-f]{12}$")
+
+
+def new_run_id() -> str:
+    """A fresh run id (one per checkpoint)."""
+    return f"r-{uuid.uuid4().hex[:12]}"
+
+
+def lake_uri(lake_root: str) -> str:
+    """The lake root as a URI (a plain path becomes file://)."""
+    root = lake_root.rstrip("/")
+    return f"file://{os.path.abspath(root)}" if urlparse(root).scheme == "" else root
+
+
+@dataclass(frozen=True)
+class RunHead:
+    """A run's last committed batch and where reading continues after it."""
+
+    run_id: str
+    batch_id: int
+    committed_at: str
+    resume: dict[str, Any]
+
+
 class LakeWriter:
     """Writes one batch's rows of a table, replacing any earlier attempt of the same batch."""
 
-    def __init__(self, lake_root: str, storage: Storage) -> None:
-        self.root = lake_root.rstrip("/")
-        if urlparse(self.root).scheme == "":
-            self.root = f"file://{os.path.abspath(self.root)}"
+    def __init__(self, lake_root: str, storage: Storage, *, run_id: str) -> None:
+        self.root = lake_uri(lake_root)
         self.storage = storage
+        self.run_id = run_id
 
     def manifest_uri(self, table: str, batch_id: int) -> str:
-        return f"{self.root}/_batches/{table}/{batch_id:012d}.json"
+        return f"{self.root}/_batches/{self.run_id}/{table}/{batch_id:012d}.json"
+
+    def commit(self, batch_id: int, resume: dict[str, Any]) -> None:
+        """Record batch `batch_id` as committed (after all its tables), with its end positions."""
+        head = {
+            "run_id": self.run_id,
+            "batch_id": batch_id,
+            "committed_at": dt.datetime.now(dt.UTC).isoformat(),
+            "resume": resume,
+        }
+        self.storage.write_json(f"{self.root}/_commits/{self.run_id}.json", head)
 
     def write_arrow(self, data: pa.Table | None, table: str, batch_id: int) -> list[str]:
         """Write an Arrow table (None: nothing) as the files of batch `batch_id` of `table`."""
         parts = partition_tables(data) if data is not None else []
         final = [
-            f"{self.root}/{table}/dt={day}/hour={hour}/part-{batch_id:012d}-{k:05d}.snappy.parquet"
+            f"{self.root}/{table}/dt={day}/hour={hour}/"
+            f"part-{self.run_id}-{batch_id:012d}-{k:05d}.snappy.parquet"
             for k, ((day, hour), _) in enumerate(parts)
         ]
         manifest = self.manifest_uri(table, batch_id)
@@ -152,6 +224,47 @@ class LakeWriter:
         for uri, (_, rows) in zip(final, parts, strict=True):
             self.storage.write_bytes(uri, parquet_bytes(rows))
         return final
+
+
+def run_heads(storage: Storage, lake_root: str) -> list[RunHead]:
+    """Every run's head in the lake, oldest commit first."""
+    heads = []
+    for uri in storage.list(f"{lake_uri(lake_root)}/_commits"):
+        head = storage.read_json(uri) if uri.endswith(".json") else None
+        if head is not None:
+            heads.append(
+                RunHead(head["run_id"], int(head["batch_id"]), head["committed_at"], head["resume"])
+            )
+    return sorted(heads, key=lambda h: h.committed_at)
+
+
+def discard_uncommitted(storage: Storage, lake_root: str, *, current_run: str) -> int:
+    """Delete what other runs wrote for batches they never committed; the number of files.
+
+    Their records are read again by the run that continues from the lake's last commit, so
+    leaving the files would count them twice. Only for a run that has just started: it is the
+    only writer of the lake (see the runbook: one processor per lake).
+    """
+    root = lake_uri(lake_root)
+    committed = {h.run_id: h.batch_id for h in run_heads(storage, root)}
+    deleted = 0
+    for manifest in storage.list(f"{root}/_batches"):
+        parts = manifest[len(root) :].strip("/").split("/")  # _batches/<run>/<table>/<batch>.json
+        if len(parts) != 4 or not RUN_ID.match(parts[1]) or parts[1] == current_run:
+            continue
+        batch_id = int(parts[3].removesuffix(".json"))
+        if batch_id <= committed.get(parts[1], -1):
+            continue
+        listed = storage.read_json(manifest) or {"files": []}
+        for uri in listed["files"]:
+            storage.delete(uri)
+            deleted += 1
+        storage.delete(manifest)
+        log.warning(
+            "deleted the output of a batch an earlier run never committed",
+            extra={"run_id": parts[1], "table": parts[2], "batch_id": batch_id},
+        )
+    return deleted
 
 
 def partition_tables(data: pa.Table) -> list[tuple[tuple[str, int], pa.Table]]:

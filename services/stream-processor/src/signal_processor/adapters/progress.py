@@ -12,6 +12,8 @@ import tempfile
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from signal_processor.adapters.aws_clients import aws_client
+
 
 class ProgressStore(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
@@ -92,9 +94,7 @@ class S3ProgressStore:
         self.region, self.endpoint_url = region, endpoint_url
 
     def _client(self) -> Any:
-        import boto3
-
-        return boto3.client("s3", region_name=self.region, endpoint_url=self.endpoint_url)
+        return aws_client("s3", self.region, self.endpoint_url)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}.json".lstrip("/")

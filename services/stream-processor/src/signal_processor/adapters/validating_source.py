@@ -10,6 +10,7 @@ own Kinesis connector, validates with `validate` in `job.py`: the same function,
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -22,7 +23,7 @@ from signal_processor.adapters.kinesis_source import (
     ShardPartition,
     SourceOptions,
 )
-from signal_processor.core.validate import VALIDATED_DDL, validate_batch
+from signal_processor.core.validate import VALIDATED_DDL, TimeBounds, validate_batch
 
 VALIDATED_SOURCE_NAME = "signal_kinesis_validated"
 
@@ -31,8 +32,12 @@ class ValidatingStreamReader(KinesisStreamReader):
     """KinesisStreamReader whose executor-side read yields validated rows."""
 
     def read(self, partition: ShardPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
+        bounds = TimeBounds(
+            max_ahead=dt.timedelta(seconds=self.opts.max_event_ahead_seconds),
+            max_behind=dt.timedelta(seconds=self.opts.max_event_behind_seconds),
+        )
         for batch in super().read(partition):
-            yield from validate_batch(batch).to_batches()
+            yield from validate_batch(batch, bounds).to_batches()
 
 
 class ValidatedKinesisDataSource(KinesisDataSource):

@@ -8,7 +8,8 @@ event id, so one dedup step serves both kinds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -29,6 +30,7 @@ PASSTHROUGH = (
     ("sequence_number", pa.string()),
     ("sub_sequence_number", pa.int64()),
     ("arrival_time", pa.timestamp("us", tz="UTC")),
+    ("read_time", pa.timestamp("us", tz="UTC")),
 )
 VALIDATED_SCHEMA = pa.schema(
     [
@@ -53,12 +55,31 @@ VALIDATED_DDL = ", ".join(
         "sequence_number string",
         "sub_sequence_number bigint",
         "arrival_time timestamp",
+        "read_time timestamp",
     ]
 )
 # Dedup runs on (is_valid, dedup_key): an invalid record's key is its stream position, so it
 # can never collide with an event id, whatever a client puts in event_id.
 DEDUP_COLUMNS = ("is_valid", "dedup_key")
 _DETAIL_MAX = 500
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """How far an event may be dated ahead of / behind its arrival in the stream."""
+
+    max_ahead: dt.timedelta = dt.timedelta(minutes=5)
+    max_behind: dt.timedelta = dt.timedelta(days=30)
+
+    def reason(self, event_time: dt.datetime, arrival: dt.datetime) -> str | None:
+        """None when plausible, else the quarantine detail."""
+        if event_time - arrival > self.max_ahead:
+            ahead = event_time - arrival
+            return f"event_time {event_time.isoformat()} is {ahead} ahead of its arrival"
+        if arrival - event_time > self.max_behind:
+            behind = arrival - event_time
+            return f"event_time {event_time.isoformat()} is {behind} behind its arrival"
+        return None
 
 
 def classify(data: bytes) -> tuple[Any | None, str | None, str | None]:
@@ -78,9 +99,11 @@ def classify(data: bytes) -> tuple[Any | None, str | None, str | None]:
 EVENT_SCHEMA = pa.schema([(f.name, arrow_type(f.kind)) for f in EVENT_FIELDS])
 
 
-def validate_batch(batch: pa.RecordBatch) -> pa.Table:
+def validate_batch(batch: pa.RecordBatch, bounds: TimeBounds = TimeBounds()) -> pa.Table:
     """Validate one Arrow batch of source rows (data, shard_id, sequence_number, …).
 
+    Valid by the schema is not enough: an event dated implausibly far from its arrival (see
+    `TimeBounds`) is quarantined as `implausible_time`, so it stays visible and counted.
     The result holds the valid rows first, then the invalid ones (row order carries no meaning
     downstream), in VALIDATED_SCHEMA.
     """
@@ -90,8 +113,11 @@ def validate_batch(batch: pa.RecordBatch) -> pa.Table:
     reasons: list[str | None] = []
     details: list[str | None] = []
     raw: list[str] = []
+    arrivals = batch.column("arrival_time").to_pylist()
     for i, data in enumerate(batch.column("data").to_pylist()):
         event, reason, detail = classify(data)
+        if event is not None and (detail := bounds.reason(event.event_time, arrivals[i])):
+            event, reason = None, "implausible_time"
         if event is not None:
             valid_at.append(i)
             events.append(event.__dict__)  # the model's field values (extra fields are forbidden)
@@ -143,10 +169,3 @@ def _rows(
         *(taken.column(name) for name, _ in PASSTHROUGH),
     ]
     return pa.Table.from_arrays(columns, schema=VALIDATED_SCHEMA)
-
-
-def validate_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow adapter over `validate_batch`."""
-    for batch in batches:
-        if batch.num_rows:
-            yield from validate_batch(batch).to_batches()
