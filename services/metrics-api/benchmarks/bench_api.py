@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
@@ -76,8 +77,8 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
     ids = pa.array(rng.integers(0, 2**62, n))
     events = pa.table(
         {
-            "event_id": pa.compute.cast(ids, pa.string()),
-            "device_id": pa.compute.cast(pa.array(rng.integers(0, 200_000, n)), pa.string()),
+            "event_id": pc.cast(ids, pa.string()),
+            "device_id": pc.cast(pa.array(rng.integers(0, 200_000, n)), pa.string()),
             "event_time": pa.array(t_us, pa.timestamp("us", tz="UTC")),
             "operator": pa.array(OPERATORS[op]),
             "network_type": pa.array(NETWORKS[net]),
@@ -86,7 +87,7 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
             "gps_precision_m": pa.array(np.round(rng.uniform(1, 60, n), 2)),
             "latitude": pa.array(rng.uniform(49.5, 51.5, n)),
             "longitude": pa.array(rng.uniform(2.5, 6.4, n)),
-            "postal_code": pa.compute.cast(pa.array(rng.integers(1000, 1200, n)), pa.string()),
+            "postal_code": pc.cast(pa.array(rng.integers(1000, 1200, n)), pa.string()),
             "status": pa.array(STATUSES[rng.choice(4, n, p=[0.9, 0.05, 0.03, 0.02])]),
             "activity": pa.array(ACTIVITIES[rng.integers(0, 6, n)]),
             "speed_kmh": pa.array(np.round(rng.uniform(0, 120, n), 1)),
@@ -98,7 +99,7 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
             "shard_id": pa.array(
                 np.array(["shardId-000000000000", "shardId-000000000001"])[rng.integers(0, 2, n)]
             ),
-            "sequence_number": pa.compute.cast(ids, pa.string()),
+            "sequence_number": pc.cast(ids, pa.string()),
         },
         schema=table_arrow_schema(EVENTS),
     )
