@@ -145,7 +145,7 @@ def test_cli_generate_writes_parquet_ground_truth(
     assert table["shard_id"].nunique() == 2
     assert set(table.loc[table["kind"] == "malformed", "reason"]) <= {
         "oversize", "invalid_json", "not_an_object", "missing", "wrong_type", "out_of_range",
-        "unknown_enum", "extra_field",
+        "unknown_enum", "extra_field", "implausible_time",
     }  # fmt: skip
     assert not (tmp_path / "dead.jsonl").exists()
 
