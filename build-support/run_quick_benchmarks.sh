@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Run every benchmark in --quick mode under ./pants (as the READMEs name them) and check that each
+# ends with one JSON object holding its expected keys. Timings are never checked: this proves the
+# benchmarks still run, so they cannot rot unnoticed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+check() {  # check NAME KEYS... < output
+  python3 -c '
+import json, sys
+name, keys = sys.argv[1], sys.argv[2:]
+lines = [l for l in sys.stdin.read().splitlines() if l.strip()]
+try:
+    result = json.loads(lines[-1])
+except (IndexError, ValueError):
+    sys.exit(f"{name}: the last line is not a JSON object")
+missing = [k for k in keys if k not in result]
+if not isinstance(result, dict) or missing:
+    sys.exit(f"{name}: the JSON line lacks {missing}")
+print(f"{name}: ok ({len(result)} figures)")
+' "$@"
+}
+
+run() {  # run NAME TARGET KEYS...
+  local name=$1 target=$2 out
+  shift 2
+  out=$(mktemp)
+  echo "--- $name: ./pants run $target -- --quick"
+  if ! ./pants run "$target" -- --quick >"$out" 2>"$out.err"; then
+    tail -20 "$out.err" >&2
+    echo "$name: the benchmark failed" >&2
+    return 1
+  fi
+  check "$name" "$@" <"$out"
+}
+
+status=0
+run producer services/producer/benchmarks/bench_producer.py naive_rps ceiling_rps producer_rps || status=1
+run catalog-manager services/catalog-manager/benchmarks/bench_register.py partitions one_by_one_s batched_s speedup || status=1
+run metrics-api services/metrics-api/benchmarks/bench_api.py uncached_24h_1m_p50_ms cached_req_per_s bytes_ratio || status=1
+run stream-processor services/stream-processor/benchmarks:bench drain_rps job_rps ratio fresh_p95_s late_dropped rocksdb_state_mb hdfs_state_mb || status=1
+exit "$status"
