@@ -700,11 +700,3 @@ def check_retention(
 
 def _iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")
-
-
-def records_read(store: ProgressStore, offset: dict[str, Any]) -> int | None:
-    """User records read by the batch that ends at `offset` (None if not all shards recorded)."""
-    boundaries = batch_boundaries(store, offset)
-    if boundaries is None:
-        return None
-    return sum(int(b.get("user_records", 0)) for b in boundaries.values())
