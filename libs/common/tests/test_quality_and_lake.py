@@ -43,8 +43,22 @@ def test_band_edges(network: str, dbm: int, band: str) -> None:
     assert DEFAULT_BANDS[network].band(dbm) == band
 
 
-def test_every_band_names_its_source() -> None:
-    assert all(b.source for b in DEFAULT_BANDS.values())
+def test_every_band_names_its_source_and_the_source_states_its_thresholds() -> None:
+    # written from the sources' own ranges, independently of the band values in quality.py
+    expected_thresholds = {
+        "2G": ("RSSI",),
+        "3G": ("RSCP", "-70", "-85", "-100"),
+        "4G": ("RSRP", "-80", "-90", "-100"),
+        "5G": ("SS-RSRP", "-85", "-105", "-120"),
+    }
+    assert set(DEFAULT_BANDS) == set(expected_thresholds)
+    for network, words in expected_thresholds.items():
+        source = DEFAULT_BANDS[network].source
+        for word in words:
+            assert word in source, (network, word, source)
+    assert bands_with_overrides({"4G": {"excellent_min": -75}})["4G"].source.endswith(
+        "(overridden by settings)"
+    )
 
 
 def test_overrides() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -84,16 +85,29 @@ def test_ttl_expiry_and_stale_value_on_engine_error() -> None:
     asyncio.run(scenario())
 
 
-def test_lru_bound() -> None:
+def test_lru_bound_evicts_the_least_recently_used_entry() -> None:
     async def scenario() -> None:
         cache = ResultCache(ttl_s=100, max_entries=2, clock=Clock())
+        computed: list[str] = []
 
-        async def value() -> int:
-            return 1
+        def compute(key: str) -> Any:
+            async def value() -> str:
+                computed.append(key)
+                return key
 
-        for key in "abc":
-            await cache.get(key, value)
+            return value
+
+        await cache.get("a", compute("a"))
+        await cache.get("b", compute("b"))
+        await cache.get("a", compute("a"))  # a hit: "a" is now more recent than "b"
+        await cache.get("c", compute("c"))  # full: evicts "b", the least recently used
         assert len(cache) == 2
+        assert computed == ["a", "b", "c"]
+        await cache.get("a", compute("a"))
+        await cache.get("c", compute("c"))
+        assert computed == ["a", "b", "c"]  # both still cached
+        await cache.get("b", compute("b"))
+        assert computed == ["a", "b", "c", "b"]  # "b" was the one evicted
 
     asyncio.run(scenario())
 
