@@ -221,4 +221,40 @@ def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str
             "max_signal_dbm": -70,
         }
     ]
-    assert _last_execution(athena)["Query"] == queries.signal_strength(WINDOW, Granularity.H1).sql
+    sent = _last_execution(athena)
+    h23 = int(dt.datetime(2026, 11, 22, 23, tzinfo=dt.UTC).timestamp())
+    h00 = h23 + 3600
+    assert _sent_query_on_known_partials(sent) == [  # hand-computed from the rows below
+        (h23, "Orange", "4G", 3, -250, -90, -80),
+        (h23, "Vodafone", "5G", 3, -270, -95, -85),
+        (h00, "Orange", "4G", 4, -400, -110, -95),
+    ]
+
+
+def _sent_query_on_known_partials(execution: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run the SQL and parameters Athena received (Trino dialect) on DuckDB over a few known
+    partial rows: proves the query sent computes the right figures, not just that it was sent."""
+    import duckdb
+    import sqlglot
+
+    sql = execution["Query"]
+    for literal in execution.get("ExecutionParameters", []):  # positional `?`, in order
+        sql = sql.replace("?", literal, 1)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        """CREATE TABLE signal_strength_by_operator (window_start TIMESTAMPTZ, operator VARCHAR,
+           network_type VARCHAR, event_count BIGINT, signal_sum BIGINT, signal_min INTEGER,
+           signal_max INTEGER, dt VARCHAR, hour INTEGER)"""
+    )
+    con.execute(
+        """INSERT INTO signal_strength_by_operator VALUES
+           ('2026-11-22 23:10:00+00', 'Orange', '4G', 2, -170, -90, -80, '2026-11-22', 23),
+           ('2026-11-22 23:50:00+00', 'Orange', '4G', 1, -80, -80, -80, '2026-11-22', 23),
+           ('2026-11-23 00:05:00+00', 'Orange', '4G', 4, -400, -110, -95, '2026-11-23', 0),
+           ('2026-11-22 23:30:00+00', 'Vodafone', '5G', 3, -270, -95, -85, '2026-11-22', 23),
+           ('2026-11-22 22:59:00+00', 'Orange', '4G', 9, -900, -100, -100, '2026-11-22', 22),
+           ('2026-11-23 01:30:00+00', 'Orange', '4G', 9, -900, -100, -100, '2026-11-23', 1)"""
+    )
+    rows = con.execute(sqlglot.transpile(sql, read="trino", write="duckdb")[0]).fetchall()
+    return [(int(r[0]), *r[1:]) for r in rows]
