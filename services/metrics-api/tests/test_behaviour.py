@@ -305,3 +305,27 @@ def test_cors_and_docs(make_settings: Callable[..., ApiSettings], engine: Any) -
             operation = schema["paths"][path]["get"]
             assert operation["description"] or operation["summary"], path
         assert "X-API-Key" in str(schema["components"]["securitySchemes"])
+
+
+def test_readiness_costs_at_most_one_query_per_interval(
+    make_settings: Callable[..., ApiSettings], engine: DuckDBEngine
+) -> None:
+    clock = FakeClock()
+    switchable = SwitchableEngine(engine)
+    settings = make_settings(ready_cache_s=30)
+    with TestClient(create_app(settings, switchable, monotonic=clock)) as c:
+        answers = [c.get("/readyz") for _ in range(20)]
+        assert all(a.status_code == 200 for a in answers)
+        assert switchable.calls == 1  # one ping, then the success is trusted
+        assert [a.json()["checked"] for a in answers[:2]] == ["now", "cached"]
+        clock.now += 31
+        assert c.get("/readyz").json()["checked"] == "now"
+        assert switchable.calls == 2
+        assert c.get("/v1/coverage", params=RANGE).status_code == 200  # a success refreshes it
+        clock.now += 20
+        assert c.get("/readyz").json()["checked"] == "cached"
+        switchable.failure = EngineUnavailableError("lake down")
+        assert c.get("/v1/coverage", params={**RANGE, "postal_code": "9"}).status_code == 503
+        assert c.get("/readyz").status_code == 503  # a failure withdraws the proof at once
+        switchable.failure = None
+        assert c.get("/readyz").json()["checked"] == "now"

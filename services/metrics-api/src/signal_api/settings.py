@@ -46,6 +46,11 @@ class ApiSettings(CommonSettings):
         description="Result cache TTL; set it to the stream processor's trigger interval.",
     )
     cache_max_entries: int = Field(2048, ge=1, description="Cached results kept (LRU).")
+    ready_cache_s: float = Field(
+        30.0,
+        ge=0,
+        description="/readyz trusts an engine success this recent (probes cost no query).",
+    )
     auth_enabled: bool = Field(True, description="Require an X-API-Key (false: local runs).")
     api_keys_sha256: list[str] = Field(
         default_factory=list,
