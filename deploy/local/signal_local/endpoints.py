@@ -178,6 +178,25 @@ def _spawn(
     return ManagedProcess(name, f"http://127.0.0.1:{port}", process, log_path)
 
 
+def start_python_service(
+    name: str,
+    module: str,
+    *,
+    port: int,
+    env: dict[str, str],
+    log_dir: Path,
+    probe_path: str = "/",
+    timeout: float = 60.0,
+) -> ManagedProcess:
+    """Run `python -m module` (a Signal Stream service listening on `port`) and wait until it
+    answers `probe_path`; the caller stops it."""
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **env}
+    proc = _spawn(name, [sys.executable, "-m", module], port, log_dir, full_env)
+    _wait_until_answering(proc, probe_path, timeout)
+    log.info("service started", extra={"service": name, "url": proc.url, "pid": proc.pid})
+    return proc
+
+
 def start_kinesalite(
     log_dir: Path, *, data_path: Path | None = None, shard_limit: int = 200, timeout: float = 30.0
 ) -> ManagedProcess:

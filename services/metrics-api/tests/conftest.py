@@ -15,25 +15,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
-from signal_common.lake import (
-    COVERAGE_BY_POSTAL_CODE,
-    GPS_PRECISION_BY_PROVIDER,
-    PIPELINE_BATCHES,
-    SIGNAL_STRENGTH_BY_OPERATOR,
-    STATUS_COUNT,
-    LakeTable,
-    partition_path,
-    table_arrow_schema,
-)
-from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
+from signal_common.lake import PIPELINE_BATCHES
+from signal_common.quality import DEFAULT_BANDS
+from signal_local.fixture_lake import write_kpi_partials, write_table
 
 pytest_plugins = ["signal_local.pytest_plugin"]
 
@@ -88,30 +78,6 @@ def make_events(seed: int = 7) -> pd.DataFrame:
     return events
 
 
-def _partials(events: pd.DataFrame, keys: list[str], aggs: dict[str, Any]) -> pd.DataFrame:
-    frame = events.assign(window_start=events["event_time"].dt.floor("min"))
-    out = frame.groupby(["window_start", *keys, "batch_id"], as_index=False).agg(**aggs)
-    out["window_end"] = out["window_start"] + pd.Timedelta(minutes=1)
-    return out
-
-
-def _write(root: Path, table: LakeTable, frame: pd.DataFrame, time_column: str) -> int:
-    """One file per (partition, batch); returns the number of files written."""
-    files = 0
-    frame = frame.assign(
-        _dt=frame[time_column].dt.strftime("%Y-%m-%d"), _hour=frame[time_column].dt.hour
-    )
-    for (dt_value, hour, batch), part in frame.groupby(["_dt", "_hour", "batch_id"]):
-        directory = root / partition_path(table, str(dt_value), int(hour))
-        directory.mkdir(parents=True, exist_ok=True)
-        data = pa.Table.from_pandas(
-            part[list(table.column_names)], schema=table_arrow_schema(table), preserve_index=False
-        )
-        pq.write_table(data, directory / f"part-{int(batch):05d}-{files}.parquet")
-        files += 1
-    return files
-
-
 def make_batches(seed: int = 11) -> pd.DataFrame:
     """Known pipeline_batches rows (one per micro-batch)."""
     rng = np.random.default_rng(seed)
@@ -150,51 +116,8 @@ def make_batches(seed: int = 11) -> pd.DataFrame:
 
 def write_lake(root: Path, events: pd.DataFrame, batches: pd.DataFrame) -> dict[str, int]:
     """Write every KPI table's partials and pipeline_batches under `root`; files per table."""
-    bands = {f"band_{b}_count": ("band", lambda s, b=b: int((s == b).sum())) for b in BAND_NAMES}
-    ev = events.assign(
-        oos=(events["status"] == "OUT_OF_SERVICE").astype(np.int64),
-        sat_value=events["satellites"].fillna(0).astype(np.int64),
-        sat_present=events["satellites"].notna().astype(np.int64),
-    )
-    tables = {
-        SIGNAL_STRENGTH_BY_OPERATOR: _partials(
-            ev,
-            ["operator", "network_type"],
-            {
-                "event_count": ("signal_dbm", "size"),
-                "signal_sum": ("signal_dbm", "sum"),
-                "signal_min": ("signal_dbm", "min"),
-                "signal_max": ("signal_dbm", "max"),
-                **bands,
-            },
-        ),
-        GPS_PRECISION_BY_PROVIDER: _partials(
-            ev,
-            ["provider"],
-            {
-                "event_count": ("gps_precision_m", "size"),
-                "precision_sum": ("gps_precision_m", "sum"),
-                "precision_min": ("gps_precision_m", "min"),
-                "precision_max": ("gps_precision_m", "max"),
-                "satellites_sum": ("sat_value", "sum"),
-                "satellites_count": ("sat_present", "sum"),
-            },
-        ),
-        STATUS_COUNT: _partials(ev, ["postal_code", "status"], {"event_count": ("status", "size")}),
-        COVERAGE_BY_POSTAL_CODE: _partials(
-            ev,
-            ["postal_code"],
-            {
-                "event_count": ("latitude", "size"),
-                "latitude_sum": ("latitude", "sum"),
-                "longitude_sum": ("longitude", "sum"),
-                "signal_sum": ("signal_dbm", "sum"),
-                "out_of_service_count": ("oos", "sum"),
-            },
-        ),
-    }
-    written = {t.name: _write(root, t, frame, "window_start") for t, frame in tables.items()}
-    written[PIPELINE_BATCHES.name] = _write(root, PIPELINE_BATCHES, batches, "batch_time")
+    written = write_kpi_partials(root, events)
+    written[PIPELINE_BATCHES.name] = write_table(root, PIPELINE_BATCHES, batches, "batch_time")
     return written
 
 

@@ -1,0 +1,107 @@
+"""Test support shared by the services' tests: write a lake of KPI partials from known events.
+
+The partials are laid out exactly as the stream processor writes them (signal_common.lake):
+Hive-style `dt=/hour=` directories of the window start, one Parquet file per micro-batch. Each
+event carries the `batch_id` it was "processed" in, so a window+key pair is usually split over
+several rows in several files. The events frame needs the columns event_time (UTC), operator,
+network_type, signal_dbm, provider, gps_precision_m, satellites (NaN when absent), latitude,
+longitude, postal_code, status, batch_id and band (its quality band).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from signal_common.lake import (
+    COVERAGE_BY_POSTAL_CODE,
+    GPS_PRECISION_BY_PROVIDER,
+    SIGNAL_STRENGTH_BY_OPERATOR,
+    STATUS_COUNT,
+    LakeTable,
+    partition_path,
+    table_arrow_schema,
+)
+from signal_common.quality import BAND_NAMES
+
+
+def _partials(events: pd.DataFrame, keys: list[str], aggs: dict[str, Any]) -> pd.DataFrame:
+    frame = events.assign(window_start=events["event_time"].dt.floor("min"))
+    out = frame.groupby(["window_start", *keys, "batch_id"], as_index=False).agg(**aggs)
+    out["window_end"] = out["window_start"] + pd.Timedelta(minutes=1)
+    return out
+
+
+def write_table(
+    root: Path, table: LakeTable, frame: pd.DataFrame, time_column: str, *, tag: str = ""
+) -> int:
+    """Write `frame` as one file per (partition of `time_column`, batch); return files written."""
+    files = 0
+    frame = frame.assign(
+        _dt=frame[time_column].dt.strftime("%Y-%m-%d"), _hour=frame[time_column].dt.hour
+    )
+    for (dt_value, hour, batch), part in frame.groupby(["_dt", "_hour", "batch_id"]):
+        directory = root / partition_path(table, str(dt_value), int(hour))
+        directory.mkdir(parents=True, exist_ok=True)
+        data = pa.Table.from_pandas(
+            part[list(table.column_names)], schema=table_arrow_schema(table), preserve_index=False
+        )
+        pq.write_table(data, directory / f"part-{tag}{int(batch):05d}-{files}.parquet")
+        files += 1
+    return files
+
+
+def write_kpi_partials(root: Path, events: pd.DataFrame, *, tag: str = "") -> dict[str, int]:
+    """Write every KPI table's partials of `events` under `root`; files written per table."""
+    bands = {f"band_{b}_count": ("band", lambda s, b=b: int((s == b).sum())) for b in BAND_NAMES}
+    ev = events.assign(
+        oos=(events["status"] == "OUT_OF_SERVICE").astype(np.int64),
+        sat_value=events["satellites"].fillna(0).astype(np.int64),
+        sat_present=events["satellites"].notna().astype(np.int64),
+    )
+    tables = {
+        SIGNAL_STRENGTH_BY_OPERATOR: _partials(
+            ev,
+            ["operator", "network_type"],
+            {
+                "event_count": ("signal_dbm", "size"),
+                "signal_sum": ("signal_dbm", "sum"),
+                "signal_min": ("signal_dbm", "min"),
+                "signal_max": ("signal_dbm", "max"),
+                **bands,
+            },
+        ),
+        GPS_PRECISION_BY_PROVIDER: _partials(
+            ev,
+            ["provider"],
+            {
+                "event_count": ("gps_precision_m", "size"),
+                "precision_sum": ("gps_precision_m", "sum"),
+                "precision_min": ("gps_precision_m", "min"),
+                "precision_max": ("gps_precision_m", "max"),
+                "satellites_sum": ("sat_value", "sum"),
+                "satellites_count": ("sat_present", "sum"),
+            },
+        ),
+        STATUS_COUNT: _partials(ev, ["postal_code", "status"], {"event_count": ("status", "size")}),
+        COVERAGE_BY_POSTAL_CODE: _partials(
+            ev,
+            ["postal_code"],
+            {
+                "event_count": ("latitude", "size"),
+                "latitude_sum": ("latitude", "sum"),
+                "longitude_sum": ("longitude", "sum"),
+                "signal_sum": ("signal_dbm", "sum"),
+                "out_of_service_count": ("oos", "sum"),
+            },
+        ),
+    }
+    return {
+        table.name: write_table(root, table, frame, "window_start", tag=tag)
+        for table, frame in tables.items()
+    }

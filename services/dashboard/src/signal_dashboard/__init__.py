@@ -1,0 +1,1 @@
+"""Signal Stream dashboard: the live network view for network engineers (Streamlit)."""

@@ -1,0 +1,195 @@
+"""Chart builders: shaped tables → plotly figures and the coverage map's pydeck deck.
+
+Plotly is the dashboard's one chart library: hover shows the exact figures of every point
+(engineers read values, not just shapes), it draws time series, stacked bars and grouped
+breakdowns alike, and a figure is plain data (`fig.to_dict()`), so tests check what is drawn
+without a browser. The map is pydeck because a map layer is what pydeck is for.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import pydeck as pdk
+
+from signal_common.quality import BAND_NAMES
+from signal_dashboard.core.shaping import BAND_COLOURS, MAP_BANDS, map_view
+
+STATUS_COLOURS = {
+    "IN_SERVICE": "#2b83ba",
+    "OUT_OF_SERVICE": "#d7191c",
+    "EMERGENCY_ONLY": "#fdae61",
+    "POWER_OFF": "#969696",
+}
+_BAND_CSS = {band: "rgb({},{},{})".format(*rgb) for band, rgb in BAND_COLOURS.items()}
+
+
+def _layout(fig: go.Figure, *, y_title: str, height: int = 340) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+        yaxis_title=y_title,
+        xaxis_title=None,
+        hovermode="x unified",
+    )
+    return fig
+
+
+def _empty(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(height=200, xaxis_visible=False, yaxis_visible=False)
+    return fig
+
+
+def signal_by_operator(frame: pd.DataFrame) -> go.Figure:
+    """A line per operator: average signal (dBm) per bucket."""
+    if frame.empty:
+        return _empty("no signal data in this range")
+    fig = px.line(
+        frame,
+        x="bucket_start",
+        y="avg_signal_dbm",
+        color="operator",
+        markers=len(frame["bucket_start"].unique()) < 30,
+        hover_data={"event_count": True, "min_signal_dbm": True, "max_signal_dbm": True},
+    )
+    return _layout(fig, y_title="avg signal (dBm)")
+
+
+def gps_by_provider(frame: pd.DataFrame) -> go.Figure:
+    """A line per location provider: average GPS precision (m) per bucket."""
+    if frame.empty:
+        return _empty("no GPS data in this range")
+    fig = px.line(
+        frame,
+        x="bucket_start",
+        y="avg_precision_m",
+        color="provider",
+        markers=len(frame["bucket_start"].unique()) < 30,
+        hover_data={"event_count": True, "avg_satellites": True},
+    )
+    return _layout(fig, y_title="avg precision (m)")
+
+
+def status_stacks(frame: pd.DataFrame) -> go.Figure:
+    """Stacked bars: events per status for each of the worst postal codes (worst on the left)."""
+    if frame.empty:
+        return _empty("no status data in this range")
+    order = list(dict.fromkeys(frame["postal_code"]))
+    fig = px.bar(
+        frame,
+        x="postal_code",
+        y="event_count",
+        color="status",
+        color_discrete_map=STATUS_COLOURS,
+        category_orders={"postal_code": order},
+    )
+    fig.update_layout(barmode="stack", hovermode="closest")
+    fig.update_xaxes(type="category")
+    return _layout(fig, y_title="events")
+
+
+def quality_bars(frame: pd.DataFrame) -> go.Figure:
+    """100 % stacked bars of quality-band shares per operator × network type."""
+    if frame.empty:
+        return _empty("no quality data in this range")
+    data = frame.assign(group=frame["operator"] + " · " + frame["network_type"])
+    fig = px.bar(
+        data,
+        x="share",
+        y="group",
+        color="band",
+        orientation="h",
+        color_discrete_map=_BAND_CSS,
+        category_orders={"band": list(BAND_NAMES)},
+        hover_data={"event_count": True, "share": ":.1%"},
+    )
+    fig.update_layout(barmode="stack", hovermode="closest")
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    height = max(260, 24 * data["group"].nunique() + 80)
+    return _layout(fig, y_title="", height=height)
+
+
+def postal_series(frame: pd.DataFrame, postal_code: str) -> go.Figure:
+    """One postal code's events per status per bucket (stacked)."""
+    if frame.empty:
+        return _empty(f"no recent events for {postal_code}")
+    fig = px.bar(
+        frame,
+        x="bucket_start",
+        y="event_count",
+        color="status",
+        color_discrete_map=STATUS_COLOURS,
+        hover_data={"out_of_service_share": ":.1%"},
+    )
+    fig.update_layout(barmode="stack")
+    return _layout(fig, y_title=f"events in {postal_code}")
+
+
+def quarantine_bars(frame: pd.DataFrame) -> go.Figure:
+    """Quarantined records per reason."""
+    if frame.empty:
+        return _empty("nothing quarantined in this range")
+    fig = px.bar(frame, x="reason", y="records", hover_data={"rate": ":.3%"})
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, y_title="records", height=280)
+
+
+def coverage_deck(frame: pd.DataFrame) -> pdk.Deck:
+    """Postal codes as points coloured by signal band and sized by events; no base map.
+
+    `map_style=None` draws no tiles, so the map needs no internet: the points (with their
+    tooltip) are the information, on a plain background.
+    """
+    lat, lon, zoom = map_view(frame)
+    data = frame.assign(
+        avg_signal_text=frame["avg_signal_dbm"].map(lambda v: f"{v:.1f}"),
+        oos_text=frame["out_of_service_share"].map(lambda v: f"{v:.1%}"),
+    )
+    layer = pdk.Layer(
+        "ScatterplotLayer",
+        data=data,
+        get_position="[longitude, latitude]",
+        get_fill_color="colour",
+        get_radius="radius_m",
+        radius_min_pixels=4,
+        radius_max_pixels=60,
+        opacity=0.8,
+        stroked=True,
+        get_line_color=[40, 40, 40],
+        line_width_min_pixels=1,
+        pickable=True,
+    )
+    labels = pdk.Layer(
+        "TextLayer",
+        data=data,
+        get_position="[longitude, latitude]",
+        get_text="postal_code",
+        get_size=12,
+        get_color=[30, 30, 30],
+        get_pixel_offset=[0, -18],
+    )
+    return pdk.Deck(
+        layers=[layer, labels],
+        initial_view_state=pdk.ViewState(latitude=lat, longitude=lon, zoom=zoom),
+        map_style=None,
+        tooltip={
+            "html": "<b>{postal_code}</b><br/>{event_count} events<br/>avg signal "
+            "{avg_signal_text} dBm ({band})<br/>out of service {oos_text}",
+        },
+    )
+
+
+def band_legend() -> list[tuple[str, str, str]]:
+    """(band, CSS colour, range text) of the map's colours, from the LTE bands."""
+    bands = MAP_BANDS
+    ranges = {
+        "excellent": f"≥ {bands.excellent_min} dBm",
+        "good": f"{bands.good_min} to {bands.excellent_min - 1} dBm",
+        "fair": f"{bands.fair_min} to {bands.good_min - 1} dBm",
+        "poor": f"< {bands.fair_min} dBm",
+    }
+    return [(band, _BAND_CSS[band], ranges[band]) for band in BAND_NAMES]

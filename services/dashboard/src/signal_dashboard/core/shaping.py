@@ -1,0 +1,408 @@
+"""All data shaping of the dashboard: pure functions from the metrics API's JSON to tables.
+
+Nothing here recomputes a KPI the API already merged exactly (averages stay Σsum/Σcount as the
+API returned them); the only arithmetic is adding integer counts (status counts over a range)
+and shares of those integer sums.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
+
+# The map colours a postal code's average signal with the LTE (RSRP) bands: 4G carries most
+# events, and one legend across the map is readable where per-technology colours are not.
+MAP_BANDS = DEFAULT_BANDS["4G"]
+BAND_COLOURS: dict[str, tuple[int, int, int]] = {
+    "excellent": (26, 150, 65),
+    "good": (166, 217, 106),
+    "fair": (253, 174, 97),
+    "poor": (215, 25, 28),
+}
+OUT_OF_SERVICE = "OUT_OF_SERVICE"
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One headline figure: label, formatted value, state (ok / warn / alert / none), help."""
+
+    label: str
+    value: str
+    state: str = "ok"
+    help: str = ""
+    raw: float | None = None
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows), columns=list(columns))
+    if "bucket_start" in frame.columns:
+        frame["bucket_start"] = pd.to_datetime(frame["bucket_start"], utc=True)
+    return frame
+
+
+def format_age(seconds: float) -> str:
+    """A human age: 14 s, 3 min 5 s, 2 h 10 min."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, rest = divmod(round(seconds) // 60, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def freshness_state(age_s: float | None, *, warn_s: float, alert_s: float) -> str:
+    """ok below warn_s, warn up to alert_s, alert beyond (and when nothing has arrived)."""
+    if age_s is None or age_s > alert_s:
+        return "alert"
+    return "warn" if age_s > warn_s else "ok"
+
+
+def overview_tiles(
+    summary: Mapping[str, Any] | None,
+    pipeline: Mapping[str, Any] | None,
+    *,
+    now: dt.datetime,
+    warn_s: float,
+    alert_s: float,
+) -> list[Tile]:
+    """The Overview's five tiles from `/v1/summary` and `/v1/pipeline`."""
+    tiles: list[Tile] = []
+    summary = summary or {}
+    window_start = _time(summary.get("window_start"))
+    minute = f"minute from {window_start:%H:%M} UTC" if window_start else "no complete minute yet"
+    events = summary.get("events_per_min")
+    tiles.append(
+        Tile(
+            "Events / min",
+            f"{events:,}" if events is not None else "–",
+            "ok" if events else "none",
+            f"Valid events in the latest complete {minute}.",
+            float(events) if events is not None else None,
+        )
+    )
+    avg = summary.get("avg_signal_dbm")
+    tiles.append(
+        Tile(
+            "Average signal",
+            f"{avg:.1f} dBm" if avg is not None else "–",
+            "none" if avg is None else "ok",
+            f"Σsignal / Σevents over the {minute}.",
+            avg,
+        )
+    )
+    oos = summary.get("out_of_service_share")
+    tiles.append(
+        Tile(
+            "Out of service",
+            f"{oos:.1%}" if oos is not None else "–",
+            "none" if oos is None else "ok",
+            f"Share of OUT_OF_SERVICE events in the {minute}.",
+            oos,
+        )
+    )
+    pipeline = pipeline or {}
+    rate = pipeline.get("quarantine_rate")
+    tiles.append(
+        Tile(
+            "Quarantine rate",
+            f"{rate:.2%}" if rate is not None else "–",
+            "none" if rate is None else "ok",
+            "Quarantined / records read over the selected range (Pipeline health: by reason).",
+            rate,
+        )
+    )
+    newest = _time(pipeline.get("newest_event_time"))
+    age = (now - newest).total_seconds() if newest else None
+    tiles.append(
+        Tile(
+            "Data freshness",
+            f"newest event {format_age(age)} ago" if age is not None else "no events yet",
+            freshness_state(age, warn_s=warn_s, alert_s=alert_s),
+            f"Amber past {format_age(warn_s)}, red past {format_age(alert_s)}.",
+            age,
+        )
+    )
+    return tiles
+
+
+def signal_series(body: Mapping[str, Any]) -> pd.DataFrame:
+    """`/v1/kpis/signal-strength` rows as a table, ordered by bucket and operator."""
+    frame = _frame(
+        body.get("rows", []),
+        (
+            "bucket_start",
+            "operator",
+            "network_type",
+            "event_count",
+            "avg_signal_dbm",
+            "min_signal_dbm",
+            "max_signal_dbm",
+        ),
+    )
+    return frame.sort_values(["bucket_start", "operator"], kind="stable").reset_index(drop=True)
+
+
+def gps_series(body: Mapping[str, Any]) -> pd.DataFrame:
+    """`/v1/kpis/gps-precision` rows as a table, ordered by bucket and provider."""
+    frame = _frame(
+        body.get("rows", []),
+        (
+            "bucket_start",
+            "provider",
+            "event_count",
+            "avg_precision_m",
+            "min_precision_m",
+            "max_precision_m",
+            "avg_satellites",
+        ),
+    )
+    return frame.sort_values(["bucket_start", "provider"], kind="stable").reset_index(drop=True)
+
+
+def status_totals(body: Mapping[str, Any]) -> pd.DataFrame:
+    """`/v1/kpis/status-counts` summed over the range: one row per postal code × status.
+
+    Postal codes are ordered worst first (most OUT_OF_SERVICE events, ties by code, like the
+    API's `top`), statuses alphabetically within a code.
+    """
+    rows = body.get("rows", [])
+    frame = _frame(rows, ("bucket_start", "postal_code", "status", "event_count"))
+    if frame.empty:
+        return pd.DataFrame(columns=["postal_code", "status", "event_count"])
+    totals = (
+        frame.groupby(["postal_code", "status"], as_index=False)["event_count"]
+        .sum()
+        .astype({"event_count": "int64"})
+    )
+    oos = (
+        totals[totals["status"] == OUT_OF_SERVICE].set_index("postal_code")["event_count"]
+        if (totals["status"] == OUT_OF_SERVICE).any()
+        else pd.Series(dtype="int64")
+    )
+    order = sorted(totals["postal_code"].unique(), key=lambda code: (-int(oos.get(code, 0)), code))
+    totals["_rank"] = totals["postal_code"].map({code: i for i, code in enumerate(order)})
+    return totals.sort_values(["_rank", "status"]).drop(columns="_rank").reset_index(drop=True)
+
+
+def status_series(body: Mapping[str, Any], postal_code: str) -> pd.DataFrame:
+    """One postal code's counts per bucket × status, plus its out-of-service share per bucket."""
+    frame = _frame(body.get("rows", []), ("bucket_start", "postal_code", "status", "event_count"))
+    frame = frame[frame["postal_code"] == postal_code]
+    if frame.empty:
+        return pd.DataFrame(
+            columns=["bucket_start", "status", "event_count", "out_of_service_share"]
+        )
+    per_bucket = frame.groupby("bucket_start")["event_count"].transform("sum")
+    oos = frame.assign(_oos=(frame["status"] == OUT_OF_SERVICE) * frame["event_count"])
+    oos_per_bucket = oos.groupby("bucket_start")["_oos"].transform("sum")
+    result = frame.assign(out_of_service_share=oos_per_bucket / per_bucket)
+    return (
+        result[["bucket_start", "status", "event_count", "out_of_service_share"]]
+        .sort_values(["bucket_start", "status"])
+        .reset_index(drop=True)
+    )
+
+
+def quality_shares(body: Mapping[str, Any]) -> pd.DataFrame:
+    """`/v1/kpis/signal-quality` as long rows: operator, network type, band, count, share."""
+    records = []
+    for row in body.get("rows", []):
+        for band in BAND_NAMES:
+            records.append(
+                {
+                    "operator": row["operator"],
+                    "network_type": row["network_type"],
+                    "band": band,
+                    "event_count": int(row["band_counts"].get(band, 0)),
+                    "share": float(row["band_shares"].get(band, 0.0)),
+                }
+            )
+    frame = pd.DataFrame(
+        records, columns=["operator", "network_type", "band", "event_count", "share"]
+    )
+    frame["band"] = pd.Categorical(frame["band"], categories=list(BAND_NAMES), ordered=True)
+    return frame.sort_values(["operator", "network_type", "band"]).reset_index(drop=True)
+
+
+def operators_of(*bodies: Mapping[str, Any] | None) -> list[str]:
+    """Operator names present in any of the given responses' rows, sorted."""
+    names = {
+        row["operator"]
+        for body in bodies
+        if body
+        for row in body.get("rows", [])
+        if row.get("operator")
+    }
+    return sorted(names)
+
+
+def coverage_table(body: Mapping[str, Any]) -> pd.DataFrame:
+    """`/v1/coverage` rows with each code's signal band, map colour and point radius.
+
+    Ordered worst first: highest out-of-service share, then weakest average signal.
+    """
+    frame = pd.DataFrame(
+        list(body.get("rows", [])),
+        columns=[
+            "postal_code",
+            "event_count",
+            "latitude",
+            "longitude",
+            "avg_signal_dbm",
+            "out_of_service_share",
+        ],
+    )
+    frame["band"] = [MAP_BANDS.band(v) for v in frame["avg_signal_dbm"]]
+    frame["colour"] = [list(BAND_COLOURS[b]) for b in frame["band"]]
+    largest = float(frame["event_count"].max()) if not frame.empty else 1.0
+    # area proportional to events: radius ∝ sqrt(count), 150 m to 900 m
+    frame["radius_m"] = [150.0 + 750.0 * math.sqrt(c / largest) for c in frame["event_count"]]
+    return frame.sort_values(
+        ["out_of_service_share", "avg_signal_dbm", "postal_code"],
+        ascending=[False, True, True],
+    ).reset_index(drop=True)
+
+
+def map_view(frame: pd.DataFrame) -> tuple[float, float, float]:
+    """Centre latitude, longitude and a zoom level showing every point."""
+    if frame.empty:
+        return 0.0, 0.0, 1.0
+    lat_min, lat_max = frame["latitude"].min(), frame["latitude"].max()
+    lon_min, lon_max = frame["longitude"].min(), frame["longitude"].max()
+    extent = max(lat_max - lat_min, (lon_max - lon_min) * math.cos(math.radians(lat_min)), 1e-3)
+    zoom = max(1.0, min(15.0, math.log2(360.0 / extent) - 0.5))
+    return float((lat_min + lat_max) / 2), float((lon_min + lon_max) / 2), zoom
+
+
+def alerts_table(body: Mapping[str, Any]) -> pd.DataFrame:
+    """`/v1/alerts` as a table, critical first, then longest-running."""
+    rows = [
+        {
+            "postal_code": alert["postal_code"],
+            "severity": alert["severity"],
+            "since": _time(alert["since"]),
+            "rule": " + ".join(alert["reasons"]),
+            "out_of_service_share": alert["out_of_service_share"],
+            "signal_drop_db": alert.get("signal_drop_db"),
+            "recent_avg_signal_dbm": alert.get("recent_avg_signal_dbm"),
+            "baseline_avg_signal_dbm": alert.get("baseline_avg_signal_dbm"),
+            "recent_event_count": alert["recent_event_count"],
+        }
+        for alert in body.get("alerts", [])
+    ]
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "postal_code",
+            "severity",
+            "since",
+            "rule",
+            "out_of_service_share",
+            "signal_drop_db",
+            "recent_avg_signal_dbm",
+            "baseline_avg_signal_dbm",
+            "recent_event_count",
+        ],
+    )
+    frame["_rank"] = (frame["severity"] != "critical").astype(int)
+    return (
+        frame.sort_values(["_rank", "since", "postal_code"])
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )
+
+
+def alerts_headline(frame: pd.DataFrame) -> str:
+    """One line naming every postal code in trouble, e.g. "2 postal codes in trouble: …"."""
+    if frame.empty:
+        return "No postal code is in trouble right now."
+    items = [
+        f"**{row.postal_code}** ({row.severity} since {row.since:%H:%M} UTC)"
+        for row in frame.itertuples()
+    ]
+    noun = "postal code" if len(items) == 1 else "postal codes"
+    return f"{len(items)} {noun} in trouble: " + ", ".join(items)
+
+
+def describe_rule(thresholds: Mapping[str, float]) -> str:
+    """The alert rules in words, from the thresholds the API reports."""
+    parts = []
+    if "out_of_service_share" in thresholds:
+        parts.append(f"out-of-service share ≥ {thresholds['out_of_service_share']:.0%}")
+    if "signal_drop_db" in thresholds:
+        parts.append(
+            f"average signal {thresholds['signal_drop_db']:g} dB below the trailing baseline"
+        )
+    text = " or ".join(parts) if parts else "the API's alert rules"
+    if "min_events" in thresholds:
+        text += f", with at least {thresholds['min_events']:g} recent events"
+    return text + "; critical at twice a threshold."
+
+
+def pipeline_tiles(body: Mapping[str, Any]) -> list[Tile]:
+    """Pipeline health tiles from `/v1/pipeline`."""
+    lag = body.get("millis_behind_latest")
+    freshness = body.get("event_freshness_s")
+    batch_freshness = body.get("batch_freshness_s")
+    processing = body.get("avg_processing_ms")
+    return [
+        Tile("Throughput", f"{body.get('events_per_s', 0.0):,.1f} events/s",
+             help="Valid rows per second over the range."),
+        Tile("Batches", f"{body.get('batches', 0):,}", help="Micro-batches committed."),
+        Tile("Records read", f"{body.get('rows_in', 0):,}"),
+        Tile("Valid events", f"{body.get('valid_rows', 0):,}"),
+        Tile("Quarantined", f"{body.get('quarantined_rows', 0):,}"),
+        Tile("Duplicates removed", f"{body.get('duplicates_removed', 0):,}"),
+        Tile("Late (dropped)", f"{body.get('late_dropped', 0):,}",
+             "ok" if not body.get("late_dropped") else "warn",
+             "Records dedup dropped as older than its watermark (0 in a healthy job)."),
+        Tile("Consumer lag", f"{lag / 1000:.1f} s" if lag is not None else "–",
+             help="MillisBehindLatest of the newest batch."),
+        Tile("Newest event", f"{format_age(freshness)} ago" if freshness is not None else "–"),
+        Tile("Newest batch",
+             f"{format_age(batch_freshness)} ago" if batch_freshness is not None else "–"),
+        Tile("Avg batch time", f"{processing:,.0f} ms" if processing is not None else "–"),
+    ]  # fmt: skip
+
+
+def quarantine_reasons(body: Mapping[str, Any]) -> pd.DataFrame:
+    """Quarantined records per reason over the range, with the rate of records read."""
+    counts: Mapping[str, int] = body.get("quarantined_by_reason", {})
+    rates: Mapping[str, float] = body.get("quarantine_rate_by_reason", {})
+    frame = pd.DataFrame(
+        [
+            {"reason": reason, "records": int(count), "rate": float(rates.get(reason, 0.0))}
+            for reason, count in counts.items()
+        ],
+        columns=["reason", "records", "rate"],
+    )
+    return frame.sort_values(["records", "reason"], ascending=[False, True]).reset_index(drop=True)
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as UTF-8 CSV (timestamps in ISO-8601 UTC)."""
+    return frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ").encode("utf-8")
+
+
+def tiles_table(items: Sequence[Tile]) -> pd.DataFrame:
+    """Tiles as a table (label, shown value, raw number) for the CSV download."""
+    return pd.DataFrame(
+        [{"figure": t.label, "value": t.value, "raw": t.raw} for t in items],
+        columns=["figure", "value", "raw"],
+    )

@@ -1,0 +1,79 @@
+"""Coverage map: postal codes as points (colour: signal band, size: events) and the worst list."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from signal_dashboard import charts
+from signal_dashboard.core import shaping
+from signal_dashboard.ui import context, panels
+
+
+def render(ctx: context.Context) -> None:
+    """Draw the map and the table of worst postal codes."""
+    st.title("Coverage map")
+
+    @st.fragment(run_every=ctx.run_every)
+    def live() -> None:
+        client = ctx.client
+        start, end = ctx.aggregate_window()
+        run = panels.PanelRun()
+        coverage = run.fetch(
+            "coverage",
+            lambda: client.coverage(start, end, postal_codes=ctx.filters.postal_codes),
+        )
+        run.banner(now=dt.datetime.now(dt.UTC))
+        frame = shaping.coverage_table(coverage.body)
+        left, right = st.columns([3, 2])
+        with left:
+            if frame.empty:
+                st.info("No events in this range yet.")
+            st.pydeck_chart(charts.coverage_deck(frame), height=520, key="map")
+            legend = " ".join(
+                f"<span style='color:{css}'>●</span> {band} ({text})"
+                for band, css, text in charts.band_legend()
+            )
+            st.markdown(
+                f"<small>Colour: average signal band (LTE RSRP bands) · {legend} · size: "
+                "events. No base map is loaded, so the map works offline.</small>",
+                unsafe_allow_html=True,
+            )
+        with right:
+            st.subheader("Worst postal codes")
+            if not frame.empty:
+                worst = frame.iloc[0]
+                st.markdown(
+                    f"Worst: **{worst['postal_code']}**, "
+                    f"{worst['out_of_service_share']:.1%} out of service, "
+                    f"average {worst['avg_signal_dbm']:.1f} dBm over "
+                    f"{worst['event_count']:,} events."
+                )
+            table = frame[
+                ["postal_code", "out_of_service_share", "avg_signal_dbm", "event_count", "band"]
+            ]
+            st.dataframe(
+                table,
+                hide_index=True,
+                height=460,
+                column_config={
+                    "postal_code": "postal code",
+                    "out_of_service_share": st.column_config.NumberColumn(
+                        "out of service", format="percent"
+                    ),
+                    "avg_signal_dbm": st.column_config.NumberColumn(
+                        "avg signal (dBm)", format="%.1f"
+                    ),
+                    "event_count": st.column_config.NumberColumn("events", format="%d"),
+                },
+            )
+        panels.footer(
+            frame.drop(columns=["colour"]), coverage, base_url=client.base_url,
+            filename="coverage.csv", key="coverage",
+        )  # fmt: skip
+
+    live()
+
+
+render(context.current())

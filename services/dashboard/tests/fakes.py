@@ -1,0 +1,228 @@
+"""A fake metrics-API client for AppTest: canned answers shaped like the API's, requests logged."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from signal_dashboard.adapters.api_client import ApiError, ApiRequest, ApiResponse
+from signal_dashboard.core.filters import format_instant
+
+NOW = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+OPERATORS = ("Movistar", "Orange", "Vodafone")
+
+
+def _iso(moment: dt.datetime) -> str:
+    return format_instant(moment)
+
+
+def canned(path: str) -> dict[str, Any]:
+    """A plausible body for each route (figures consistent within each body)."""
+    minute = NOW - dt.timedelta(minutes=2)
+    meta = {"stale": False, "cached": False}
+    series = {"from": _iso(NOW - dt.timedelta(hours=1)), "to": _iso(NOW), "granularity": "1m"}
+    if path == "/v1/summary":
+        return {
+            "as_of": _iso(NOW),
+            "window_start": _iso(minute),
+            "events_per_min": 1234,
+            "avg_signal_dbm": -91.25,
+            "out_of_service_share": 0.0321,
+            "freshness_s": 75.0,
+            "newest_batch_time": _iso(NOW),
+            "meta": meta,
+        }
+    if path == "/v1/pipeline":
+        return {
+            "from": series["from"],
+            "to": series["to"],
+            "as_of": _iso(NOW),
+            "batches": 42,
+            "rows_in": 10_000,
+            "valid_rows": 9_800,
+            "quarantined_rows": 150,
+            "duplicates_removed": 50,
+            "late_dropped": 0,
+            "millis_behind_latest": 1200,
+            "max_millis_behind_latest": 5000,
+            "events_per_s": 2.72,
+            "quarantine_rate": 0.015,
+            "quarantine_rate_by_reason": {"bad_json": 0.01, "missing_field": 0.005},
+            "quarantined_by_reason": {"bad_json": 100, "missing_field": 50},
+            "avg_processing_ms": 850.0,
+            "max_lateness_s": 30.0,
+            "newest_batch_time": _iso(NOW),
+            "newest_event_time": _iso(dt.datetime.now(dt.UTC)),
+            "batch_freshness_s": 3.0,
+            "event_freshness_s": 14.0,
+            "meta": meta,
+        }
+    if path == "/v1/kpis/signal-strength":
+        rows = [
+            {
+                "bucket_start": _iso(minute - dt.timedelta(minutes=m)),
+                "operator": op,
+                "network_type": None,
+                "event_count": 100 + m,
+                "avg_signal_dbm": -90.0 - i,
+                "min_signal_dbm": -120,
+                "max_signal_dbm": -60,
+            }
+            for m in range(5)
+            for i, op in enumerate(OPERATORS)
+        ]
+        return {**series, "rows": rows, "meta": meta}
+    if path == "/v1/kpis/gps-precision":
+        rows = [
+            {
+                "bucket_start": _iso(minute - dt.timedelta(minutes=m)),
+                "provider": p,
+                "event_count": 50,
+                "avg_precision_m": 5.0 + m,
+                "min_precision_m": 1.0,
+                "max_precision_m": 40.0,
+                "avg_satellites": 10.0 if p == "gps" else None,
+            }
+            for m in range(5)
+            for p in ("gps", "network", "fused")
+        ]
+        return {**series, "rows": rows, "meta": meta}
+    if path == "/v1/kpis/status-counts":
+        rows = [
+            {
+                "bucket_start": _iso(minute - dt.timedelta(minutes=m)),
+                "postal_code": pc,
+                "status": st,
+                "event_count": n,
+            }
+            for m in range(3)
+            for pc, st, n in (
+                ("47014", "OUT_OF_SERVICE", 40),
+                ("47014", "IN_SERVICE", 10),
+                ("47001", "IN_SERVICE", 80),
+                ("47001", "OUT_OF_SERVICE", 1),
+            )
+        ]
+        return {**series, "rows": rows, "meta": meta}
+    if path == "/v1/kpis/signal-quality":
+        rows = [
+            {
+                "operator": op,
+                "network_type": "4G",
+                "event_count": 100,
+                "band_counts": {"excellent": 10, "good": 40, "fair": 30, "poor": 20},
+                "band_shares": {"excellent": 0.1, "good": 0.4, "fair": 0.3, "poor": 0.2},
+            }
+            for op in OPERATORS
+        ]
+        return {**series, "granularity": None, "rows": rows, "meta": meta}
+    if path == "/v1/coverage":
+        rows = [
+            {
+                "postal_code": "47014",
+                "event_count": 500,
+                "latitude": 41.61,
+                "longitude": -4.70,
+                "avg_signal_dbm": -130.0,
+                "out_of_service_share": 0.8,
+            },
+            {
+                "postal_code": "47001",
+                "event_count": 2000,
+                "latitude": 41.65,
+                "longitude": -4.72,
+                "avg_signal_dbm": -85.0,
+                "out_of_service_share": 0.01,
+            },
+        ]
+        return {**series, "granularity": None, "rows": rows, "meta": meta}
+    if path == "/v1/alerts":
+        return {
+            "as_of": _iso(NOW),
+            "recent_from": _iso(NOW - dt.timedelta(minutes=15)),
+            "baseline_from": _iso(NOW - dt.timedelta(days=1)),
+            "thresholds": {
+                "recent_minutes": 15,
+                "baseline_minutes": 1440,
+                "out_of_service_share": 0.2,
+                "signal_drop_db": 10.0,
+                "min_events": 20,
+            },
+            "alerts": [
+                {
+                    "postal_code": "47014",
+                    "severity": "critical",
+                    "reasons": ["out_of_service"],
+                    "since": _iso(minute),
+                    "recent_event_count": 150,
+                    "out_of_service_share": 0.8,
+                    "recent_avg_signal_dbm": -130.0,
+                    "baseline_avg_signal_dbm": -131.0,
+                    "signal_drop_db": -1.0,
+                }
+            ],
+            "meta": meta,
+        }
+    raise KeyError(path)
+
+
+class FakeClient:
+    """Implements the dashboard's client protocol; `fail` makes every call raise ApiError."""
+
+    base_url = "http://api.test"
+
+    def __init__(self) -> None:
+        self.requests: list[ApiRequest] = []
+        self.fail: str | None = None
+        self.bodies: dict[str, dict[str, Any]] = {}
+
+    def _get(self, path: str, params: list[tuple[str, str]]) -> ApiResponse:
+        request = ApiRequest(path, tuple(params))
+        self.requests.append(request)
+        if self.fail:
+            raise ApiError(self.fail, status=503)
+        return ApiResponse(request, self.bodies.get(path) or canned(path), dt.datetime.now(dt.UTC))
+
+    @staticmethod
+    def _window(start: dt.datetime, end: dt.datetime) -> list[tuple[str, str]]:
+        return [("from", _iso(start)), ("to", _iso(end))]
+
+    def summary(self) -> ApiResponse:
+        return self._get("/v1/summary", [])
+
+    def pipeline(self, start: dt.datetime, end: dt.datetime) -> ApiResponse:
+        return self._get("/v1/pipeline", self._window(start, end))
+
+    def signal_strength(
+        self, start, end, granularity, *, operators=(), network_types=(), by_network_type=True
+    ) -> ApiResponse:  # type: ignore[no-untyped-def]
+        params = [*self._window(start, end), ("granularity", granularity)]
+        params += [("operator", o) for o in operators]
+        params += [("network_type", n) for n in network_types]
+        params.append(("by_network_type", str(by_network_type).lower()))
+        return self._get("/v1/kpis/signal-strength", params)
+
+    def gps_precision(self, start, end, granularity) -> ApiResponse:  # type: ignore[no-untyped-def]
+        return self._get(
+            "/v1/kpis/gps-precision", [*self._window(start, end), ("granularity", granularity)]
+        )
+
+    def status_counts(self, start, end, granularity, *, postal_codes=(), top=None) -> ApiResponse:  # type: ignore[no-untyped-def]
+        params = [*self._window(start, end), ("granularity", granularity)]
+        params += [("postal_code", p) for p in postal_codes]
+        if top is not None:
+            params.append(("top", str(top)))
+        return self._get("/v1/kpis/status-counts", params)
+
+    def signal_quality(self, start, end, *, operators=(), network_types=()) -> ApiResponse:  # type: ignore[no-untyped-def]
+        params = [*self._window(start, end)]
+        params += [("operator", o) for o in operators]
+        params += [("network_type", n) for n in network_types]
+        return self._get("/v1/kpis/signal-quality", params)
+
+    def coverage(self, start, end, *, postal_codes=()) -> ApiResponse:  # type: ignore[no-untyped-def]
+        params = [*self._window(start, end), *[("postal_code", p) for p in postal_codes]]
+        return self._get("/v1/coverage", params)
+
+    def alerts(self, *, postal_codes=()) -> ApiResponse:  # type: ignore[no-untyped-def]
+        return self._get("/v1/alerts", [("postal_code", p) for p in postal_codes])

@@ -1,0 +1,143 @@
+"""The API client: retries, error sentences, the key header, and typed routes against the real
+metrics API over the fixture lake (figures checked against the known events)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import httpx
+import pandas as pd
+import pytest
+from conftest import API_KEY
+
+from signal_dashboard.adapters.api_client import ApiClient, ApiError, ApiRequest
+from signal_local.endpoints import ManagedProcess, free_port
+
+
+def client_with(handler, **kwargs) -> tuple[ApiClient, list[float]]:  # type: ignore[no-untyped-def]
+    sleeps: list[float] = []
+    client = ApiClient(
+        "http://api.test", transport=httpx.MockTransport(handler), sleep=sleeps.append, **kwargs
+    )
+    return client, sleeps
+
+
+def test_retries_5xx_with_bounded_backoff_then_succeeds() -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) < 3:
+            return httpx.Response(
+                503, json={"error": {"code": "engine_unavailable", "message": "the engine is down"}}
+            )
+        return httpx.Response(200, json={"ok": True})
+
+    client, sleeps = client_with(handler, retries=2, backoff_base_s=0.5, api_key="k")
+    response = client.get(ApiRequest("/v1/summary"))
+    assert response.body == {"ok": True}
+    assert len(calls) == 3
+    assert all(c.headers["X-API-Key"] == "k" for c in calls)
+    assert len(sleeps) == 2
+    assert 0 <= sleeps[0] <= 0.5
+    assert 0 <= sleeps[1] <= 1.0
+
+
+def test_gives_up_after_the_retries_with_the_apis_message() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            504,
+            json={"error": {"code": "query_timeout", "message": "the query took longer than 20 s"}},
+        )
+
+    client, sleeps = client_with(handler, retries=1)
+    with pytest.raises(ApiError) as caught:
+        client.summary()
+    assert str(caught.value) == "the metrics API answered 504: the query took longer than 20 s"
+    assert caught.value.status == 504
+    assert caught.value.code == "query_timeout"
+    assert len(sleeps) == 1
+
+
+def test_4xx_is_not_retried_and_names_the_allowed_values() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        body = {
+            "error": {
+                "code": "invalid_parameter",
+                "parameter": "granularity",
+                "message": "parameter 'granularity': invalid value",
+                "allowed": ["1m", "5m"],
+            }
+        }
+        return httpx.Response(422, json=body)
+
+    client, _ = client_with(handler, retries=3)
+    with pytest.raises(ApiError, match=r"422: parameter 'granularity'.*\(allowed: 1m, 5m\)"):
+        client.get(ApiRequest("/v1/kpis/signal-strength", (("granularity", "2m"),)))
+    assert len(calls) == 1
+
+
+def test_rate_limit_and_non_json_errors_read_plainly() -> None:
+    def limited(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            429,
+            headers={"Retry-After": "7"},
+            json={"error": {"code": "rate_limited", "message": "too many requests"}},
+        )
+
+    client, _ = client_with(limited)
+    with pytest.raises(ApiError, match="429: too many requests; retry after 7 s"):
+        client.summary()
+    client, _ = client_with(
+        lambda r: httpx.Response(502, text="<html>bad gateway</html>"), retries=0
+    )
+    with pytest.raises(ApiError, match=r"answered 502 \(Bad Gateway\)"):
+        client.summary()
+
+
+def test_connection_refused_names_the_url() -> None:
+    port = free_port()  # nothing listens here
+    client = ApiClient(f"http://127.0.0.1:{port}", retries=1, backoff_base_s=0.01, timeout_s=2)
+    with pytest.raises(ApiError, match=f"cannot reach the metrics API at http://127.0.0.1:{port}"):
+        client.summary()
+
+
+def test_request_url_and_curl_reproduce_the_call() -> None:
+    request = ApiRequest(
+        "/v1/coverage", (("from", "2026-11-24T08:00:00Z"), ("postal_code", "47 1"))
+    )
+    url = request.url("http://api:8080")
+    assert url == "http://api:8080/v1/coverage?from=2026-11-24T08%3A00%3A00Z&postal_code=47+1"
+    assert request.curl("http://api:8080") == f"curl -H 'X-API-Key: $SIGNAL_API_KEY' '{url}'"
+
+
+def test_typed_routes_against_the_real_api(api: ManagedProcess, events: pd.DataFrame) -> None:
+    client = ApiClient(api.url, api_key=API_KEY)
+    start = events["event_time"].min().floor("h").to_pydatetime()
+    end = (events["event_time"].max().floor("min") + pd.Timedelta(minutes=1)).to_pydatetime()
+    strength = client.signal_strength(
+        start, end, "5m", operators=("Orange",), by_network_type=False
+    )
+    rows = strength.body["rows"]
+    orange = events[events["operator"] == "Orange"]
+    buckets = orange.groupby(orange["event_time"].dt.floor("5min"))["signal_dbm"].agg(
+        ["size", "mean"]
+    )
+    assert len(rows) == len(buckets)
+    for row in rows:
+        expected = buckets.loc[pd.Timestamp(row["bucket_start"])]
+        assert row["event_count"] == expected["size"]
+        assert row["avg_signal_dbm"] == pytest.approx(expected["mean"], abs=1e-9)
+    coverage = client.coverage(start, end, postal_codes=("47014",)).body["rows"]
+    assert [r["event_count"] for r in coverage] == [int((events["postal_code"] == "47014").sum())]
+    with pytest.raises(ApiError, match="granularity"):
+        client.signal_strength(start, end, "2m")
+    unauthorised = ApiClient(api.url, api_key="wrong")
+    with pytest.raises(ApiError, match="403"):
+        unauthorised.summary()
+    assert json.dumps(client.alerts().body)  # a JSON body the pages can read
+    assert isinstance(strength.received_at, dt.datetime)

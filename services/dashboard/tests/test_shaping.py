@@ -1,0 +1,320 @@
+"""Data shaping over API JSON: figures checked against hand-computed values."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from signal_dashboard import charts
+from signal_dashboard.core import shaping
+
+NOW = dt.datetime(2026, 11, 24, 10, 0, 30, tzinfo=dt.UTC)
+
+
+def test_overview_tiles_format_and_freshness_states() -> None:
+    summary = {
+        "window_start": "2026-11-24T09:58:00Z",
+        "events_per_min": 1234,
+        "avg_signal_dbm": -91.25,
+        "out_of_service_share": 0.0321,
+    }
+    pipeline = {"quarantine_rate": 0.015, "newest_event_time": "2026-11-24T10:00:16Z"}
+    tiles = {
+        t.label: t
+        for t in shaping.overview_tiles(summary, pipeline, now=NOW, warn_s=60, alert_s=300)
+    }
+    assert tiles["Events / min"].value == "1,234"
+    assert tiles["Average signal"].value == "-91.2 dBm"  # -91.25 rounds half to even
+    assert tiles["Out of service"].value == "3.2%"
+    assert tiles["Quarantine rate"].value == "1.50%"
+    assert tiles["Data freshness"].value == "newest event 14 s ago"
+    assert tiles["Data freshness"].state == "ok"
+    late = shaping.overview_tiles(
+        summary, {"newest_event_time": "2026-11-24T09:58:00Z"}, now=NOW, warn_s=60, alert_s=300
+    )
+    assert (late[-1].value, late[-1].state) == ("newest event 2 min 30 s ago", "warn")
+    empty = shaping.overview_tiles(None, None, now=NOW, warn_s=60, alert_s=300)
+    assert [t.value for t in empty] == ["–", "–", "–", "–", "no events yet"]
+    assert empty[-1].state == "alert"
+
+
+@pytest.mark.parametrize(
+    ("age", "state"), [(None, "alert"), (10, "ok"), (60, "ok"), (61, "warn"), (301, "alert")]
+)
+def test_freshness_state_thresholds(age: float | None, state: str) -> None:
+    assert shaping.freshness_state(age, warn_s=60, alert_s=300) == state
+
+
+def test_status_totals_sum_buckets_and_order_worst_first() -> None:
+    rows = [
+        {
+            "bucket_start": "2026-11-24T09:00:00Z",
+            "postal_code": "B",
+            "status": "OUT_OF_SERVICE",
+            "event_count": 3,
+        },
+        {
+            "bucket_start": "2026-11-24T09:01:00Z",
+            "postal_code": "B",
+            "status": "OUT_OF_SERVICE",
+            "event_count": 4,
+        },
+        {
+            "bucket_start": "2026-11-24T09:00:00Z",
+            "postal_code": "B",
+            "status": "IN_SERVICE",
+            "event_count": 10,
+        },
+        {
+            "bucket_start": "2026-11-24T09:00:00Z",
+            "postal_code": "A",
+            "status": "IN_SERVICE",
+            "event_count": 50,
+        },
+        {
+            "bucket_start": "2026-11-24T09:00:00Z",
+            "postal_code": "C",
+            "status": "OUT_OF_SERVICE",
+            "event_count": 7,
+        },
+    ]
+    frame = shaping.status_totals({"rows": rows})
+    assert frame.to_dict("records") == [
+        {"postal_code": "B", "status": "IN_SERVICE", "event_count": 10},
+        {"postal_code": "B", "status": "OUT_OF_SERVICE", "event_count": 7},
+        {"postal_code": "C", "status": "OUT_OF_SERVICE", "event_count": 7},
+        {"postal_code": "A", "status": "IN_SERVICE", "event_count": 50},
+    ]
+
+
+def test_status_series_share_per_bucket() -> None:
+    rows = [
+        {
+            "bucket_start": "2026-11-24T09:00:00Z",
+            "postal_code": "B",
+            "status": "OUT_OF_SERVICE",
+            "event_count": 3,
+        },
+        {
+            "bucket_start": "2026-11-24T09:00:00Z",
+            "postal_code": "B",
+            "status": "IN_SERVICE",
+            "event_count": 1,
+        },
+        {
+            "bucket_start": "2026-11-24T09:01:00Z",
+            "postal_code": "B",
+            "status": "IN_SERVICE",
+            "event_count": 5,
+        },
+        {
+            "bucket_start": "2026-11-24T09:00:00Z",
+            "postal_code": "Z",
+            "status": "IN_SERVICE",
+            "event_count": 9,
+        },
+    ]
+    frame = shaping.status_series({"rows": rows}, "B")
+    assert list(frame["event_count"]) == [1, 3, 5]
+    assert list(frame["out_of_service_share"]) == [0.75, 0.75, 0.0]
+
+
+def test_quality_shares_long_form_in_band_order() -> None:
+    body = {
+        "rows": [
+            {
+                "operator": "O",
+                "network_type": "4G",
+                "event_count": 10,
+                "band_counts": {"excellent": 1, "good": 2, "fair": 3, "poor": 4},
+                "band_shares": {"excellent": 0.1, "good": 0.2, "fair": 0.3, "poor": 0.4},
+            }
+        ]
+    }
+    frame = shaping.quality_shares(body)
+    assert list(frame["band"]) == ["excellent", "good", "fair", "poor"]
+    assert list(frame["event_count"]) == [1, 2, 3, 4]
+    assert frame["share"].sum() == pytest.approx(1.0)
+
+
+def test_coverage_bands_sizes_and_worst_first() -> None:
+    body = {
+        "rows": [
+            {
+                "postal_code": "1",
+                "event_count": 100,
+                "latitude": 41.6,
+                "longitude": -4.7,
+                "avg_signal_dbm": -79.0,
+                "out_of_service_share": 0.0,
+            },
+            {
+                "postal_code": "2",
+                "event_count": 25,
+                "latitude": 41.7,
+                "longitude": -4.8,
+                "avg_signal_dbm": -100.0,
+                "out_of_service_share": 0.0,
+            },
+            {
+                "postal_code": "3",
+                "event_count": 4,
+                "latitude": 41.65,
+                "longitude": -4.75,
+                "avg_signal_dbm": -101.0,
+                "out_of_service_share": 0.5,
+            },
+        ]
+    }
+    frame = shaping.coverage_table(body)
+    assert list(frame["postal_code"]) == ["3", "2", "1"]
+    assert list(frame["band"]) == ["poor", "fair", "excellent"]  # LTE: ≥-80, ≥-90, ≥-100
+    assert list(frame["radius_m"]) == pytest.approx([150 + 750 * 0.2, 150 + 750 * 0.5, 900.0])
+    assert frame["colour"].iloc[0] == list(shaping.BAND_COLOURS["poor"])
+    lat, lon, zoom = shaping.map_view(frame)
+    assert (lat, lon) == pytest.approx((41.65, -4.75))
+    assert 8 < zoom < 12
+    deck = charts.coverage_deck(frame)
+    assert deck.map_style is None  # no base-map tiles: draws offline
+    assert len(deck.layers[0].data) == 3
+
+
+def test_alerts_table_critical_first_and_rule_text() -> None:
+    body = {
+        "thresholds": {"out_of_service_share": 0.2, "signal_drop_db": 10.0, "min_events": 20},
+        "alerts": [
+            {
+                "postal_code": "W",
+                "severity": "warning",
+                "reasons": ["signal_drop"],
+                "since": "2026-11-24T09:00:00Z",
+                "recent_event_count": 30,
+                "out_of_service_share": 0.1,
+                "recent_avg_signal_dbm": -110.0,
+                "baseline_avg_signal_dbm": -95.0,
+                "signal_drop_db": 15.0,
+            },
+            {
+                "postal_code": "C",
+                "severity": "critical",
+                "reasons": ["out_of_service", "signal_drop"],
+                "since": "2026-11-24T09:30:00Z",
+                "recent_event_count": 40,
+                "out_of_service_share": 0.6,
+                "recent_avg_signal_dbm": -130.0,
+                "baseline_avg_signal_dbm": -95.0,
+                "signal_drop_db": 35.0,
+            },
+        ],
+    }
+    frame = shaping.alerts_table(body)
+    assert list(frame["postal_code"]) == ["C", "W"]
+    assert frame["rule"].iloc[0] == "out_of_service + signal_drop"
+    assert shaping.describe_rule(body["thresholds"]) == (
+        "out-of-service share ≥ 20% or average signal 10 dB below the trailing baseline, "
+        "with at least 20 recent events; critical at twice a threshold."
+    )
+
+
+def test_pipeline_tiles_and_reasons() -> None:
+    body = {
+        "events_per_s": 2.5,
+        "batches": 3,
+        "rows_in": 1000,
+        "valid_rows": 950,
+        "quarantined_rows": 30,
+        "duplicates_removed": 20,
+        "late_dropped": 2,
+        "millis_behind_latest": 1500,
+        "event_freshness_s": 14.0,
+        "batch_freshness_s": 200.0,
+        "avg_processing_ms": 812.4,
+        "quarantined_by_reason": {"invalid_json": 10, "missing": 20},
+        "quarantine_rate_by_reason": {"invalid_json": 0.01, "missing": 0.02},
+    }
+    tiles = {t.label: t for t in shaping.pipeline_tiles(body)}
+    assert tiles["Throughput"].value == "2.5 events/s"
+    assert tiles["Late (dropped)"].state == "warn"
+    assert tiles["Consumer lag"].value == "1.5 s"
+    assert tiles["Newest batch"].value == "3 min 20 s ago"
+    reasons = shaping.quarantine_reasons(body)
+    assert reasons.to_dict("records") == [
+        {"reason": "missing", "records": 20, "rate": 0.02},
+        {"reason": "invalid_json", "records": 10, "rate": 0.01},
+    ]
+
+
+def test_csv_has_iso_times_and_every_row() -> None:
+    frame = shaping.signal_series(
+        {
+            "rows": [
+                {
+                    "bucket_start": "2026-11-24T09:00:00Z",
+                    "operator": "O",
+                    "network_type": None,
+                    "event_count": 5,
+                    "avg_signal_dbm": -90.5,
+                    "min_signal_dbm": -100,
+                    "max_signal_dbm": -80,
+                }
+            ]
+        }
+    )
+    text = shaping.csv_bytes(frame).decode()
+    assert text.splitlines() == [
+        "bucket_start,operator,network_type,event_count,avg_signal_dbm,min_signal_dbm,max_signal_dbm",
+        "2026-11-24T09:00:00Z,O,,5,-90.5,-100,-80",
+    ]
+
+
+def test_charts_draw_one_trace_per_operator() -> None:
+    rows = [
+        {
+            "bucket_start": f"2026-11-24T09:0{m}:00Z",
+            "operator": op,
+            "network_type": None,
+            "event_count": 1,
+            "avg_signal_dbm": -90.0,
+            "min_signal_dbm": -90,
+            "max_signal_dbm": -90,
+        }
+        for m in range(3)
+        for op in ("A", "B")
+    ]
+    figure = charts.signal_by_operator(shaping.signal_series({"rows": rows}))
+    assert sorted(trace.name for trace in figure.data) == ["A", "B"]
+    assert all(len(trace.x) == 3 for trace in figure.data)
+
+
+def test_format_age() -> None:
+    assert [shaping.format_age(s) for s in (0, 14.4, 89, 90, 3599, 3600, 7260)] == [
+        "0 s",
+        "14 s",
+        "89 s",
+        "1 min 30 s",
+        "59 min 59 s",
+        "1 h",
+        "2 h 1 min",
+    ]
+
+
+def test_alerts_headline_names_each_code() -> None:
+    frame = shaping.alerts_table(
+        {
+            "alerts": [
+                {
+                    "postal_code": "47014",
+                    "severity": "critical",
+                    "reasons": ["out_of_service"],
+                    "since": "2026-11-24T09:05:00Z",
+                    "recent_event_count": 40,
+                    "out_of_service_share": 0.6,
+                }
+            ]
+        }
+    )
+    assert shaping.alerts_headline(frame) == (
+        "1 postal code in trouble: **47014** (critical since 09:05 UTC)"
+    )
+    assert shaping.alerts_headline(frame.iloc[0:0]) == "No postal code is in trouble right now."
