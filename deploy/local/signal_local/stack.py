@@ -3,13 +3,15 @@
 `./pants run deploy/local:up` starts kinesalite (Kinesis) and moto server (Glue/S3/Athena APIs),
 creates the stream, then the services: the producer (live synthetic telemetry), the stream
 processor (local Spark), the catalog manager (`watch`, registering partitions in moto's Glue) and
-the metrics API (DuckDB over the lake). It prints what runs where and stops everything on Ctrl-C.
+the metrics API (DuckDB over the lake) and the dashboard (Streamlit over the API). It prints the
+dashboard's URL first, then what runs where, and stops everything on Ctrl-C.
 State lives under `.local/` in the repository (kinesalite's LevelDB, the lake, checkpoints, logs).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import signal
@@ -33,6 +35,9 @@ from signal_local.endpoints import (
 )
 
 DEFAULT_STREAM = "mobile_coverage_logs"
+# The producer's outage scenario: these postal codes are out of service for the stack's whole
+# run, so the dashboard's Alerts page has something to show.
+OUTAGE_POSTAL_CODES = ("47014", "47015")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=20.0, help="producer events per second")
     parser.add_argument("--trigger-seconds", type=float, default=10.0, help="processor trigger")
     parser.add_argument("--api-port", type=int, default=8080, help="metrics API port (0: any)")
+    parser.add_argument("--dashboard-port", type=int, default=8501, help="dashboard port (0: any)")
+    parser.add_argument(
+        "--refresh-seconds", type=float, default=20.0, help="dashboard live refresh interval"
+    )
     parser.add_argument(
         "--endpoints-only", action="store_true", help="start only kinesalite and moto server"
     )
@@ -86,7 +95,12 @@ def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
     data: Path = args.data_dir.resolve()
     lake = f"file://{data / 'lake'}"
     api_port = args.api_port or free_port()
+    dashboard_port = args.dashboard_port or free_port()
     common = {**stack.env(), "SIGNAL_LOG_JSON": "true"}
+    # events at the current time (the producer's default start is 10 minutes ago, which a
+    # replay wants but a live stream does not), with the outage scenario on from the start
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    outage = f"{','.join(OUTAGE_POSTAL_CODES)}@+0s/+720h"
     return [
         Service(
             "producer",
@@ -105,6 +119,10 @@ def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
                 "0.01",
                 "--malformed-rate",
                 "0.005",
+                "--start-time",
+                start.isoformat(),
+                "--outage",
+                outage,
                 "--stream",
                 args.stream,
                 "--no-progress",
@@ -142,8 +160,23 @@ def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
                 "SIGNAL_API_LAKE_ROOT": lake,
                 "SIGNAL_API_AUTH_ENABLED": "false",
                 "SIGNAL_API_PORT": str(api_port),
+                # results live as long as one processor trigger: nothing fresher can exist
+                "SIGNAL_API_CACHE_TTL_S": str(args.trigger_seconds),
             },
             url=f"http://127.0.0.1:{api_port}",
+        ),
+        Service(
+            "dashboard",
+            "signal_dashboard.main",
+            (),
+            {
+                **common,
+                "SIGNAL_DASHBOARD_API_URL": f"http://127.0.0.1:{api_port}",
+                "SIGNAL_DASHBOARD_PORT": str(dashboard_port),
+                "SIGNAL_DASHBOARD_REFRESH_S": str(args.refresh_seconds),
+                "SIGNAL_DASHBOARD_LOG_JSON": "true",
+            },
+            url=f"http://127.0.0.1:{dashboard_port}",
         ),
     ]
 
@@ -186,6 +219,25 @@ def wait_for_api_data(url: str, processes: list[ManagedProcess], timeout: float)
     raise LocalEndpointError(f"the API at {url} served no pipeline data within {timeout:.0f}s")
 
 
+def wait_for_dashboard(processes: list[ManagedProcess], timeout: float = 60) -> None:
+    """Block until the dashboard's Streamlit server answers its health check."""
+    dashboard = next(p for p in processes if p.name == "dashboard")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if dashboard.process.poll() is not None:
+            raise LocalEndpointError(f"the dashboard exited early; see {dashboard.log_path}")
+        try:
+            with urllib.request.urlopen(f"{dashboard.url}/_stcore/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise LocalEndpointError(
+        f"the dashboard at {dashboard.url} did not answer within {timeout:.0f}s"
+    )
+
+
 def sync_catalog(service: Service, log_dir: Path) -> None:
     """Create the Glue database and tables once, before `watch` keeps partitions current."""
     proc = start_service(Service(service.name, service.module, ("sync",), service.env), log_dir)
@@ -200,13 +252,17 @@ def run_stack(
     data_dir: Path = args.data_dir
     log_dir = data_dir / "logs"
     status = ensure_stream(stack.kinesis_url, args.stream, args.shards)
-    print("Signal Stream local stack:")
+    planned = [] if args.endpoints_only else services(stack, args)
+    for service in planned:
+        if service.name == "dashboard":
+            print(f"Dashboard: {service.url}   (live data within about a minute)")
+    print("Signal Stream local stack:", flush=True)
     print(f"  kinesis (kinesalite)   {stack.kinesis_url}   stream {args.stream}: {status}")
     print(f"  glue/s3/athena (moto)  {stack.moto_url}")
     print(f"  lake                   file://{(data_dir / 'lake').resolve()}")
     api: ManagedProcess | None = None
     if not args.endpoints_only:
-        for service in services(stack, args):
+        for service in planned:
             if service.name == "catalog-manager":
                 sync_catalog(service, log_dir)
             running.append(start_service(service, log_dir))
@@ -221,6 +277,7 @@ def run_stack(
     if args.exit_after_start:
         if api is not None:
             wait_for_api_data(api.url, running, timeout=300)
+            wait_for_dashboard(running)
             print("the pipeline is serving data; stopping (--exit-after-start).")
         return
     print("Press Ctrl-C to stop.", flush=True)
