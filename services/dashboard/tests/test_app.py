@@ -153,3 +153,15 @@ def test_pausing_stops_the_live_refresh() -> None:
     assert app.session_state[CONTEXT_KEY].run_every is None
     app.sidebar.toggle(key="f_live").set_value(True).run()
     assert app.session_state[CONTEXT_KEY].run_every == get_settings().refresh_s
+
+
+def test_alerts_page_shows_the_selected_codes_last_hour() -> None:
+    app, fake = start()
+    app.switch_page("views/alerts.py").run()
+    assert not app.exception
+    assert app.selectbox(key="alert_postal_code").value == "47014"
+    series = requests_to(fake, "/v1/kpis/status-counts")[-1]
+    assert series["postal_code"] == ["47014"]
+    assert series["granularity"] == ["1m"]
+    assert "47014: events per status, last hour" in [h.value for h in app.subheader]
+    assert "1 postal code in trouble: **47014**" in markdown(app)

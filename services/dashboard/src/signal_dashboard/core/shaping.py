@@ -286,7 +286,7 @@ def map_view(frame: pd.DataFrame) -> tuple[float, float, float]:
     lat_min, lat_max = frame["latitude"].min(), frame["latitude"].max()
     lon_min, lon_max = frame["longitude"].min(), frame["longitude"].max()
     extent = max(lat_max - lat_min, (lon_max - lon_min) * math.cos(math.radians(lat_min)), 1e-3)
-    zoom = max(1.0, min(15.0, math.log2(360.0 / extent) - 0.5))
+    zoom = max(1.0, min(15.0, math.log2(360.0 / extent) - 0.9))
     return float((lat_min + lat_max) / 2), float((lon_min + lon_max) / 2), zoom
 
 

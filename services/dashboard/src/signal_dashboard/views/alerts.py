@@ -14,30 +14,27 @@ _RECENT = dt.timedelta(hours=1)
 
 
 def render(ctx: context.Context) -> None:
-    """Draw the alert list; selecting a row shows that postal code's last hour."""
+    """Draw the alert list and the last hour of the alerting postal code selected."""
     st.title("Alerts")
 
     @st.fragment(run_every=ctx.run_every)
     def live() -> None:
         client = ctx.client
         run = panels.PanelRun()
+        banner = st.container()  # filled last, drawn first: the series' fetch may fail too
         alerts = run.fetch("alerts", lambda: client.alerts(postal_codes=ctx.filters.postal_codes))
         frame = shaping.alerts_table(alerts.body)
         selected: str | None = None
         now = dt.datetime.now(dt.UTC)
         if frame.empty:
-            run.banner(now=now)
             if alerts.response is not None:
                 st.success("No postal code is in trouble right now.")
         else:
             st.markdown(shaping.alerts_headline(frame))
             st.caption("Rule: " + shaping.describe_rule(alerts.body.get("thresholds", {})))
-            event = st.dataframe(
+            st.dataframe(
                 frame,
                 hide_index=True,
-                on_select="rerun",
-                selection_mode="single-row",
-                key="alerts-table",
                 column_config={
                     "postal_code": "postal code",
                     "since": st.column_config.DatetimeColumn("since (UTC)", format="HH:mm"),
@@ -55,20 +52,25 @@ def render(ctx: context.Context) -> None:
                     "recent_event_count": st.column_config.NumberColumn("events", format="%d"),
                 },
             )
-            rows = event.selection.rows if event is not None else []
-            selected = str(frame.iloc[rows[0]]["postal_code"]) if rows else None
+            codes = [str(code) for code in frame["postal_code"]]
+            selected = st.selectbox(
+                "Show the last hour of",
+                codes,
+                key="alert_postal_code",
+                help="One of the alerting postal codes (the worst first).",
+            )
         panels.footer(frame, alerts, base_url=client.base_url, filename="alerts.csv", key="alerts")
         if selected is None:
-            if not frame.empty:
+            with banner:
                 run.banner(now=now)
-                st.info("Select an alert to see its postal code's last hour.")
             return
         end = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
         series = run.fetch(
             "alert_series",
             lambda: client.status_counts(end - _RECENT, end, "1m", postal_codes=(selected,)),
         )
-        run.banner(now=now)
+        with banner:
+            run.banner(now=now)
         st.subheader(f"{selected}: events per status, last hour")
         series_frame = shaping.status_series(series.body, selected)
         st.plotly_chart(charts.postal_series(series_frame, selected), key="chart-alert")
