@@ -24,6 +24,7 @@ from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
 from signal_common.lake import ALL_TABLES
+from signal_local.endpoints import free_port, start_python_service
 
 # recent enough that every valid event is plausible against its arrival (the processor
 # quarantines events dated more than 30 days behind it)
@@ -186,3 +187,54 @@ def test_the_catalog_knows_every_table_and_partition(pipeline: dict[str, Any]) -
     ]
     assert {tuple(p["Values"]) for p in partitions} == on_disk
     assert on_disk
+
+
+def test_the_dashboard_shows_the_ground_truth(
+    pipeline: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The dashboard over the real API over this pipeline's lake, in Debian's Chromium: its
+    Pipeline health tiles equal the producer's ground truth."""
+    from playwright.sync_api import sync_playwright
+
+    logs = tmp_path_factory.mktemp("dashboard-logs")
+    api_port, dashboard_port = free_port(), free_port()
+    api = start_python_service(
+        "metrics-api",
+        "signal_api.main",
+        port=api_port,
+        env={
+            "SIGNAL_API_LAKE_ROOT": pipeline["lake_root"],
+            "SIGNAL_API_PORT": str(api_port),
+            "SIGNAL_API_AUTH_ENABLED": "false",
+        },
+        log_dir=logs,
+        probe_path="/healthz",
+    )
+    try:
+        dashboard = start_python_service(
+            "dashboard",
+            "signal_dashboard.main",
+            port=dashboard_port,
+            env={"SIGNAL_DASHBOARD_API_URL": api.url, "SIGNAL_DASHBOARD_PORT": str(dashboard_port)},
+            log_dir=logs,
+            probe_path="/_stcore/health",
+        )
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"]
+                )
+                page = browser.new_page()
+                page.goto(dashboard.url + "/pipeline?range=6h")
+                tile = page.locator("[data-tile='Valid events'] .signal-tile-value")
+                tile.wait_for(timeout=60_000)
+                valid = int(tile.inner_text().replace(",", ""))
+                quarantined = page.locator("[data-tile='Quarantined'] .signal-tile-value")
+                malformed = sum(1 for line in pipeline["lines"] if line["kind"] == "malformed")
+                assert valid == len(pipeline["events"])
+                assert int(quarantined.inner_text().replace(",", "")) == malformed
+                browser.close()
+        finally:
+            dashboard.stop()
+    finally:
+        api.stop()
