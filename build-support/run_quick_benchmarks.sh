@@ -39,4 +39,5 @@ run producer services/producer/benchmarks/bench_producer.py naive_rps ceiling_rp
 run catalog-manager services/catalog-manager/benchmarks/bench_register.py partitions one_by_one_s batched_s speedup || status=1
 run metrics-api services/metrics-api/benchmarks/bench_api.py uncached_24h_1m_p50_ms cached_req_per_s bytes_ratio || status=1
 run stream-processor services/stream-processor/benchmarks:bench drain_rps job_rps ratio fresh_p95_s late_dropped rocksdb_state_mb hdfs_state_mb || status=1
+run dashboard services/dashboard/benchmarks:bench api_fresh_p95_s dashboard_fresh_p95_s time_to_first_chart_s || status=1
 exit "$status"
