@@ -247,14 +247,14 @@ def test_seed_crawler_names_and_definitions() -> None:
     assert definition_differs({**definition, "Role": "other"}, definition)
 
 
-def test_backoff_retries_throttling_with_bounded_jittered_delays() -> None:
+def test_backoff_retries_concurrent_modification_with_bounded_jittered_delays() -> None:
     attempts: list[int] = []
     delays: list[float] = []
 
     def flaky() -> str:
         attempts.append(1)
         if len(attempts) < 4:
-            raise _client_error("ThrottlingException", "Rate exceeded")
+            raise _client_error("ConcurrentModificationException", "Update table failed")
         return "ok"
 
     got = with_backoff(
@@ -273,20 +273,28 @@ def test_backoff_retries_throttling_with_bounded_jittered_delays() -> None:
     assert all(0 <= d <= cap for d, cap in zip(delays, caps, strict=True))
 
 
-def test_backoff_gives_up_as_throttled_and_lets_other_errors_through() -> None:
-    def always_throttled() -> None:
-        raise _client_error("ThrottlingException")
+def test_backoff_gives_up_as_throttled_and_leaves_other_errors_to_the_caller() -> None:
+    def always_conflicting() -> None:
+        raise _client_error("ConcurrentModificationException")
 
     with pytest.raises(ThrottledError) as caught:
-        with_backoff(always_throttled, what="listing partitions", attempts=3, sleep=lambda _: None)
+        with_backoff(
+            always_conflicting, what="listing partitions", attempts=3, sleep=lambda _: None
+        )
     assert "\n" not in caught.value.one_line()
     assert "listing partitions" in caught.value.one_line()
 
-    def denied() -> None:
-        raise _client_error("AccessDeniedException")
+    # throttling reaches this loop only once botocore's own attempts are spent: not retried again
+    for code in ("AccessDeniedException", "ThrottlingException"):
+        calls: list[str] = []
 
-    with pytest.raises(ClientError):
-        with_backoff(denied, what="x", sleep=lambda _: None)
+        def fails(code: str = code, calls: list[str] = calls) -> None:
+            calls.append(code)
+            raise _client_error(code)
+
+        with pytest.raises(ClientError):
+            with_backoff(fails, what="x", sleep=lambda _: None)
+        assert calls == [code]
 
 
 def test_access_denied_becomes_one_line_with_what_to_do() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -57,9 +58,18 @@ class CatalogSettings(CommonSettings):
     athena_output_location: str | None = Field(
         None, description="s3:// staging dir for Athena results (required by the athena engine)."
     )
-    max_attempts: int = Field(6, ge=1, description="Attempts of a throttled AWS call.")
-    backoff_base_s: float = Field(0.2, gt=0, description="First backoff delay (doubles, jittered).")
-    backoff_max_s: float = Field(10.0, gt=0, description="Longest backoff delay.")
+    retry_mode: Literal["standard", "adaptive"] = Field(
+        "standard",
+        description="botocore retry mode of AWS calls (throttling, 5xx, connection errors); "
+        "adaptive also rate-limits the client.",
+    )
+    max_attempts: int = Field(
+        6, ge=1, description="Attempts of an AWS call, the first included (botocore retries)."
+    )
+    backoff_base_s: float = Field(
+        0.2, gt=0, description="First backoff after a Glue ConcurrentModificationException."
+    )
+    backoff_max_s: float = Field(10.0, gt=0, description="Longest such backoff.")
 
     @field_validator("table_modes")
     @classmethod

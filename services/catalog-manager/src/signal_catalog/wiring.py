@@ -13,11 +13,16 @@ from signal_catalog.adapters.query import AthenaEngine, DuckDBEngine, QueryEngin
 from signal_catalog.settings import CatalogSettings
 from signal_catalog.settings import QueryEngine as EngineChoice
 
-# Throttling is retried by our own bounded, jittered backoff (adapters.retry), so botocore's
-# retries are off: one place decides how long to keep trying.
-_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=60
-)
+
+def client_config(settings: CatalogSettings) -> Config:
+    """botocore retries throttling, 5xx and connection errors (its standard or adaptive mode,
+    `total_max_attempts` including the first call); adapters.retry adds only Glue's
+    ConcurrentModificationException, which botocore treats as final."""
+    return Config(
+        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
+        connect_timeout=5,
+        read_timeout=60,
+    )
 
 
 def glue_client(settings: CatalogSettings) -> Any:
@@ -26,7 +31,7 @@ def glue_client(settings: CatalogSettings) -> Any:
         "glue",
         region_name=settings.aws_region,
         endpoint_url=settings.glue_endpoint_url,
-        config=_CLIENT_CONFIG,
+        config=client_config(settings),
     )
 
 
@@ -36,7 +41,7 @@ def s3_client(settings: CatalogSettings) -> Any:
         "s3",
         region_name=settings.aws_region,
         endpoint_url=settings.s3_endpoint_url,
-        config=_CLIENT_CONFIG,
+        config=client_config(settings),
     )
 
 

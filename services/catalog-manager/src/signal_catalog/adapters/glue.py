@@ -27,7 +27,7 @@ ALREADY_EXISTS = "AlreadyExistsException"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff of throttled calls."""
+    """Backoff of calls refused by a concurrent modification (botocore retries the rest)."""
 
     attempts: int = 6
     base_s: float = 0.2
@@ -53,7 +53,8 @@ class GlueCatalog:
     def _call(
         self, what: str, fn: Callable[..., T], *, expected: Collection[str] = (), **kwargs: Any
     ) -> T:
-        """Call the client with backoff; expected error codes propagate, others are translated."""
+        """Call the client (conflicts retried with backoff); expected error codes propagate,
+        others are translated."""
         try:
             return with_backoff(
                 lambda: fn(**kwargs),

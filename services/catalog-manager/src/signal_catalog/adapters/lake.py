@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
-from signal_catalog.adapters.retry import error_code, translate, with_backoff
+from signal_catalog.adapters.retry import error_code, translate
 from signal_catalog.core.partitions import Partition, is_data_file, parse_dt_dir, parse_hour_dir
 from signal_catalog.errors import LakePathMissingError
 
@@ -113,7 +113,7 @@ class S3Lake:
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
         try:
-            return with_backoff(lambda: fn(**kwargs), what=what)
+            return fn(**kwargs)  # botocore retries throttling (SlowDown), 5xx and resets
         except ClientError as exc:
             if error_code(exc) in ("NoSuchBucket", "404", "NotFound"):
                 raise _missing_root(self.root) from exc

@@ -1,4 +1,11 @@
-"""AWS error translation and bounded, jittered backoff for throttled calls."""
+"""AWS error translation, and backoff for the one conflict botocore does not retry.
+
+Throttling, 5xx and connection errors are retried by botocore itself (its `standard` or
+`adaptive` retry mode, configured in `wiring`). What botocore treats as final but is worth
+retrying here is Glue's `ConcurrentModificationException`: another writer (a crawler, a second
+`sync`, the partition Lambda) changed the same table at the same time; the call is correct and
+succeeds once the other update is in.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from signal_catalog.errors import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# Throttling codes botocore retries; they reach us only once its attempts are spent.
 THROTTLING_CODES = frozenset(
     {
         "ThrottlingException",
@@ -31,9 +39,10 @@ THROTTLING_CODES = frozenset(
         "TooManyRequestsException",
         "RequestLimitExceeded",
         "SlowDown",
-        "ConcurrentModificationException",
     }
 )
+# Conflicts botocore does not retry (final to it) that are worth retrying with backoff here.
+CONFLICT_CODES = frozenset({"ConcurrentModificationException"})
 ACCESS_DENIED_CODES = frozenset(
     {
         "AccessDeniedException",
@@ -60,7 +69,7 @@ def translate(exc: Exception, what: str) -> CatalogError:
                 f"access denied while {what} ({code}: {message})",
                 hint="grant the role the Glue/S3 permission named above (see README, IAM)",
             )
-        if code in THROTTLING_CODES:
+        if code in THROTTLING_CODES or code in CONFLICT_CODES:
             return ThrottledError(
                 f"AWS kept throttling while {what} ({code})",
                 hint="retry later or raise SIGNAL_CATALOG_MAX_ATTEMPTS",
@@ -89,23 +98,24 @@ def with_backoff(
     sleep: Callable[[float], Any] = time.sleep,
     rng: random.Random | None = None,
 ) -> T:
-    """Run `call`, retrying throttling errors with full-jitter exponential backoff.
+    """Run `call`, retrying conflicts (CONFLICT_CODES) with full-jitter exponential backoff.
 
-    Other ClientErrors propagate unchanged (callers handle e.g. EntityNotFound); throttling
-    that outlasts every attempt becomes `ThrottledError`.
+    Other ClientErrors propagate unchanged (callers handle e.g. EntityNotFound; botocore has
+    already retried throttling and 5xx); a conflict that outlasts every attempt becomes
+    `ThrottledError`.
     """
     rng = rng or random.Random()
     for attempt in range(1, attempts + 1):
         try:
             return call()
         except ClientError as exc:
-            if error_code(exc) not in THROTTLING_CODES:
+            if error_code(exc) not in CONFLICT_CODES:
                 raise
             if attempt == attempts:
                 raise translate(exc, what) from exc
             delay = rng.uniform(0, min(max_s, base_s * 2 ** (attempt - 1)))
             log.warning(
-                "throttled, backing off",
+                "concurrent modification, backing off",
                 extra={"what": what, "attempt": attempt, "delay_s": round(delay, 3)},
             )
             sleep(delay)
