@@ -40,3 +40,8 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # the AWS SDK's INFO lines ("Found credentials in environment variables.") are noise in a
+    # service's log; its warnings and, at DEBUG, everything still come through
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in ("boto3", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(quiet)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,17 +22,16 @@ from rich.table import Table
 from signal_common.legacy import LEGACY_COLUMNS, LegacyRowError, event_to_legacy_row
 from signal_common.logs import configure_logging
 from signal_common.schema import QUARANTINE_REASONS
-from signal_producer.adapters.faults import FaultInjectingKinesis
-from signal_producer.adapters.files import DeadLetterSink, GroundTruthSink
-from signal_producer.adapters.kinesis import (
-    KinesisWriter,
-    Summary,
-    WriterConfig,
-    make_kinesis_client,
-)
+from signal_producer import wiring
+from signal_producer.adapters.kinesis import Summary
 from signal_producer.core.generator import GeneratorConfig, generate_events, generate_records
 from signal_producer.core.records import GeneratedRecord
-from signal_producer.core.replay import ReplayStats, replay_records
+from signal_producer.core.replay import (
+    LegacyHeaderError,
+    ReplayStats,
+    check_header,
+    replay_records,
+)
 from signal_producer.core.scenarios import ScenarioError, parse_late_delay, parse_outage
 from signal_producer.settings import ProducerSettings, get_settings
 
@@ -136,6 +135,12 @@ def _stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
+def _fail(message: str, code: int = EXIT_FATAL) -> NoReturn:
+    """End the command with one plain sentence on stderr (an expected failure, no traceback)."""
+    err.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
 def _summary_table(summary: Summary) -> Table:
     table = Table(title="signal-producer summary", show_header=False)
     for name, value in summary.as_dict().items():
@@ -154,32 +159,6 @@ def _send(
     fault_rate: float = 0.0,
     fault_rounds: int = 3,
 ) -> Summary:
-    client: Any = make_kinesis_client(
-        region=settings.aws_region,
-        endpoint_url=settings.kinesis_endpoint_url,
-        concurrency=settings.concurrency,
-    )
-    if fault_rate > 0:
-        client = FaultInjectingKinesis(client, entry_rate=fault_rate, rounds=fault_rounds)
-    dead_letter = DeadLetterSink(Path(settings.dead_letter_path))
-    ground_truth = (
-        GroundTruthSink(Path(settings.ground_truth_path)) if settings.ground_truth_path else None
-    )
-    writer = KinesisWriter(
-        client,
-        WriterConfig(
-            stream_name=settings.stream_name,
-            max_attempts=settings.max_attempts,
-            base_backoff_s=settings.base_backoff_s,
-            max_backoff_s=settings.max_backoff_s,
-            concurrency=settings.concurrency,
-            target_rps=settings.target_rps,
-            speedup=speedup,
-            linger_s=settings.linger_s,
-        ),
-        dead_letter=dead_letter,
-        ground_truth=ground_truth,
-    )
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -191,30 +170,32 @@ def _send(
         TimeElapsedColumn(),
     )
     try:
-        with (
-            _stop_on_signals() as stop,
-            Progress(*columns, console=err, disable=not progress) as bar,
-        ):
-            task = bar.add_task(
-                f"→ {settings.stream_name}", total=total, rps=0.0, failed=0, retried=0, dead=0
+        client = wiring.connect(settings)
+    except wiring.ProducerError as exc:
+        _fail(str(exc))
+    with (
+        wiring.open_writer(
+            settings, client, speedup=speedup, fault_rate=fault_rate, fault_rounds=fault_rounds
+        ) as writer,
+        _stop_on_signals() as stop,
+        Progress(*columns, console=err, disable=not progress) as bar,
+    ):
+        task = bar.add_task(
+            f"→ {settings.stream_name}", total=total, rps=0.0, failed=0, retried=0, dead=0
+        )
+
+        def on_progress(s: Summary) -> None:
+            elapsed = max(bar.tasks[0].elapsed or 0.0, 1e-6)
+            bar.update(
+                task,
+                completed=s.sent + s.dead_lettered,
+                rps=s.sent / elapsed,
+                failed=s.failed,
+                retried=s.retried,
+                dead=s.dead_lettered,
             )
 
-            def on_progress(s: Summary) -> None:
-                elapsed = max(bar.tasks[0].elapsed or 0.0, 1e-6)
-                bar.update(
-                    task,
-                    completed=s.sent + s.dead_lettered,
-                    rps=s.sent / elapsed,
-                    failed=s.failed,
-                    retried=s.retried,
-                    dead=s.dead_lettered,
-                )
-
-            summary = writer.run(records, stop=stop, on_progress=on_progress)
-    finally:
-        dead_letter.close()
-        if ground_truth is not None:
-            ground_truth.close()
+        summary = writer.run(records, stop=stop, on_progress=on_progress)
     return summary
 
 
@@ -391,8 +372,20 @@ def replay(
         raise typer.BadParameter(f"--base-date {base_date!r} is not YYYY-MM-DD") from None
     if speedup < 0:
         raise typer.BadParameter("--speedup must be >= 0")
-    with file.open(encoding="utf-8", newline="") as handle:
-        total = max(0, sum(1 for _ in handle) - 1)
+    try:
+        with file.open(encoding="utf-8", newline="") as handle:
+            check_header(next(csv.reader(handle), None), source=str(file))
+            total = sum(1 for _ in handle)
+    except FileNotFoundError:
+        _fail(f"{file} does not exist")
+    except IsADirectoryError:
+        _fail(f"{file} is a directory, not a mobile_logs.csv")
+    except PermissionError:
+        _fail(f"cannot read {file}: permission denied")
+    except UnicodeDecodeError:
+        _fail(f"{file} is not UTF-8 text (is it a mobile_logs.csv?)")
+    except LegacyHeaderError as exc:
+        _fail(str(exc))
     stats = ReplayStats()
 
     def report(exc: LegacyRowError) -> None:
@@ -435,7 +428,11 @@ def sample_csv(
         late_delay="mix", duplicate_rate=0.0, malformed_rate=0.0, malformed_reasons=None,
         outage=None, partition_key="device_id",
     )  # fmt: skip
-    with output.open("w", encoding="utf-8", newline="") as handle:
+    try:
+        handle = output.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror}")
+    with handle:
         writer = csv.DictWriter(handle, fieldnames=list(LEGACY_COLUMNS))
         writer.writeheader()
         for payload in generate_events(config):

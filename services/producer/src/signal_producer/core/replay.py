@@ -8,7 +8,12 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from signal_common.legacy import LegacyRowError, legacy_row_to_event
+from signal_common.legacy import (
+    LEGACY_COLUMNS,
+    REQUIRED_LEGACY_COLUMNS,
+    LegacyRowError,
+    legacy_row_to_event,
+)
 from signal_common.schema import event_to_json, event_to_json_dict
 from signal_producer.core.records import GeneratedRecord
 
@@ -16,6 +21,24 @@ log = logging.getLogger(__name__)
 
 # A legacy `hour` earlier than the previous row's by more than this means the log passed midnight.
 _MIDNIGHT_WRAP = dt.timedelta(hours=12)
+
+
+class LegacyHeaderError(ValueError):
+    """The CSV's header is not a mobile_logs.csv header."""
+
+
+def check_header(header: list[str] | None, *, source: str) -> None:
+    """Raise LegacyHeaderError naming the missing columns unless `header` has every required
+    legacy column (extra columns are fine)."""
+    if not header:
+        raise LegacyHeaderError(f"{source} is empty: expected a mobile_logs.csv header")
+    present = {name.strip() for name in header}
+    missing = [name for name in LEGACY_COLUMNS if name in REQUIRED_LEGACY_COLUMNS - present]
+    if missing:
+        raise LegacyHeaderError(
+            f"{source} is not a mobile_logs.csv: missing column(s) {', '.join(missing)} "
+            f"(its header: {', '.join(header)[:200]})"
+        )
 
 
 @dataclass
@@ -39,12 +62,15 @@ def replay_records(
 ) -> Iterator[GeneratedRecord]:
     """Stream records of a legacy CSV; a bad row is reported (with its line number) and skipped.
 
+    A header without the required legacy columns raises LegacyHeaderError before any record.
+
     Rows with a time of day only get `base_date`, moved on by a day each time the clock goes back
     by more than 12 hours (the log ran past midnight). `send_offset_s` is the row's event time
     relative to the first good row, so a writer can keep the original cadence.
     """
     stats = stats if stats is not None else ReplayStats()
     reader = csv.DictReader(lines)
+    check_header(list(reader.fieldnames or ()), source=source)
     first: dt.datetime | None = None
     previous: dt.datetime | None = None
     day = base_date

@@ -1,0 +1,155 @@
+"""Build the Kinesis client, the writer and its sinks from settings; check the stream first.
+
+The only place the producer creates AWS clients. `preflight` turns the failures a user can fix
+(no such stream, endpoint unreachable, missing or rejected credentials) into one plain sentence
+before anything is sent, so they never surface as a run of dead-lettered records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+
+from signal_producer.adapters.faults import FaultInjectingKinesis
+from signal_producer.adapters.files import DeadLetterSink, GroundTruthSink
+from signal_producer.adapters.kinesis import KinesisWriter, WriterConfig, make_kinesis_client
+from signal_producer.settings import ProducerSettings
+
+# Error codes of a request AWS refused because of who sent it.
+CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+    }
+)
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
+
+
+class ProducerError(Exception):
+    """An expected failure, told to the user as one sentence (no traceback)."""
+
+
+def _where(settings: ProducerSettings) -> str:
+    return settings.kinesis_endpoint_url or f"Kinesis in {settings.aws_region}"
+
+
+def kinesis_client(settings: ProducerSettings) -> Any:
+    """The boto3 Kinesis client of the settings (the writer does its own retries)."""
+    try:
+        return make_kinesis_client(
+            region=settings.aws_region,
+            endpoint_url=settings.kinesis_endpoint_url,
+            concurrency=settings.concurrency,
+        )
+    except ProfileNotFound as exc:
+        raise ProducerError(
+            f"AWS profile {exc.kwargs.get('profile')!r} is not configured; fix AWS_PROFILE"
+        ) from None
+    except ValueError as exc:  # e.g. an endpoint URL that is not a URL
+        raise ProducerError(f"cannot create the Kinesis client: {exc}") from None
+
+
+def connect(settings: ProducerSettings) -> Any:
+    """A client of the settings' stream, checked by `preflight`."""
+    client = kinesis_client(settings)
+    preflight(client, settings)
+    return client
+
+
+def preflight(client: Any, settings: ProducerSettings) -> None:
+    """Raise ProducerError unless the stream exists, is writable and the caller is known."""
+    stream, where = settings.stream_name, _where(settings)
+    try:
+        summary = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())[:200]
+        if code == "ResourceNotFoundException":
+            raise ProducerError(
+                f"stream {stream!r} does not exist at {where}; create it or pass --stream"
+            ) from None
+        if code in CREDENTIAL_CODES:
+            raise ProducerError(
+                f"{where} rejected the AWS credentials ({code}); check AWS_PROFILE or "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+            ) from None
+        if code in ACCESS_DENIED_CODES:
+            raise ProducerError(
+                f"access denied to stream {stream!r} at {where} ({message}); the role needs "
+                "kinesis:DescribeStreamSummary and kinesis:PutRecords"
+            ) from None
+        raise ProducerError(f"{where} refused DescribeStreamSummary: {code}: {message}") from None
+    except (NoCredentialsError, PartialCredentialsError):
+        raise ProducerError(
+            "no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        ) from None
+    except (EndpointConnectionError, ConnectTimeoutError):
+        raise ProducerError(
+            f"cannot reach {where}; check --endpoint-url (SIGNAL_PRODUCER_KINESIS_ENDPOINT_URL) "
+            "and that the endpoint is running"
+        ) from None
+    except NoRegionError:
+        raise ProducerError("no AWS region; set SIGNAL_PRODUCER_AWS_REGION") from None
+    except BotoCoreError as exc:
+        raise ProducerError(f"cannot call {where}: {exc}") from None
+    status = summary.get("StreamStatus")
+    if status not in ("ACTIVE", "UPDATING"):
+        raise ProducerError(f"stream {stream!r} at {where} is {status}, not ACTIVE; retry later")
+
+
+@contextmanager
+def open_writer(
+    settings: ProducerSettings,
+    client: Any,
+    *,
+    speedup: float = 0.0,
+    fault_rate: float = 0.0,
+    fault_rounds: int = 3,
+) -> Iterator[KinesisWriter]:
+    """A writer through `client` (from `connect`) to the settings'
+    stream with its dead-letter and ground-truth sinks, closed on exit. fault_rate > 0 fails
+    entries on purpose (chaos runs)."""
+    if fault_rate > 0:
+        client = FaultInjectingKinesis(client, entry_rate=fault_rate, rounds=fault_rounds)
+    dead_letter = DeadLetterSink(Path(settings.dead_letter_path))
+    ground_truth = (
+        GroundTruthSink(Path(settings.ground_truth_path)) if settings.ground_truth_path else None
+    )
+    try:
+        yield KinesisWriter(
+            client,
+            WriterConfig(
+                stream_name=settings.stream_name,
+                max_attempts=settings.max_attempts,
+                base_backoff_s=settings.base_backoff_s,
+                max_backoff_s=settings.max_backoff_s,
+                concurrency=settings.concurrency,
+                target_rps=settings.target_rps,
+                speedup=speedup,
+                linger_s=settings.linger_s,
+            ),
+            dead_letter=dead_letter,
+            ground_truth=ground_truth,
+        )
+    finally:
+        dead_letter.close()
+        if ground_truth is not None:
+            ground_truth.close()
