@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from lake import OPERATORS, make_events, write_lake
+from dashboard_support import API_KEY
+from lake import make_events, write_lake
 
 from signal_local.endpoints import ManagedProcess, free_port, start_python_service
 
-API_KEY = "dashboard-test-key"
-OPERATORS_IN_LAKE = OPERATORS
 # Screenshots land in the repository's dist/ (Pants runs tests in a sandbox that is discarded;
 # SIGNAL_STREAM_ROOT names the repository root there).
 ARTIFACTS = Path(
@@ -71,24 +70,3 @@ def api(lake_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ma
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
-
-
-def start_dashboard(
-    api_url: str, log_dir: Path, *, refresh_s: float = 3.0, extra: dict[str, str] | None = None
-) -> ManagedProcess:
-    """The dashboard server on a free port, reading `api_url`."""
-    port = free_port()
-    return start_python_service(
-        "dashboard",
-        "signal_dashboard.main",
-        port=port,
-        env={
-            "SIGNAL_DASHBOARD_API_URL": api_url,
-            "SIGNAL_DASHBOARD_API_KEY": API_KEY,
-            "SIGNAL_DASHBOARD_PORT": str(port),
-            "SIGNAL_DASHBOARD_REFRESH_S": str(refresh_s),
-            **(extra or {}),
-        },
-        log_dir=log_dir,
-        probe_path="/_stcore/health",
-    )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import OPERATORS_IN_LAKE, start_dashboard
+from dashboard_support import OPERATORS_IN_LAKE, start_dashboard
 from lake import TROUBLE_CODE
 from playwright.sync_api import Browser, Page, sync_playwright
 

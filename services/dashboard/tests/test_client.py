@@ -9,7 +9,7 @@ import json
 import httpx
 import pandas as pd
 import pytest
-from conftest import API_KEY
+from dashboard_support import API_KEY
 
 from signal_dashboard.adapters.api_client import ApiClient, ApiError, ApiRequest
 from signal_local.endpoints import ManagedProcess, free_port
