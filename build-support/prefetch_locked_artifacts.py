@@ -71,7 +71,7 @@ def needed_artifacts(lock: dict, tag_sets: list[list[str]]) -> dict[str, tuple[s
 
 
 def fetch(downloads: str, sha: str, url: str, filename: str) -> str:
-    """Store one artifact the way pex's DownloadManager does: <sha256>/{file, sha1, metadata.json}."""
+    """Store one artifact as pex's DownloadManager does: <sha256>/{file, sha1, metadata.json}."""
     target_dir = os.path.join(downloads, sha)
     if os.path.isfile(os.path.join(target_dir, "metadata.json")):
         return "cached"
@@ -85,7 +85,9 @@ def fetch(downloads: str, sha: str, url: str, filename: str) -> str:
     with open(os.path.join(work, "sha1"), "w") as out:
         out.write(hashlib.sha1(data).hexdigest())
     with open(os.path.join(work, "metadata.json"), "w") as out:
-        json.dump({"algorithm": "sha256", "hexdigest": sha, "filename": filename, "version": 1}, out)
+        json.dump(
+            {"algorithm": "sha256", "hexdigest": sha, "filename": filename, "version": 1}, out
+        )
     if os.path.isdir(target_dir):  # a partial entry (no metadata): replace it
         shutil.rmtree(target_dir, ignore_errors=True)
     try:
@@ -112,7 +114,10 @@ def main(argv: list[str]) -> int:
         results = list(pool.map(lambda item: fetch(downloads, item[0], *item[1]), needed.items()))
     fetched = results.count("fetched")
     if fetched:
-        print(f"pants bootstrap: prefetched {fetched} locked artifacts into {downloads}", file=sys.stderr)
+        print(
+            f"pants bootstrap: prefetched {fetched} locked artifacts into {downloads}",
+            file=sys.stderr,
+        )
     return 0
 
 

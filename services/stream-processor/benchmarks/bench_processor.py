@@ -224,7 +224,7 @@ def freshness(
         time.sleep(1)
     query.stop()
     # when each batch's KPI rows landed: the mtime of its signal_strength_by_operator files
-    landed: dict[int, float] = {}
+    landed: dict[tuple[str, int], float] = {}
     for manifest in (lake / "_batches").glob("*/signal_strength_by_operator/*.json"):
         files = json.loads(manifest.read_text())["files"]
         if files:

@@ -214,7 +214,7 @@ def _python_type(spec: FieldSpec) -> Any:
     base: Any
     if spec.kind == "enum":
         assert spec.enum is not None
-        base = Literal[spec.allowed_values]  # type: ignore[valid-type]
+        base = Literal[spec.allowed_values]
     elif spec.kind == "timestamp":
         # Naive times are rejected: an event without a zone cannot be placed in a window.
         base = Annotated[AwareDatetime, AfterValidator(_as_utc)]
@@ -235,7 +235,7 @@ class _EventBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-TelemetryEvent: type[BaseModel] = create_model(  # type: ignore[call-overload]
+TelemetryEvent: type[BaseModel] = create_model(
     "TelemetryEvent",
     __base__=_EventBase,
     __doc__="A phone's telemetry report (schema version 1).",

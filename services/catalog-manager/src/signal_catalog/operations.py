@@ -294,12 +294,12 @@ def start_crawlers(
     states: dict[str, str] = {}
     last: dict[str, str] = {}
     while True:
-        for table in started:
-            name = crawler_name(table, prefix)
+        for table_name in started:
+            name = crawler_name(table_name, prefix)
             crawl = catalog.latest_crawl(name)  # ListCrawls: the crawl's own state
             crawler = catalog.get_crawler(name) or {}
-            states[table] = str(crawler.get("State", "UNKNOWN"))
-            last[table] = str((crawl or {}).get("State", ""))
+            states[table_name] = str(crawler.get("State", "UNKNOWN"))
+            last[table_name] = str((crawl or {}).get("State", ""))
         if on_poll:
             on_poll(dict(states))
         if all(s == "READY" for s in states.values()):

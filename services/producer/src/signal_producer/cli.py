@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import json
 import signal
-import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -446,4 +445,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

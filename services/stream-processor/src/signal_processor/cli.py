@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -57,7 +57,7 @@ def run(
     timeout: Annotated[float, typer.Option(help="Stop after this many seconds (0: never).")] = 0,
 ) -> None:
     """Run the streaming job until interrupted (or idle / timeout)."""
-    overrides = {
+    overrides: dict[str, Any] = {
         "lake_root": lake_root,
         "checkpoint_location": checkpoint,
         "stream_name": stream,

@@ -80,9 +80,9 @@ def settings_from_args(args: dict[str, str]) -> ProcessorSettings:
 
 def main(argv: list[str]) -> None:
     """Run the streaming job inside AWS Glue until it is stopped."""
-    from awsglue.context import GlueContext  # type: ignore[import-not-found]  # pants: no-infer-dep
-    from awsglue.job import Job  # type: ignore[import-not-found]  # pants: no-infer-dep
-    from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]  # pants: no-infer-dep
+    from awsglue.context import GlueContext  # pants: no-infer-dep
+    from awsglue.job import Job  # pants: no-infer-dep
+    from awsglue.utils import getResolvedOptions  # pants: no-infer-dep
     from pyspark.context import SparkContext
 
     from signal_common.logs import configure_logging

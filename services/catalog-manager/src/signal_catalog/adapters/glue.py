@@ -258,7 +258,7 @@ class GlueCatalog:
     def latest_crawl(self, name: str) -> dict[str, Any] | None:
         """The most recent crawl of a crawler (ListCrawls), or None if it never ran."""
         try:
-            crawls = self._call(
+            crawls: list[dict[str, Any]] = self._call(
                 f"listing crawls of {name}",
                 self.client.list_crawls,
                 expected={NOT_FOUND, "EntityNotFoundException"},
@@ -268,4 +268,5 @@ class GlueCatalog:
             return None
         if not crawls:
             return None
-        return dict(max(crawls, key=lambda c: c.get("StartTime") or 0))
+        latest = max(crawls, key=lambda crawl: crawl.get("StartTime") or 0)
+        return dict(latest)

@@ -397,7 +397,8 @@ def quarantine_reasons(body: Mapping[str, Any]) -> pd.DataFrame:
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """A table as UTF-8 CSV (timestamps in ISO-8601 UTC)."""
-    return frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ").encode("utf-8")
+    text: str = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    return text.encode("utf-8")
 
 
 def tiles_table(items: Sequence[Tile]) -> pd.DataFrame:

@@ -100,7 +100,7 @@ def client_for(settings: DashboardSettings) -> Client:
     """The session's client: a test's fake if one was put in the session, else the shared one."""
     injected = st.session_state.get(CLIENT_KEY)
     if injected is not None:
-        return injected  # type: ignore[no-any-return]
+        return injected
     return _shared_client(
         settings.api_url,
         settings.api_key.get_secret_value() if settings.api_key else None,
