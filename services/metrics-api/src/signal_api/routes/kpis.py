@@ -1,0 +1,130 @@
+"""/v1/kpis/*: KPI time series from the lake's partial aggregates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from signal_api.core import service
+from signal_api.core.models import (
+    GpsPrecisionResponse,
+    SignalQualityResponse,
+    SignalStrengthResponse,
+    StatusCountsResponse,
+)
+from signal_api.core.params import Granularity, granularity_range, time_range
+from signal_api.deps import (
+    Context,
+    FromParam,
+    GranularityParam,
+    NetworkParam,
+    OperatorParam,
+    PostalParam,
+    ToParam,
+    client,
+)
+from signal_api.handlers import ERROR_RESPONSES
+from signal_common.schema import Provider, Status
+
+# Ranges of endpoints without a granularity (they aggregate over the whole range).
+MAX_AGGREGATE_RANGE_HOURS = 24 * 31
+
+router = APIRouter(prefix="/kpis", responses=ERROR_RESPONSES, dependencies=[Depends(client)])
+
+
+@router.get("/signal-strength", response_model=SignalStrengthResponse)
+async def signal_strength(
+    ctx: Context,
+    from_: FromParam = None,
+    to: ToParam = None,
+    granularity: GranularityParam = Granularity.M1,
+    operator: OperatorParam = None,
+    network_type: NetworkParam = None,
+    by_network_type: Annotated[
+        bool, Query(description="Split each operator by network type.")
+    ] = True,
+) -> Response:
+    """Average/min/max signal strength (dBm) and event count per operator per time bucket."""
+    window = granularity_range(
+        from_, to, granularity, now=ctx.now(), limits_hours=ctx.settings.range_limits_hours
+    )
+    ops, nets = ctx.filters("operator", operator), ctx.filters("network_type", network_type)
+    return await ctx.cached(
+        ("signal_strength", window, granularity, ops, nets, by_network_type),
+        lambda: service.signal_strength(
+            ctx.run_columns,
+            window,
+            granularity,
+            operators=ops,
+            network_types=nets,
+            by_network_type=by_network_type,
+        ),
+    )
+
+
+@router.get("/gps-precision", response_model=GpsPrecisionResponse)
+async def gps_precision(
+    ctx: Context,
+    from_: FromParam = None,
+    to: ToParam = None,
+    granularity: GranularityParam = Granularity.M1,
+    provider: Annotated[
+        list[Provider] | None, Query(description="Location provider (repeatable).")
+    ] = None,
+) -> Response:
+    """Average/min/max GPS precision (m) and event count per provider per time bucket."""
+    window = granularity_range(
+        from_, to, granularity, now=ctx.now(), limits_hours=ctx.settings.range_limits_hours
+    )
+    providers = ctx.filters("provider", provider)
+    return await ctx.cached(
+        ("gps_precision", window, granularity, providers),
+        lambda: service.gps_precision(ctx.run, window, granularity, providers=providers),
+    )
+
+
+@router.get("/status-counts", response_model=StatusCountsResponse)
+async def status_counts(
+    ctx: Context,
+    from_: FromParam = None,
+    to: ToParam = None,
+    granularity: GranularityParam = Granularity.M1,
+    postal_code: PostalParam = None,
+    status: Annotated[
+        list[Status] | None, Query(description="Service status (repeatable).")
+    ] = None,
+    top: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="Keep the N postal codes with most OUT_OF_SERVICE."),
+    ] = None,
+) -> Response:
+    """Event counts per postal code × status per time bucket."""
+    window = granularity_range(
+        from_, to, granularity, now=ctx.now(), limits_hours=ctx.settings.range_limits_hours
+    )
+    codes = ctx.filters("postal_code", postal_code, max_length=16)
+    statuses = ctx.filters("status", status)
+    return await ctx.cached(
+        ("status_counts", window, granularity, codes, statuses, top),
+        lambda: service.status_counts(
+            ctx.run, window, granularity, postal_codes=codes, statuses=statuses, top=top
+        ),
+    )
+
+
+@router.get("/signal-quality", response_model=SignalQualityResponse)
+async def signal_quality(
+    ctx: Context,
+    from_: FromParam = None,
+    to: ToParam = None,
+    operator: OperatorParam = None,
+    network_type: NetworkParam = None,
+) -> Response:
+    """Share of events per signal-quality band per operator × network type over the range."""
+    window = time_range(from_, to, now=ctx.now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
+    ops, nets = ctx.filters("operator", operator), ctx.filters("network_type", network_type)
+    return await ctx.cached(
+        ("signal_quality", window, ops, nets),
+        lambda: service.signal_quality(ctx.run, window, operators=ops, network_types=nets),
+    )

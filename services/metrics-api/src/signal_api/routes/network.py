@@ -1,0 +1,60 @@
+"""/v1/coverage, /v1/alerts, /v1/summary: the network now, per postal code and overall."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from signal_api.core import service
+from signal_api.core.models import AlertsResponse, CoverageResponse, SummaryResponse
+from signal_api.core.params import instant, time_range
+from signal_api.deps import AtParam, Context, FromParam, PostalParam, ToParam, client
+from signal_api.handlers import ERROR_RESPONSES
+from signal_api.routes.kpis import MAX_AGGREGATE_RANGE_HOURS
+
+router = APIRouter(responses=ERROR_RESPONSES, dependencies=[Depends(client)])
+
+
+@router.get("/coverage", response_model=CoverageResponse)
+async def coverage(
+    ctx: Context,
+    from_: FromParam = None,
+    to: ToParam = None,
+    postal_code: PostalParam = None,
+) -> Response:
+    """Per postal code over the range: centroid, events, avg signal, out-of-service share."""
+    window = time_range(from_, to, now=ctx.now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
+    codes = ctx.filters("postal_code", postal_code, max_length=16)
+    return await ctx.cached(
+        ("coverage", window, codes),
+        lambda: service.coverage(ctx.run, window, postal_codes=codes),
+    )
+
+
+@router.get("/alerts", response_model=AlertsResponse)
+async def alerts(
+    ctx: Context,
+    at: AtParam = None,
+    postal_code: PostalParam = None,
+) -> Response:
+    """Postal codes in trouble now: out-of-service share or signal drop above thresholds."""
+    moment = instant("at", at) if at is not None else ctx.rounded_now()
+    codes = ctx.filters("postal_code", postal_code, max_length=16)
+    return await ctx.cached(
+        ("alerts", moment.replace(second=0, microsecond=0), codes),
+        lambda: service.alerts(ctx.run, moment, ctx.thresholds, postal_codes=codes),
+    )
+
+
+@router.get("/summary", response_model=SummaryResponse)
+async def summary(ctx: Context, at: AtParam = None) -> Response:
+    """The latest complete 1-minute window: events/min, avg signal, out-of-service share."""
+    moment = instant("at", at) if at is not None else ctx.rounded_now()
+    return await ctx.cached(
+        ("summary", moment),
+        lambda: service.summary(
+            ctx.run,
+            moment,
+            lookback_hours=ctx.settings.summary_lookback_hours,
+            complete_after_s=ctx.settings.complete_after_s,
+        ),
+    )
