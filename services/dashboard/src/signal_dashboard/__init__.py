@@ -1,1 +1,5 @@
 """Signal Stream dashboard: the live network view for network engineers (Streamlit)."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
