@@ -1,7 +1,9 @@
 """Pytest fixtures for the local AWS endpoints; load with `pytest_plugins = [...]` in a conftest.
 
 Each endpoint starts once per test process (session scope), on a free 127.0.0.1 port, only when a
-test asks for it, and is stopped by PID at the end of the session.
+test asks for it, and is stopped by PID at the end of the session. `SIGNAL_LOCAL_AWS=containers`
+runs them as containers instead (see signal_local.containers); without a Docker engine the
+session ends with one sentence saying so.
 """
 
 from __future__ import annotations
@@ -11,17 +13,33 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import pytest
 
+from signal_local import containers
 from signal_local.endpoints import (
     FAKE_CREDENTIALS,
-    ManagedProcess,
     start_kinesalite,
     start_moto,
 )
+
+
+class _Endpoint(Protocol):
+    url: str
+
+    def stop(self) -> None: ...
+
+
+def _start(helper: Callable[[], _Endpoint], container: Callable[[], _Endpoint]) -> _Endpoint:
+    """The endpoint of the chosen backend; a containers choice that cannot run ends the session
+    with its one-line reason (no traceback, no silent fallback)."""
+    try:
+        chosen = containers.backend()
+        return container() if chosen == "containers" else helper()
+    except (ValueError, containers.ContainersUnavailableError) as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,28 +60,30 @@ def endpoint_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kinesalite(endpoint_log_dir: Path) -> Iterator[ManagedProcess]:
-    """A kinesalite server for this test session."""
-    proc = start_kinesalite(endpoint_log_dir)
-    yield proc
-    proc.stop()
+def kinesalite(endpoint_log_dir: Path) -> Iterator[_Endpoint]:
+    """The Kinesis endpoint of this test session: kinesalite, or LocalStack's in a container."""
+    endpoint = _start(
+        lambda: start_kinesalite(endpoint_log_dir), containers.start_localstack_kinesis
+    )
+    yield endpoint
+    endpoint.stop()
 
 
 @pytest.fixture(scope="session")
-def moto_server(endpoint_log_dir: Path) -> Iterator[ManagedProcess]:
-    """A moto server (Glue, S3, Athena APIs) for this test session."""
-    proc = start_moto(endpoint_log_dir)
-    yield proc
-    proc.stop()
+def moto_server(endpoint_log_dir: Path) -> Iterator[_Endpoint]:
+    """A moto server (Glue, S3, Athena APIs) for this test session, as a process or container."""
+    endpoint = _start(lambda: start_moto(endpoint_log_dir), containers.start_moto_container)
+    yield endpoint
+    endpoint.stop()
 
 
 @pytest.fixture(scope="session")
-def kinesis_endpoint_url(kinesalite: ManagedProcess) -> str:
+def kinesis_endpoint_url(kinesalite: _Endpoint) -> str:
     return kinesalite.url
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint_url(moto_server: ManagedProcess) -> str:
+def moto_endpoint_url(moto_server: _Endpoint) -> str:
     return moto_server.url
 
 
