@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from glue_http import FlakyGlue, serve_flaky_glue
 
 from signal_catalog.settings import CatalogSettings
 from signal_common.lake import ALL_TABLES, TABLES_BY_NAME, LakeTable
@@ -188,3 +190,16 @@ def catalog_partitions(glue: Any, database: str, table: str) -> set[tuple[str, i
 def partitions_of(glue: Any, database: str) -> Callable[[str], set[tuple[str, int]]]:
     """Partitions of a table in the test's database."""
     return lambda table: catalog_partitions(glue, database, table)
+
+
+@pytest.fixture
+def flaky_glue(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FlakyGlue, str]]:
+    """A Glue endpoint on 127.0.0.1 answering with the failures a test queues, then success."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with serve_flaky_glue() as served:
+        yield served

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -9,11 +12,13 @@ import pyarrow as pa
 import pytest
 import typer
 from botocore.exceptions import ClientError
+from glue_http import FlakyGlue
 from typer.testing import CliRunner
 
 from signal_catalog.adapters.retry import translate
 from signal_catalog.cli import app, expected_failures
 from signal_common.lake import ALL_TABLES
+from signal_local.endpoints import free_port
 
 runner = CliRunner()
 Env = Callable[..., dict[str, str]]
@@ -184,3 +189,52 @@ def test_access_denied_renders_as_one_line_exit_4(capsys: pytest.CaptureFixture[
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1
     assert "access denied while reading table db.events" in lines[0]
+
+
+def test_unreachable_endpoint_is_one_line_exit_4(cli_env: Env, lake_dir: Any) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = cli_env(
+        lake_root=lake_dir.uri, glue_endpoint_url=nowhere, s3_endpoint_url=nowhere, max_attempts="2"
+    )
+    result = invoke(env, "sync")
+    assert result.exit_code == 4, result.output
+    lines = error_lines(result)
+    assert len(lines) == 1
+    assert "cannot reach the AWS endpoint" in lines[0]
+    assert "SIGNAL_CATALOG_" in lines[0]
+
+
+def test_missing_credentials_is_one_line_exit_4(cli_env: Env, lake_dir: Any, tmp_path: Any) -> None:
+    # a process of its own: boto3's default session keeps the credentials it found earlier
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(cli_env(lake_root=lake_dir.uri))
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "none")
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    result = subprocess.run(
+        [sys.executable, "-m", "signal_catalog.cli", "sync"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 4, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "no AWS credentials" in lines[0]
+
+
+def test_credentials_aws_rejects_are_one_line_exit_4(
+    cli_env: Env, lake_dir: Any, flaky_glue: tuple[FlakyGlue, str]
+) -> None:
+    state, endpoint = flaky_glue
+    state.failures = [(400, "UnrecognizedClientException")] * 50
+    env = cli_env(lake_root=lake_dir.uri, glue_endpoint_url=endpoint)
+    result = invoke(env, "sync")
+    assert result.exit_code == 4, result.output
+    lines = error_lines(result)
+    assert len(lines) == 1
+    assert "access denied" in lines[0]
+    assert "UnrecognizedClientException" in lines[0]
