@@ -1,0 +1,65 @@
+"""The CDK app: `python -m signal_aws.app` (or `./pants run deploy/aws:synth`) writes the
+templates to cdk.out; `cdk deploy --all --app cdk.out` deploys them (see deploy/README.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+
+from signal_aws.images import missing_pex_files
+from signal_aws.settings import DeploySettings, repo_root
+from signal_aws.stacks.catalog import CatalogStack
+from signal_aws.stacks.data import DataStack
+from signal_aws.stacks.monitoring import MonitoringStack
+from signal_aws.stacks.processing import BundleMissingError, ProcessingStack
+from signal_aws.stacks.producer import ProducerStack
+from signal_aws.stacks.services import ServicesStack
+
+
+def build(settings: DeploySettings, outdir: Path | None = None) -> cdk.App:
+    """The app with every stack (nothing synthesized yet)."""
+    app = cdk.App(outdir=str(outdir) if outdir else None)
+    env = cdk.Environment(account=settings.account, region=settings.region)
+    name = settings.prefix.title().replace("-", "")
+    data = DataStack(app, f"{name}Data", settings=settings, env=env)
+    processing = ProcessingStack(app, f"{name}Processing", settings=settings, data=data, env=env)
+    services = ServicesStack(app, f"{name}Services", settings=settings, data=data, env=env)
+    CatalogStack(app, f"{name}Catalog", settings=settings, data=data, services=services, env=env)
+    ProducerStack(app, f"{name}Producer", settings=settings, data=data, env=env)
+    MonitoringStack(
+        app,
+        f"{name}Monitoring",
+        settings=settings,
+        data=data,
+        processing=processing,
+        services=services,
+        env=env,
+    )
+    cdk.Tags.of(app).add("project", "signal-stream")
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Synthesize every stack into cdk.out (or the directory given)."""
+    args = sys.argv[1:] if argv is None else argv
+    outdir = Path(args[0]) if args else repo_root() / "cdk.out"
+    try:
+        assembly = build(DeploySettings(), outdir).synth()
+    except BundleMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for stack in assembly.stacks:
+        print(f"{stack.stack_name}: {outdir / stack.template_file}")
+    for target in missing_pex_files():
+        print(
+            f"warning: {target} is not packaged; run `./pants package {target}` and synthesize "
+            "again before `cdk deploy` (its image copies the pex)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

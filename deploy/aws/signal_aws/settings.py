@@ -1,0 +1,87 @@
+"""Deployment settings (environment prefix SIGNAL_AWS_): names and sizes, with defaults that
+synthesize offline (a pinned account and region, so nothing is looked up)."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def repo_root() -> Path:
+    """The repository root (the directory holding pants.toml) above this file."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pants.toml").exists():
+            return parent
+    return Path.cwd()
+
+
+class DeploySettings(BaseSettings):
+    """What the CDK app deploys and how big it is."""
+
+    model_config = SettingsConfigDict(env_prefix="SIGNAL_AWS_", extra="ignore")
+
+    account: str = Field("111111111111", description="AWS account (pinned: no lookups).")
+    region: str = Field("eu-west-1", description="AWS region.")
+    prefix: str = Field("signal-stream", description="Prefix of resource names.")
+    stream_name: str = Field("mobile_coverage_logs", description="Kinesis data stream.")
+    stream_mode: Literal["on_demand", "provisioned"] = Field("on_demand")
+    shard_count: int = Field(4, ge=1, description="Shards when provisioned.")
+    glue_database: str = Field("mobile_network_aggregations", description="Glue database.")
+    glue_worker_type: Literal["G.025X", "G.1X", "G.2X"] = Field("G.1X")
+    glue_workers: int = Field(2, ge=2, description="Glue workers (DPUs for G.1X).")
+    trigger_seconds: int = Field(20, ge=1, description="Processor micro-batch interval.")
+    catalog_mode: Literal["register", "projection"] = Field(
+        "register",
+        description="register: a Lambda adds partitions as files land (plus a scheduled sync); "
+        "projection: Athena partition projection, only the scheduled sync.",
+    )
+    catalog_sync_minutes: int = Field(60, ge=5, description="Schedule of `signal-catalog sync`.")
+    crawlers: bool = Field(False, description="Also create the seed's Glue crawlers.")
+    certificate_arn: str | None = Field(None, description="ACM certificate: HTTPS listener.")
+    alarm_email: str | None = Field(None, description="Subscribed to the alarm topic.")
+    api_tasks: int = Field(2, ge=1)
+    api_max_tasks: int = Field(6, ge=1)
+    dashboard_tasks: int = Field(2, ge=1)
+    dashboard_max_tasks: int = Field(4, ge=1)
+    athena_bytes_scanned_cutoff: int = Field(10 * 1024**3, ge=10 * 1024**2)
+    raw_infrequent_access_days: int = Field(30, ge=30)
+    raw_expiry_days: int = Field(400, ge=31)
+    athena_results_expiry_days: int = Field(7, ge=1)
+    glue_bundle_dir: Path | None = Field(
+        None, description="The processor's Glue bundle (default dist/glue/stream-processor)."
+    )
+    image_context_dir: Path | None = Field(
+        None, description="Docker contexts with the service pex files (default dist/)."
+    )
+
+    @property
+    def bundle_dir(self) -> Path:
+        """Where the Glue bundle is (built by glue_packaging/package.sh)."""
+        return self.glue_bundle_dir or repo_root() / "dist/glue/stream-processor"
+
+    @property
+    def context_dir(self) -> Path:
+        """The Docker build context: `./pants package` output (dist/)."""
+        return self.image_context_dir or repo_root() / "dist"
+
+    @cached_property
+    def versions(self) -> dict[str, str]:
+        """Each service's version, from its pyproject.toml."""
+        root = repo_root()
+        found: dict[str, str] = {}
+        for service in (
+            "producer",
+            "stream-processor",
+            "catalog-manager",
+            "metrics-api",
+            "dashboard",
+        ):
+            text = (root / "services" / service / "pyproject.toml").read_text("utf-8")
+            found[service] = str(tomllib.loads(text)["project"]["version"])
+        return found

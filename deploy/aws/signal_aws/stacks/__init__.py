@@ -1,0 +1,1 @@
+"""One module per stack: data, processing, catalog, services, producer, monitoring."""

@@ -1,0 +1,266 @@
+"""Services: the metrics API and the dashboard on ECS Fargate behind one Application Load
+Balancer (path routing, sticky dashboard sessions, HTTPS when a certificate is given)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from signal_aws.images import image_context
+from signal_aws.settings import DeploySettings
+from signal_aws.stacks.data import ATHENA_RESULTS_PREFIX, LAKE_PREFIX, DataStack
+
+API_PORT = 8080
+DASHBOARD_PORT = 8501
+API_PATHS = ["/v1/*", "/healthz", "/readyz", "/docs", "/openapi.json"]
+
+
+def query_permissions(role: iam.IGrantable, data: DataStack) -> None:
+    """What a reader of the lake through Athena needs: the workgroup, the catalog, the lake
+    (read) and the workgroup's result location (read/write)."""
+    role.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="AthenaWorkgroup",
+            actions=[
+                "athena:StartQueryExecution",
+                "athena:GetQueryExecution",
+                "athena:GetQueryResults",
+                "athena:StopQueryExecution",
+                "athena:GetWorkGroup",
+            ],
+            resources=[data.workgroup_arn],
+        )
+    )
+    role.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="GlueCatalogRead",
+            actions=[
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "glue:GetTables",
+                "glue:GetPartition",
+                "glue:GetPartitions",
+            ],
+            resources=[data.glue_catalog_arn, data.glue_database_arn, data.glue_tables_arn],
+        )
+    )
+    data.bucket.grant_read(role, f"{LAKE_PREFIX}/*")
+    data.bucket.grant_read_write(role, f"{ATHENA_RESULTS_PREFIX}/*")
+
+
+class ServicesStack(Stack):
+    """The cluster, the load balancer and the two long-running services."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        settings: DeploySettings,
+        data: DataStack,
+        **kw: Any,
+    ) -> None:
+        super().__init__(scope, cid, **kw)
+        versions = settings.versions
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=1,
+            flow_logs={"all": ec2.FlowLogOptions()},
+        )
+        self.cluster = ecs.Cluster(
+            self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
+        )
+        # the dashboard calls the API inside the VPC (api.<namespace>), not through the ALB
+        self.cluster.add_default_cloud_map_namespace(name=f"{settings.prefix}.internal")
+        access_logs = s3.Bucket(
+            self,
+            "AlbLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+        )
+        self.alb = elbv2.ApplicationLoadBalancer(
+            self, "Alb", vpc=self.vpc, internet_facing=True, drop_invalid_header_fields=True
+        )
+        self.alb.log_access_logs(access_logs, "alb")
+
+        # API keys: the API holds only their SHA-256 hashes; the dashboard holds its own key.
+        self.api_keys = secretsmanager.Secret(
+            self,
+            "ApiKeyHashes",
+            description="Metrics API keys: {'hashes': JSON list of 'name:sha256hex'} "
+            "(see deploy/README.md, 'API keys')",
+            # no keys at first: every /v1 call is refused until one is added
+            secret_object_value={"hashes": SecretValue.unsafe_plain_text("[]")},
+        )
+        self.dashboard_key = secretsmanager.Secret(
+            self,
+            "DashboardApiKey",
+            description="The dashboard's key to the metrics API (its hash goes in ApiKeyHashes)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=40
+            ),
+        )
+        cookie_secret = secretsmanager.Secret(
+            self,
+            "DashboardCookieSecret",
+            description="Streamlit cookie secret shared by the dashboard's replicas",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=48
+            ),
+        )
+
+        api_task = self._task("Api", "metrics-api", settings, versions["metrics-api"])
+        query_permissions(api_task.task_role, data)
+        api_task.add_container(
+            "api",
+            image=ecs.ContainerImage.from_asset(str(image_context(settings, "metrics-api"))),
+            port_mappings=[ecs.PortMapping(container_port=API_PORT)],
+            logging=self._logs("metrics-api"),
+            environment={
+                "SIGNAL_API_ENGINE": "athena",
+                "SIGNAL_API_HOST": "0.0.0.0",
+                "SIGNAL_API_PORT": str(API_PORT),
+                "SIGNAL_API_AWS_REGION": self.region,
+                "SIGNAL_API_GLUE_DATABASE": settings.glue_database,
+                "SIGNAL_API_LAKE_ROOT": data.lake_uri,
+                "SIGNAL_API_ATHENA_WORKGROUP": data.workgroup.name,
+                "SIGNAL_API_ATHENA_OUTPUT_LOCATION": (
+                    f"s3://{data.bucket.bucket_name}/{ATHENA_RESULTS_PREFIX}/"
+                ),
+                "SIGNAL_API_CACHE_TTL_S": str(settings.trigger_seconds),
+            },
+            secrets={
+                "SIGNAL_API_API_KEYS_SHA256": ecs.Secret.from_secrets_manager(
+                    self.api_keys, "hashes"
+                )
+            },
+        )
+        self.api = self._service("ApiService", api_task, settings.api_tasks, cloud_map="api")
+
+        dashboard_task = self._task("Dashboard", "dashboard", settings, versions["dashboard"])
+        dashboard_task.add_container(
+            "dashboard",
+            image=ecs.ContainerImage.from_asset(str(image_context(settings, "dashboard"))),
+            port_mappings=[ecs.PortMapping(container_port=DASHBOARD_PORT)],
+            logging=self._logs("dashboard"),
+            environment={
+                "SIGNAL_DASHBOARD_HOST": "0.0.0.0",
+                "SIGNAL_DASHBOARD_PORT": str(DASHBOARD_PORT),
+                "SIGNAL_DASHBOARD_API_URL": f"http://api.{settings.prefix}.internal:{API_PORT}",
+                "SIGNAL_DASHBOARD_REFRESH_S": str(settings.trigger_seconds),
+            },
+            secrets={
+                "SIGNAL_DASHBOARD_API_KEY": ecs.Secret.from_secrets_manager(self.dashboard_key),
+                "SIGNAL_DASHBOARD_COOKIE_SECRET": ecs.Secret.from_secrets_manager(cookie_secret),
+            },
+        )
+        self.dashboard = self._service("DashboardService", dashboard_task, settings.dashboard_tasks)
+        self.api.connections.allow_from(self.dashboard, ec2.Port.tcp(API_PORT), "dashboard to API")
+
+        listener = self._listener(settings)
+        self.api_targets = listener.add_targets(
+            "ApiTargets",
+            port=API_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            targets=[self.api],
+            priority=10,
+            conditions=[elbv2.ListenerCondition.path_patterns(API_PATHS)],
+            health_check=elbv2.HealthCheck(path="/healthz", healthy_http_codes="200"),
+            deregistration_delay=Duration.seconds(30),
+        )
+        self.dashboard_targets = listener.add_targets(
+            "DashboardTargets",
+            port=DASHBOARD_PORT,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            targets=[self.dashboard],
+            health_check=elbv2.HealthCheck(path="/_stcore/health", healthy_http_codes="200"),
+            # Streamlit keeps a session per browser on one server: replicas need stickiness
+            stickiness_cookie_duration=Duration.hours(8),
+            deregistration_delay=Duration.seconds(30),
+        )
+        for service, targets, low, high in (
+            (self.api, self.api_targets, settings.api_tasks, settings.api_max_tasks),
+            (
+                self.dashboard,
+                self.dashboard_targets,
+                settings.dashboard_tasks,
+                settings.dashboard_max_tasks,
+            ),
+        ):
+            scaling = service.auto_scale_task_count(min_capacity=low, max_capacity=high)
+            scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
+            scaling.scale_on_request_count(
+                "Requests", requests_per_target=600, target_group=targets
+            )
+
+    def _task(
+        self, cid: str, service: str, settings: DeploySettings, version: str
+    ) -> ecs.FargateTaskDefinition:
+        task = ecs.FargateTaskDefinition(
+            self,
+            f"{cid}Task",
+            cpu=512,
+            memory_limit_mib=1024,
+            family=f"{settings.prefix}-{service}",
+        )
+        task.node.default_child.add_property_override(  # type: ignore[union-attr]
+            "Tags", [{"Key": "version", "Value": version}, {"Key": "service", "Value": service}]
+        )
+        return task
+
+    def _logs(self, service: str) -> ecs.LogDriver:
+        group = logs.LogGroup(
+            self,
+            f"{service}-logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        return ecs.LogDrivers.aws_logs(stream_prefix=service, log_group=group)
+
+    def _service(
+        self,
+        cid: str,
+        task: ecs.FargateTaskDefinition,
+        count: int,
+        *,
+        cloud_map: str | None = None,
+    ) -> ecs.FargateService:
+        return ecs.FargateService(
+            self,
+            cid,
+            cluster=self.cluster,
+            task_definition=task,
+            desired_count=count,
+            cloud_map_options=ecs.CloudMapOptions(name=cloud_map) if cloud_map else None,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+            min_healthy_percent=100,
+            enable_execute_command=False,
+        )
+
+    def _listener(self, settings: DeploySettings) -> elbv2.ApplicationListener:
+        if settings.certificate_arn:
+            self.alb.add_redirect()  # HTTP 80 -> HTTPS 443
+            return self.alb.add_listener(
+                "Https",
+                port=443,
+                certificates=[
+                    acm.Certificate.from_certificate_arn(self, "Cert", settings.certificate_arn)
+                ],
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            )
+        return self.alb.add_listener("Http", port=80)
