@@ -10,6 +10,7 @@ from typing import Any
 from aws_cdk import Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
@@ -100,6 +101,35 @@ class ProcessingStack(Stack):
                 resources=[f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws-glue/*"],
             )
         )
+        # the job's logs are encrypted with a key of its own (Glue security configuration)
+        key = kms.Key(self, "JobKey", enable_key_rotation=True, description="Glue job logs")
+        key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com"))
+        key.grant_encrypt_decrypt(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EncryptedLogs",
+                actions=["logs:AssociateKmsKey"],
+                resources=[f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws-glue/*"],
+            )
+        )
+        security = glue.CfnSecurityConfiguration(
+            self,
+            "Security",
+            name=f"{settings.prefix}-stream-processor",
+            encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
+                cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
+                ),
+                job_bookmarks_encryption=(
+                    glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
+                        job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=key.key_arn
+                    )
+                ),
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(s3_encryption_mode="SSE-S3")
+                ],
+            ),
+        )
         wheels = [f"{base}/{path}" for path in manifest["additional_python_modules"]]
         self.job = glue.CfnJob(
             self,
@@ -116,6 +146,7 @@ class ProcessingStack(Stack):
             worker_type=settings.glue_worker_type,
             number_of_workers=settings.glue_workers,
             max_retries=0,  # a streaming job restarts from its checkpoint; see monitoring
+            security_configuration=security.name,
             default_arguments={
                 "--stream": settings.stream_name,
                 "--region": self.region,
