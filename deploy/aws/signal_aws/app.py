@@ -37,9 +37,32 @@ def _compose(
     name = settings.prefix.title().replace("-", "")
     data = DataStack(app, f"{name}Data", settings=settings, env=env)
     processing = ProcessingStack(app, f"{name}Processing", settings=settings, data=data, env=env)
-    services = ServicesStack(app, f"{name}Services", settings=settings, data=data, env=env)
-    CatalogStack(app, f"{name}Catalog", settings=settings, data=data, services=services, env=env)
-    ProducerStack(app, f"{name}Producer", settings=settings, data=data, env=env)
+    v = settings.versions
+    services = ServicesStack(
+        app,
+        f"{name}Services",
+        settings=settings,
+        data=data,
+        env=env,
+        synthesizer=_tagged(f"metrics-api-{v['metrics-api']}-dashboard-{v['dashboard']}-"),
+    )
+    CatalogStack(
+        app,
+        f"{name}Catalog",
+        settings=settings,
+        data=data,
+        services=services,
+        env=env,
+        synthesizer=_tagged(f"catalog-manager-{v['catalog-manager']}-"),
+    )
+    ProducerStack(
+        app,
+        f"{name}Producer",
+        settings=settings,
+        data=data,
+        env=env,
+        synthesizer=_tagged(f"producer-{v['producer']}-"),
+    )
     MonitoringStack(
         app,
         f"{name}Monitoring",
@@ -52,6 +75,12 @@ def _compose(
     cdk.Tags.of(app).add("project", "signal-stream")
     nag.apply(app, granular)
     return app
+
+
+def _tagged(prefix: str) -> cdk.DefaultStackSynthesizer:
+    """A synthesizer whose image tags start with the services' versions (then the content
+    hash), so ECR shows which version each image is."""
+    return cdk.DefaultStackSynthesizer(docker_tag_prefix=prefix)
 
 
 def main(argv: list[str] | None = None) -> int:

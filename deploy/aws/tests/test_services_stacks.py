@@ -3,6 +3,7 @@ stickiness, autoscaling, secrets, the catalog's schedule and Lambda, the produce
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,20 @@ def test_producer_task_may_only_put_into_its_stream(templates: dict[str, Any]) -
     assert [s["Action"] for s in task_policy] == [
         ["kinesis:PutRecords", "kinesis:PutRecord", "kinesis:DescribeStreamSummary"]
     ]
+
+
+def test_each_service_version_flows_into_its_image_tag(
+    templates: dict[str, Any], settings: DeploySettings
+) -> None:
+    versions = settings.versions
+    expected = {
+        "Producer": [f"producer-{versions['producer']}-"],
+        "Catalog": [f"catalog-manager-{versions['catalog-manager']}-"],
+        "Services": [
+            f"metrics-api-{versions['metrics-api']}-dashboard-{versions['dashboard']}-",
+        ],
+    }
+    for stack, prefixes in expected.items():
+        text = json.dumps(templates[stack])
+        for prefix in prefixes:
+            assert prefix in text, (stack, prefix)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -193,6 +193,10 @@ class ServicesStack(Stack):
             stickiness_cookie_duration=Duration.hours(8),
             deregistration_delay=Duration.seconds(30),
         )
+        CfnOutput(self, "AlbDnsName", value=self.alb.load_balancer_dns_name)
+        CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
+        CfnOutput(self, "ApiKeyHashesSecret", value=self.api_keys.secret_arn)
+        CfnOutput(self, "DashboardApiKeySecret", value=self.dashboard_key.secret_arn)
         for service, targets, low, high in (
             (self.api, self.api_targets, settings.api_tasks, settings.api_max_tasks),
             (
