@@ -14,7 +14,6 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from glue_http import FlakyGlue, serve_flaky_glue
 
 from signal_catalog.settings import CatalogSettings
