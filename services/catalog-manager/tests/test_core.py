@@ -205,6 +205,31 @@ def test_event_partitions_decode_url_encoded_keys_and_skip_other_events() -> Non
     assert ignored == 1
 
 
+def test_event_partitions_read_eventbridge_object_created_events() -> None:
+    def event(detail_type: str, key: str, bucket: str = "signal-lake") -> dict[str, object]:
+        # the shape EventBridge delivers for a bucket with EventBridge notifications on
+        return {
+            "version": "0",
+            "source": "aws.s3",
+            "detail-type": detail_type,
+            "detail": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1024}},
+        }
+
+    found, ignored = event_partitions(
+        event("Object Created", "prod/status_count/dt=2026-11-23/hour=8/part-1-2.parquet"),
+        ROOT,
+        TABLES_BY_NAME,
+    )
+    assert found == {"status_count": {Partition("2026-11-23", 8)}}
+    assert ignored == 0
+    for other in (
+        event("Object Deleted", "prod/status_count/dt=2026-11-23/hour=8/part-1-2.parquet"),
+        event("Object Created", "prod/_batches/status_count/000000000001.json"),
+        event("Object Created", "prod/events/dt=2026-11-23/hour=8/p.parquet", bucket="other"),
+    ):
+        assert event_partitions(other, ROOT, TABLES_BY_NAME) == ({}, 1)
+
+
 def test_hive_type_of_arrow_types_the_processor_writes() -> None:
     assert hive_type_of(pa.timestamp("us", tz="UTC")) == "timestamp"
     assert hive_type_of(pa.int64()) == "bigint"

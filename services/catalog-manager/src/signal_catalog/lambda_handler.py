@@ -1,7 +1,8 @@
 """AWS Lambda entry point: register the partition of each object an S3 ObjectCreated event names.
 
-Deploy with handler `signal_catalog.lambda_handler.handler` and an S3 event notification
-(ObjectCreated:*, suffix `.parquet`) on the lake bucket; settings come from SIGNAL_CATALOG_* env.
+Deploy with handler `signal_catalog.lambda_handler.handler`, triggered by an S3 event notification
+(ObjectCreated:*, suffix `.parquet`) on the lake bucket or by an EventBridge rule on its "Object
+Created" events (what deploy/aws does); settings come from SIGNAL_CATALOG_* env.
 """
 
 from __future__ import annotations

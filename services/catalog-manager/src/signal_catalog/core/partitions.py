@@ -123,22 +123,44 @@ def object_partition(
     return ObjectPartition(table, Partition(dt_value, hour))
 
 
-def event_partitions(
-    event: Mapping[str, Any], lake_root: str, tables: Mapping[str, LakeTable]
-) -> tuple[dict[str, set[Partition]], int]:
-    """Partitions per table named by an S3 ObjectCreated notification, and records ignored."""
-    found: dict[str, set[Partition]] = {}
-    ignored = 0
+def _created_objects(event: Mapping[str, Any]) -> list[tuple[str | None, str]]:
+    """(bucket, key) of each created object an event names; (None, "") for other records."""
+    if event.get("source") == "aws.s3" or "detail-type" in event:
+        detail = event.get("detail", {})
+        if event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
+            return [(None, "")]
+        bucket = str(detail.get("bucket", {}).get("name", ""))
+        return [(bucket, str(detail.get("object", {}).get("key", "")))]
+    objects: list[tuple[str | None, str]] = []
     for record in event.get("Records", []):
         if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith(
             "ObjectCreated:"
         ):
-            ignored += 1
+            objects.append((None, ""))
             continue
         s3 = record.get("s3", {})
-        bucket = s3.get("bucket", {}).get("name", "")
-        # S3 notifications URL-encode keys ('=' arrives as %3D, spaces as '+').
-        key = unquote_plus(s3.get("object", {}).get("key", ""))
+        objects.append(
+            (str(s3.get("bucket", {}).get("name", "")), str(s3.get("object", {}).get("key", "")))
+        )
+    return objects
+
+
+def event_partitions(
+    event: Mapping[str, Any], lake_root: str, tables: Mapping[str, LakeTable]
+) -> tuple[dict[str, set[Partition]], int]:
+    """Partitions per table named by an S3 ObjectCreated event, and records ignored.
+
+    Both shapes S3 sends: a bucket notification (`Records`, each `aws:s3` / `ObjectCreated:*`)
+    and an EventBridge event (`source` aws.s3, `detail-type` Object Created, one object).
+    """
+    found: dict[str, set[Partition]] = {}
+    ignored = 0
+    for bucket, raw_key in _created_objects(event):
+        if bucket is None:
+            ignored += 1
+            continue
+        # S3 URL-encodes keys ('=' arrives as %3D, spaces as '+'); lake keys hold neither.
+        key = unquote_plus(raw_key)
         hit = object_partition(bucket, key, lake_root, tables)
         if hit is None:
             ignored += 1
