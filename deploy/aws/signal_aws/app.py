@@ -31,7 +31,9 @@ def _compose(
     outdir: Path | None,
     granular: dict[str, list[nag.Finding]] | None,
 ) -> cdk.App:
-    app = cdk.App(outdir=str(outdir) if outdir else None)
+    # the one context value the stacks would look up, given here: synthesis stays offline
+    zones_key = f"availability-zones:account={settings.account}:region={settings.region}"
+    app = cdk.App(outdir=str(outdir) if outdir else None, context={zones_key: settings.zones})
     cdk.Validations.of(app).add_plugins(*nag.plugins())
     env = cdk.Environment(account=settings.account, region=settings.region)
     name = settings.prefix.title().replace("-", "")

@@ -29,6 +29,11 @@ class DeploySettings(BaseSettings):
     account: str = Field("111111111111", description="AWS account (pinned: no lookups).")
     region: str = Field("eu-west-1", description="AWS region.")
     prefix: str = Field("signal-stream", description="Prefix of resource names.")
+    availability_zones: list[str] = Field(
+        default_factory=list,
+        description="AZs of the VPC (default <region>a and <region>b: named, so synthesis "
+        "looks nothing up and never writes placeholder AZs).",
+    )
     stream_name: str = Field("mobile_coverage_logs", description="Kinesis data stream.")
     stream_mode: Literal["on_demand", "provisioned"] = Field("on_demand")
     shard_count: int = Field(4, ge=1, description="Shards when provisioned.")
@@ -59,6 +64,11 @@ class DeploySettings(BaseSettings):
     image_context_dir: Path | None = Field(
         None, description="Docker contexts with the service pex files (default dist/)."
     )
+
+    @property
+    def zones(self) -> list[str]:
+        """The VPC's availability zones."""
+        return self.availability_zones or [f"{self.region}a", f"{self.region}b"]
 
     @property
     def bundle_dir(self) -> Path:

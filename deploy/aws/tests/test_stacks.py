@@ -3,7 +3,9 @@ templates)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aws_cdk.assertions import Match, Template
@@ -188,3 +190,18 @@ def _joined(value: Any) -> str:
         separator, parts = value["Fn::Join"]
         return separator.join(p if isinstance(p, str) else "<token>" for p in parts)
     return str(value)
+
+
+def test_synthesis_looks_nothing_up_and_writes_no_placeholder(
+    assembly: Any, templates: dict[str, Any], settings: DeploySettings
+) -> None:
+    manifest = json.loads((Path(assembly.directory) / "manifest.json").read_text("utf-8"))
+    assert not manifest.get("missing"), manifest.get("missing")
+    text = json.dumps(templates)
+    assert "dummy" not in text
+    subnets = [
+        r["Properties"]["AvailabilityZone"]
+        for r in templates["Services"]["Resources"].values()
+        if r["Type"] == "AWS::EC2::Subnet"
+    ]
+    assert sorted(set(subnets)) == settings.zones == ["eu-west-1a", "eu-west-1b"]

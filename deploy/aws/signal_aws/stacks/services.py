@@ -75,7 +75,7 @@ class ServicesStack(Stack):
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            max_azs=2,
+            availability_zones=settings.zones,
             nat_gateways=1,
             flow_logs={"all": ec2.FlowLogOptions()},
         )
