@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_ecs_patterns as ecs_patterns
@@ -14,12 +14,12 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from signal_aws.images import image_context
 from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import LAKE_PREFIX, DataStack
+from signal_aws.stacks.logging import container_logs, log_group
 from signal_aws.stacks.services import ServicesStack, query_permissions
 
 CATALOG_WRITE_ACTIONS = [
@@ -114,15 +114,7 @@ class CatalogStack(Stack):
             image=ecs.ContainerImage.from_asset(str(image_context(settings, "catalog-manager"))),
             command=["sync"],
             environment=environment,
-            logging=ecs.LogDrivers.aws_logs(
-                stream_prefix="catalog-manager",
-                log_group=logs.LogGroup(
-                    self,
-                    "SyncLogs",
-                    retention=logs.RetentionDays.ONE_MONTH,
-                    removal_policy=RemovalPolicy.DESTROY,
-                ),
-            ),
+            logging=container_logs(self, "SyncLogs", "catalog-manager"),
         )
         self._grant(task.task_role, data, catalog_resources, settings)
         self.sync = ecs_patterns.ScheduledFargateTask(
@@ -148,12 +140,7 @@ class CatalogStack(Stack):
                 memory_size=512,
                 environment=environment,
                 reserved_concurrent_executions=5,
-                log_group=logs.LogGroup(
-                    self,
-                    "RegisterLogs",
-                    retention=logs.RetentionDays.ONE_MONTH,
-                    removal_policy=RemovalPolicy.DESTROY,
-                ),
+                log_group=log_group(self, "RegisterLogs"),
             )
             self._grant(self.register, data, catalog_resources, settings)
             events.Rule(

@@ -55,27 +55,6 @@ class MonitoringStack(Stack):
             statistic="Maximum",
             period=window,
         )
-        self.alarms = [
-            cw.Alarm(
-                self,
-                "StreamIteratorAge",
-                alarm_description="Kinesis records wait: a reader lags (5 trigger intervals).",
-                metric=iterator_age,
-                threshold=5 * trigger_ms,
-                evaluation_periods=5,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            cw.Alarm(
-                self,
-                "ProcessorConsumerLag",
-                alarm_description="The stream processor is behind the stream (5 triggers).",
-                metric=consumer_lag,
-                threshold=5 * trigger_ms,
-                evaluation_periods=5,
-                # a streaming job that publishes nothing is stopped: that is an alarm too
-                treat_missing_data=cw.TreatMissingData.BREACHING,
-            ),
-        ]
         five_minutes = Duration.minutes(5)
         alb_5xx = services.alb.metrics.http_code_elb(
             elbv2.HttpCodeElb.ELB_5XX_COUNT, period=five_minutes, statistic="Sum"
@@ -92,57 +71,77 @@ class MonitoringStack(Stack):
         dashboard_unhealthy = services.dashboard_targets.metrics.unhealthy_host_count(
             period=window, statistic="Maximum"
         )
-        self.alarms += [
-            cw.Alarm(
+
+        def alarm(
+            cid: str,
+            description: str,
+            metric: cw.IMetric,
+            threshold: float,
+            periods: int,
+            missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
+        ) -> cw.Alarm:
+            """An alarm at or above `threshold` for `periods` periods of its metric."""
+            return cw.Alarm(
                 self,
+                cid,
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=periods,
+                treat_missing_data=missing,
+            )
+
+        lag_ms = 5 * trigger_ms
+        self.alarms = [
+            alarm(
+                "StreamIteratorAge",
+                "Kinesis records wait: a reader lags (5 trigger intervals).",
+                iterator_age,
+                lag_ms,
+                5,
+            ),
+            # a streaming job that publishes nothing is stopped: missing data is an alarm too
+            alarm(
+                "ProcessorConsumerLag",
+                "The stream processor is behind the stream (5 triggers).",
+                consumer_lag,
+                lag_ms,
+                5,
+                cw.TreatMissingData.BREACHING,
+            ),
+            alarm(
                 "Alb5xx",
-                alarm_description="The load balancer answered 5xx (no healthy target, timeouts).",
-                metric=alb_5xx,
-                threshold=10,
-                evaluation_periods=1,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                "The load balancer answered 5xx (no healthy target, timeouts).",
+                alb_5xx,
+                10,
+                1,
             ),
-            cw.Alarm(
-                self,
+            alarm(
                 "Api5xx",
-                alarm_description="The metrics API answered 5xx (engine unavailable or failing).",
-                metric=targets_5xx,
-                threshold=10,
-                evaluation_periods=1,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                "The metrics API answered 5xx (engine unavailable or failing).",
+                targets_5xx,
+                10,
+                1,
             ),
-            cw.Alarm(
-                self,
-                "ApiP99",
-                alarm_description="Metrics API p99 latency above 2 s for 15 minutes.",
-                metric=api_p99,
-                threshold=2.0,
-                evaluation_periods=3,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            ),
-            cw.Alarm(
-                self,
+            alarm("ApiP99", "Metrics API p99 latency above 2 s for 15 minutes.", api_p99, 2.0, 3),
+            alarm(
                 "TargetResponseTime",
-                alarm_description="Average target response time above 1 s for 15 minutes.",
-                metric=alb_latency,
-                threshold=1.0,
-                evaluation_periods=3,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                "Average target response time above 1 s for 15 minutes.",
+                alb_latency,
+                1.0,
+                3,
             ),
-            cw.Alarm(
-                self,
+            alarm(
                 "DashboardUnhealthyHosts",
-                alarm_description="A dashboard task fails its /_stcore/health check.",
-                metric=dashboard_unhealthy,
-                threshold=1,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=3,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                "A dashboard task fails its /_stcore/health check.",
+                dashboard_unhealthy,
+                1,
+                3,
             ),
         ]
-        for alarm in self.alarms:
-            alarm.add_alarm_action(action)
-            alarm.add_ok_action(action)
+        for each in self.alarms:
+            each.add_alarm_action(action)
+            each.add_ok_action(action)
 
         self.job_failed = events.Rule(
             self,

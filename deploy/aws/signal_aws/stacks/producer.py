@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from signal_aws.images import image_context
 from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import DataStack
+from signal_aws.stacks.logging import container_logs
 
 
 class ProducerStack(Stack):
@@ -37,15 +37,7 @@ class ProducerStack(Stack):
                 "SIGNAL_PRODUCER_DEAD_LETTER_PATH": "/tmp/dead-letter.jsonl",
                 "SIGNAL_PRODUCER_VERSION": version,
             },
-            logging=ecs.LogDrivers.aws_logs(
-                stream_prefix="producer",
-                log_group=logs.LogGroup(
-                    self,
-                    "Logs",
-                    retention=logs.RetentionDays.ONE_MONTH,
-                    removal_policy=RemovalPolicy.DESTROY,
-                ),
-            ),
+            logging=container_logs(self, "Logs", "producer"),
         )
         role = self.task.task_role
         role.add_to_principal_policy(

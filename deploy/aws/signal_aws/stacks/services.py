@@ -11,7 +11,6 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -19,6 +18,7 @@ from constructs import Construct
 from signal_aws.images import image_context
 from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import ATHENA_RESULTS_PREFIX, LAKE_PREFIX, DataStack
+from signal_aws.stacks.logging import container_logs
 
 API_PORT = 8080
 DASHBOARD_PORT = 8501
@@ -130,7 +130,7 @@ class ServicesStack(Stack):
             "api",
             image=ecs.ContainerImage.from_asset(str(image_context(settings, "metrics-api"))),
             port_mappings=[ecs.PortMapping(container_port=API_PORT)],
-            logging=self._logs("metrics-api"),
+            logging=container_logs(self, "metrics-api-logs", "metrics-api"),
             environment={
                 "SIGNAL_API_ENGINE": "athena",
                 "SIGNAL_API_HOST": "0.0.0.0",
@@ -157,7 +157,7 @@ class ServicesStack(Stack):
             "dashboard",
             image=ecs.ContainerImage.from_asset(str(image_context(settings, "dashboard"))),
             port_mappings=[ecs.PortMapping(container_port=DASHBOARD_PORT)],
-            logging=self._logs("dashboard"),
+            logging=container_logs(self, "dashboard-logs", "dashboard"),
             environment={
                 "SIGNAL_DASHBOARD_HOST": "0.0.0.0",
                 "SIGNAL_DASHBOARD_PORT": str(DASHBOARD_PORT),
@@ -226,15 +226,6 @@ class ServicesStack(Stack):
             "Tags", [{"Key": "version", "Value": version}, {"Key": "service", "Value": service}]
         )
         return task
-
-    def _logs(self, service: str) -> ecs.LogDriver:
-        group = logs.LogGroup(
-            self,
-            f"{service}-logs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        return ecs.LogDrivers.aws_logs(stream_prefix=service, log_group=group)
 
     def _service(
         self,
