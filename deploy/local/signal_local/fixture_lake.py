@@ -5,7 +5,8 @@ Hive-style `dt=/hour=` directories of the window start, one Parquet file per mic
 event carries the `batch_id` it was "processed" in, so a window+key pair is usually split over
 several rows in several files. The events frame needs the columns event_time (UTC), operator,
 network_type, signal_dbm, provider, gps_precision_m, satellites (NaN when absent), latitude,
-longitude, postal_code, status, batch_id and band (its quality band).
+longitude, postal_code, status, batch_id and band (its quality band). Every row carries the
+lineage columns as the processor stamps them: commit_seq = batch_id + 1, compacted = false.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def write_table(
     for (dt_value, hour, batch), part in frame.groupby(["_dt", "_hour", "batch_id"]):
         directory = root / partition_path(table, str(dt_value), int(hour))
         directory.mkdir(parents=True, exist_ok=True)
+        part = part.assign(commit_seq=part["batch_id"].astype("int64") + 1, compacted=False)
         data = pa.Table.from_pandas(
             part[list(table.column_names)], schema=table_arrow_schema(table), preserve_index=False
         )

@@ -30,6 +30,7 @@ ARROW_OF_HIVE: dict[str, pa.DataType] = {
     "double": pa.float64(),
     "string": pa.string(),
     "map<string,bigint>": pa.map_(pa.string(), pa.int64()),
+    "boolean": pa.bool_(),
 }
 START = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
 
@@ -37,6 +38,8 @@ START = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
 def _values(arrow_type: pa.DataType, rows: int, rng: random.Random) -> list[Any]:
     if pa.types.is_timestamp(arrow_type):
         return [START + dt.timedelta(seconds=rng.randrange(3600)) for _ in range(rows)]
+    if pa.types.is_boolean(arrow_type):
+        return [False] * rows
     if pa.types.is_integer(arrow_type):
         return [rng.randrange(-150, 1000) for _ in range(rows)]
     if pa.types.is_floating(arrow_type):

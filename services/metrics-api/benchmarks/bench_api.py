@@ -100,6 +100,8 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
                 np.array(["shardId-000000000000", "shardId-000000000001"])[rng.integers(0, 2, n)]
             ),
             "sequence_number": pc.cast(ids, pa.string()),
+            "commit_seq": pa.array(np.ones(n, dtype=np.int64)),
+            "compacted": pa.array(np.zeros(n, dtype=bool)),
         },
         schema=table_arrow_schema(EVENTS),
     )
@@ -145,6 +147,8 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
                     for i, name in enumerate(BAND_NAMES)
                 },
                 "batch_id": pa.array(np.full(int(sel.sum()), b, dtype=np.int64)),
+                "commit_seq": pa.array(np.full(int(sel.sum()), b + 1, dtype=np.int64)),
+                "compacted": pa.array(np.zeros(int(sel.sum()), dtype=bool)),
             },
             schema=table_arrow_schema(SIGNAL_STRENGTH_BY_OPERATOR),
         )

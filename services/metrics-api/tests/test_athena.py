@@ -245,16 +245,28 @@ def _sent_query_on_known_partials(execution: dict[str, Any]) -> list[tuple[Any, 
     con.execute(
         """CREATE TABLE signal_strength_by_operator (window_start TIMESTAMPTZ, operator VARCHAR,
            network_type VARCHAR, event_count BIGINT, signal_sum BIGINT, signal_min INTEGER,
-           signal_max INTEGER, dt VARCHAR, hour INTEGER)"""
+           signal_max INTEGER, commit_seq BIGINT, compacted BOOLEAN, dt VARCHAR, hour INTEGER)"""
     )
+    # hour 23 was compacted through sequence 2: the Vodafone row replaces its two partials
+    # (still on disk), and the Orange rows of sequences 3 and 4 arrived after the compaction
     con.execute(
         """INSERT INTO signal_strength_by_operator VALUES
-           ('2026-11-22 23:10:00+00', 'Orange', '4G', 2, -170, -90, -80, '2026-11-22', 23),
-           ('2026-11-22 23:50:00+00', 'Orange', '4G', 1, -80, -80, -80, '2026-11-22', 23),
-           ('2026-11-23 00:05:00+00', 'Orange', '4G', 4, -400, -110, -95, '2026-11-23', 0),
-           ('2026-11-22 23:30:00+00', 'Vodafone', '5G', 3, -270, -95, -85, '2026-11-22', 23),
-           ('2026-11-22 22:59:00+00', 'Orange', '4G', 9, -900, -100, -100, '2026-11-22', 22),
-           ('2026-11-23 01:30:00+00', 'Orange', '4G', 9, -900, -100, -100, '2026-11-23', 1)"""
+           ('2026-11-22 23:10:00+00', 'Orange', '4G', 2, -170, -90, -80, 3, false,
+            '2026-11-22', 23),
+           ('2026-11-22 23:50:00+00', 'Orange', '4G', 1, -80, -80, -80, 4, false,
+            '2026-11-22', 23),
+           ('2026-11-23 00:05:00+00', 'Orange', '4G', 4, -400, -110, -95, 1, false,
+            '2026-11-23', 0),
+           ('2026-11-22 23:30:00+00', 'Vodafone', '5G', 3, -270, -95, -85, 2, true,
+            '2026-11-22', 23),
+           ('2026-11-22 23:30:00+00', 'Vodafone', '5G', 1, -95, -95, -95, 1, false,
+            '2026-11-22', 23),
+           ('2026-11-22 23:30:00+00', 'Vodafone', '5G', 2, -175, -90, -85, 2, false,
+            '2026-11-22', 23),
+           ('2026-11-22 22:59:00+00', 'Orange', '4G', 9, -900, -100, -100, 1, false,
+            '2026-11-22', 22),
+           ('2026-11-23 01:30:00+00', 'Orange', '4G', 9, -900, -100, -100, 1, false,
+            '2026-11-23', 1)"""
     )
     rows = con.execute(sqlglot.transpile(sql, read="trino", write="duckdb")[0]).fetchall()
     return [(int(r[0]), *r[1:]) for r in rows]

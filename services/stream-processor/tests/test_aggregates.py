@@ -77,7 +77,7 @@ def _common(window: dt.datetime) -> dict[str, Any]:
 
 def _assert_rows(got: pa.Table, table: LakeTable, expected: list[dict[str, Any]]) -> None:
     """`got` has the table's layout schema and the expected rows (any order; floats to 1e-12)."""
-    assert got.schema == table_arrow_schema(table, with_partitions=True)
+    assert got.schema == table_arrow_schema(table, with_partitions=True, with_lineage=False)
     key = lambda row: sorted((k, str(v)) for k, v in row.items() if not isinstance(v, float))  # noqa: E731
     rows = sorted(got.to_pylist(), key=key)
     want = sorted(({c: row[c] for c in got.column_names} for row in expected), key=key)
@@ -141,12 +141,16 @@ def test_status_and_coverage_partials(events: pa.Table) -> None:
 
 def test_quarantine_and_events_tables(validated: pa.Table) -> None:
     quarantine = agg.quarantine_table(validated, BATCH)
-    assert quarantine.schema == table_arrow_schema(QUARANTINE, with_partitions=True)
+    assert quarantine.schema == table_arrow_schema(
+        QUARANTINE, with_partitions=True, with_lineage=False
+    )
     rows = quarantine.to_pylist()
     assert sorted(r["reason"] for r in rows) == ["invalid_json", "wrong_type"]
     assert all((r["dt"], r["hour"], r["batch_id"]) == ("2026-11-23", 10, BATCH) for r in rows)
     events = agg.events_table(validated)
-    assert events.schema == table_arrow_schema(EVENTS_TABLE, with_partitions=True)
+    assert events.schema == table_arrow_schema(
+        EVENTS_TABLE, with_partitions=True, with_lineage=False
+    )
     assert events.num_rows == 5
     assert {r["event_id"] for r in events.to_pylist()} == {e["event_id"] for e in EVENTS}
     assert {(r["dt"], r["hour"]) for r in events.to_pylist()} == {("2026-11-23", 10)}

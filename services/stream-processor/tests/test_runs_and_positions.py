@@ -191,3 +191,54 @@ def test_connection_errors_are_retried_with_backoff_then_raised() -> None:
     with pytest.raises(ClientError):  # not transient: no retry
         call_with_backoff(denied, max_retries=5, sleep=sleeps.append)
     assert len(sleeps) == 2
+
+
+def test_every_batch_gets_the_next_lake_wide_sequence_across_runs(tmp_path: Path) -> None:
+    """Rows carry their batch's commit_seq; a new checkpoint continues after the highest
+    committed one (compaction relies on it: signal_common.lake)."""
+    import pyarrow.parquet as pq
+
+    from signal_processor.adapters.progress import LocalProgressStore
+    from signal_processor.job import start_run
+    from signal_processor.settings import ProcessorSettings
+
+    storage, root = LocalStorage(), str(tmp_path / "lake")
+    settings = ProcessorSettings(lake_root=root, checkpoint_location=str(tmp_path / "cp1"))
+    first = start_run(settings, LocalProgressStore(str(tmp_path / "cp1")), storage)
+    assert first.seq_base == 0
+    writer = LakeWriter(root, storage, run_id=first.run_id, seq_base=first.seq_base)
+    for batch in range(3):
+        writer.write_arrow(ROWS, "events", batch)
+        writer.commit(batch, {"shards": {}, "finished": []})
+    writer.write_arrow(ROWS, "events", 3)  # never committed: the next run deletes it
+
+    again = start_run(settings, LocalProgressStore(str(tmp_path / "cp1")), storage)
+    assert (again.run_id, again.seq_base) == (first.run_id, 0)  # the same run keeps its base
+    second = start_run(
+        settings.model_copy(update={"checkpoint_location": str(tmp_path / "cp2")}),
+        LocalProgressStore(str(tmp_path / "cp2")),
+        storage,
+    )
+    assert (second.seq_base, second.discarded_files) == (3, 2)
+    later = LakeWriter(root, storage, run_id=second.run_id, seq_base=second.seq_base)
+    later.write_arrow(ROWS, "events", 0)
+    later.commit(0, {"shards": {}, "finished": []})
+
+    seqs = {
+        (p.name.split("-")[2], p.name.split("-")[3]): pq.read_table(p)["commit_seq"][0].as_py()
+        for p in (tmp_path / "lake" / "events").rglob("*.parquet")
+        if p.name.endswith("-00000.snappy.parquet")
+    }
+    a, b = first.run_id[2:], second.run_id[2:]
+    assert seqs == {
+        (a, "000000000000"): 1,
+        (a, "000000000001"): 2,
+        (a, "000000000002"): 3,
+        (b, "000000000000"): 4,
+    }
+    assert {h.run_id: h.seq for h in run_heads(storage, root)} == {
+        first.run_id: 3,
+        second.run_id: 4,
+    }
+    compacted = pq.read_table(next((tmp_path / "lake" / "events").rglob("*.parquet")))
+    assert compacted["compacted"].to_pylist() == [False]

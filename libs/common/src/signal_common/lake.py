@@ -3,6 +3,15 @@
 Paths are relative to a lake root URI: `file:///…` locally, `s3://bucket/prefix` in AWS.
 Partitions are Hive-style directories `dt=YYYY-MM-DD/hour=H` (hour as an int, 0-23), taken from
 the window start (KPI tables), the event time (`events`) or the arrival/batch time (others).
+
+Every table ends with two lineage columns that make compaction safe for readers with no lock and
+no catalog switch. `commit_seq` is a lake-wide sequence: the processor gives each micro-batch the
+next number and records it in its commit head (`_commits/<run>.json`). A compacted file replaces
+all rows of its partition up to a sequence `S`: its rows carry `compacted = true` and
+`commit_seq = S`. A reader keeps, per partition, the compacted rows of the highest `S` and the
+uncompacted rows above it (`visible_rows_sql`), so a reader that sees a compacted file and the
+files it replaced (or an older compacted file) at once still counts each event once, and late
+rows written after a compaction are visible at once.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -26,6 +36,8 @@ class Column:
     hive_type: str
     description: str
     nullable: bool = True
+    merge: Literal["key", "sum", "min", "max"] = "key"
+    """How compaction folds partial rows: group by the keys, add sums, keep minima/maxima."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,17 @@ class LakeTable:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
+    @property
+    def data_columns(self) -> tuple[Column, ...]:
+        """The columns a writer computes (every column but the lineage ones)."""
+        return tuple(c for c in self.columns if c.name not in LINEAGE_COLUMN_NAMES)
+
+    @property
+    def is_kpi(self) -> bool:
+        """Whether rows are partial aggregates (compaction merges them) or records (it
+        concatenates them)."""
+        return any(c.merge != "key" for c in self.columns)
+
     def column(self, name: str) -> Column:
         """The column (or partition key) called `name`."""
         for c in self.columns + self.partition_keys:
@@ -54,17 +77,42 @@ PARTITION_KEYS: tuple[Column, ...] = (
     Column("hour", "int", "Partition hour of day, 0-23 (UTC).", nullable=False),
 )
 
+LINEAGE_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "commit_seq",
+        "bigint",
+        "Lake-wide sequence of the batch that wrote the row; on a compacted row, the highest "
+        "sequence it replaces.",
+        False,
+    ),
+    Column(
+        "compacted",
+        "boolean",
+        "True on rows written by compaction (they replace the partition's rows up to commit_seq).",
+        False,
+    ),
+)
+LINEAGE_COLUMN_NAMES = frozenset(c.name for c in LINEAGE_COLUMNS)
+COMPACTED_BATCH_ID = -1
+"""The batch_id of compacted KPI rows (they merge many batches)."""
+
 _WINDOW = (
     Column("window_start", "timestamp", "Start of the 1-minute event-time window (UTC).", False),
     Column("window_end", "timestamp", "End (exclusive) of the window (UTC).", False),
 )
-_BATCH = (Column("batch_id", "bigint", "Micro-batch that wrote this partial aggregate.", False),)
-_COUNT = Column("event_count", "bigint", "Events in the window and key.", False)
+_BATCH = (
+    Column(
+        "batch_id", "bigint", "Micro-batch that wrote the row (-1 on compacted KPI rows).", False
+    ),
+)
+_COUNT = Column("event_count", "bigint", "Events in the window and key.", False, "sum")
 
 
 def _band_columns() -> tuple[Column, ...]:
     return tuple(
-        Column(f"band_{band}_count", "bigint", f"Events in the '{band}' quality band.", False)
+        Column(
+            f"band_{band}_count", "bigint", f"Events in the '{band}' quality band.", False, "sum"
+        )
         for band in BAND_NAMES
     )
 
@@ -80,6 +128,7 @@ EVENTS = LakeTable(
         Column("arrival_time", "timestamp", "When the stream received the record (UTC).", False),
         Column("shard_id", "string", "Kinesis shard the record came from.", False),
         Column("sequence_number", "string", "Kinesis sequence number of the record.", False),
+        *LINEAGE_COLUMNS,
     ),
     partition_keys=PARTITION_KEYS,
 )
@@ -95,6 +144,7 @@ QUARANTINE = LakeTable(
         Column("sequence_number", "string", "Kinesis sequence number of the record.", False),
         Column("arrival_time", "timestamp", "When the stream received the record (UTC).", False),
         *_BATCH,
+        *LINEAGE_COLUMNS,
     ),
     partition_keys=PARTITION_KEYS,
 )
@@ -107,11 +157,12 @@ SIGNAL_STRENGTH_BY_OPERATOR = LakeTable(
         Column("operator", "string", "Mobile network operator.", False),
         Column("network_type", "string", "2G/3G/4G/5G.", False),
         _COUNT,
-        Column("signal_sum", "bigint", "Sum of signal_dbm.", False),
-        Column("signal_min", "int", "Minimum signal_dbm.", False),
-        Column("signal_max", "int", "Maximum signal_dbm.", False),
+        Column("signal_sum", "bigint", "Sum of signal_dbm.", False, "sum"),
+        Column("signal_min", "int", "Minimum signal_dbm.", False, "min"),
+        Column("signal_max", "int", "Maximum signal_dbm.", False, "max"),
         *_band_columns(),
         *_BATCH,
+        *LINEAGE_COLUMNS,
     ),
     partition_keys=PARTITION_KEYS,
 )
@@ -123,12 +174,19 @@ GPS_PRECISION_BY_PROVIDER = LakeTable(
         *_WINDOW,
         Column("provider", "string", "Location provider (gps/network/fused).", False),
         _COUNT,
-        Column("precision_sum", "double", "Sum of gps_precision_m.", False),
-        Column("precision_min", "double", "Minimum gps_precision_m.", False),
-        Column("precision_max", "double", "Maximum gps_precision_m.", False),
-        Column("satellites_sum", "bigint", "Sum of satellites over events that report it.", False),
-        Column("satellites_count", "bigint", "Events that report satellites.", False),
+        Column("precision_sum", "double", "Sum of gps_precision_m.", False, "sum"),
+        Column("precision_min", "double", "Minimum gps_precision_m.", False, "min"),
+        Column("precision_max", "double", "Maximum gps_precision_m.", False, "max"),
+        Column(
+            "satellites_sum",
+            "bigint",
+            "Sum of satellites over events that report it.",
+            False,
+            "sum",
+        ),
+        Column("satellites_count", "bigint", "Events that report satellites.", False, "sum"),
         *_BATCH,
+        *LINEAGE_COLUMNS,
     ),
     partition_keys=PARTITION_KEYS,
 )
@@ -142,6 +200,7 @@ STATUS_COUNT = LakeTable(
         Column("status", "string", "Service status.", False),
         _COUNT,
         *_BATCH,
+        *LINEAGE_COLUMNS,
     ),
     partition_keys=PARTITION_KEYS,
 )
@@ -153,11 +212,16 @@ COVERAGE_BY_POSTAL_CODE = LakeTable(
         *_WINDOW,
         Column("postal_code", "string", "Postal code.", False),
         _COUNT,
-        Column("latitude_sum", "double", "Sum of latitude (centroid = sum / count).", False),
-        Column("longitude_sum", "double", "Sum of longitude (centroid = sum / count).", False),
-        Column("signal_sum", "bigint", "Sum of signal_dbm.", False),
-        Column("out_of_service_count", "bigint", "Events with status OUT_OF_SERVICE.", False),
+        Column("latitude_sum", "double", "Sum of latitude (centroid = sum / count).", False, "sum"),
+        Column(
+            "longitude_sum", "double", "Sum of longitude (centroid = sum / count).", False, "sum"
+        ),
+        Column("signal_sum", "bigint", "Sum of signal_dbm.", False, "sum"),
+        Column(
+            "out_of_service_count", "bigint", "Events with status OUT_OF_SERVICE.", False, "sum"
+        ),
         *_BATCH,
+        *LINEAGE_COLUMNS,
     ),
     partition_keys=PARTITION_KEYS,
 )
@@ -184,6 +248,7 @@ PIPELINE_BATCHES = LakeTable(
         Column("late_dropped", "bigint", "Records dedup dropped as older than its watermark."),
         Column("millis_behind_latest", "bigint", "Consumer lag: max MillisBehindLatest of shards."),
         Column("source_positions", "string", "JSON: per shard, where the batch read from/to."),
+        *LINEAGE_COLUMNS,
     ),
     partition_keys=PARTITION_KEYS,
 )
@@ -209,9 +274,13 @@ _ARROW_BY_HIVE: Mapping[str, pa.DataType] = {
 }
 
 
-def table_arrow_schema(table: LakeTable, *, with_partitions: bool = False) -> pa.Schema:
-    """The Arrow schema of a table's Parquet files (partition keys live in the path)."""
-    columns = table.columns + (table.partition_keys if with_partitions else ())
+def table_arrow_schema(
+    table: LakeTable, *, with_partitions: bool = False, with_lineage: bool = True
+) -> pa.Schema:
+    """The Arrow schema of a table's Parquet files (partition keys live in the path; without
+    lineage: what a writer computes before the lake writer stamps commit_seq and compacted)."""
+    own = table.columns if with_lineage else table.data_columns
+    columns = own + (table.partition_keys if with_partitions else ())
     return pa.schema(
         [pa.field(c.name, _ARROW_BY_HIVE[c.hive_type], nullable=c.nullable) for c in columns]
     )
@@ -241,3 +310,49 @@ def local_path(uri: str) -> str:
     if parsed.scheme in ("", "file"):
         return parsed.path if parsed.scheme else uri
     raise ValueError(f"{uri!r} is not a local path (scheme {parsed.scheme!r})")
+
+
+def visible_rows_sql(table: LakeTable | str, where: str = "", cut_where: str = "") -> str:
+    """A Trino (and DuckDB) subquery of the rows of `table` a reader must count.
+
+    Per partition, the compacted rows of the highest commit_seq (the partition's cut) and the
+    uncompacted rows above it: any mix of a compacted file, the files it replaced and older
+    compacted files yields each event once. `where` filters the rows and `cut_where` the rows
+    the cut is taken from (the same text, or only its partition predicates; separate because
+    `?` parameters cannot be repeated). Both may filter on partition keys, windows and grouping
+    keys but never on measures: every replaced row's compacted counterpart has the same window
+    and keys, so it passes the same filter and still hides it. A join, not a window function:
+    DuckDB prunes hive partitions below a join, not below a window.
+    """
+    name = table if isinstance(table, str) else table.name
+    rows_where = f" WHERE {where}" if where else ""
+    cut_filter = f" AND {cut_where}" if cut_where else ""
+    return (
+        f"(SELECT r.* FROM (SELECT * FROM {name}{rows_where}) AS r"
+        f" LEFT JOIN (SELECT dt AS cut_dt, hour AS cut_hour, MAX(commit_seq) AS cut_seq"
+        f" FROM {name} WHERE compacted{cut_filter} GROUP BY 1, 2) AS cut"
+        " ON r.dt = cut.cut_dt AND r.hour = cut.cut_hour"
+        " WHERE CASE WHEN r.compacted THEN r.commit_seq = cut.cut_seq"
+        " ELSE r.commit_seq > COALESCE(cut.cut_seq, -1) END) AS visible"
+    )
+
+
+COMMITS_DIR = "_commits"
+"""Where the processor keeps one head per run (`_commits/<run>.json`): its last committed batch
+and that batch's `seq`. Every row with a commit_seq at or below the highest `seq` is committed."""
+
+COMPACTED_PREFIX = "compacted-"
+
+
+def compacted_file_name(seq: int) -> str:
+    """The name of a partition's compacted file through sequence `seq`."""
+    return f"{COMPACTED_PREFIX}{seq:012d}.snappy.parquet"
+
+
+def compacted_file_seq(name: str) -> int | None:
+    """The sequence of a compacted file's name (a path is fine); None for any other file."""
+    base = name.rsplit("/", 1)[-1]
+    if not base.startswith(COMPACTED_PREFIX) or not base.endswith(".snappy.parquet"):
+        return None
+    digits = base[len(COMPACTED_PREFIX) : -len(".snappy.parquet")]
+    return int(digits) if digits.isdigit() else None

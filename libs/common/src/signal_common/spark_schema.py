@@ -24,6 +24,7 @@ def spark_type(kind: Kind | str) -> DataType:
         "bigint": t.LongType(),
         "double": t.DoubleType(),
         "map<string,bigint>": t.MapType(t.StringType(), t.LongType()),
+        "boolean": t.BooleanType(),
     }
     return mapping[kind]
 

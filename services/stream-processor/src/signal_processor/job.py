@@ -326,7 +326,7 @@ class BatchWriter:
             "dt": day,
             "hour": hour,
         }
-        schema = table_arrow_schema(PIPELINE_BATCHES, with_partitions=True)
+        schema = table_arrow_schema(PIPELINE_BATCHES, with_partitions=True, with_lineage=False)
         w.write_arrow(pa.Table.from_pylist([row], schema=schema), "pipeline_batches", batch_id)
         resume = ctx.resume()
         if resume is None:
@@ -373,6 +373,7 @@ class RunStart:
     run_id: str
     initial_positions: str | None
     discarded_files: int
+    seq_base: int = 0
 
 
 def start_run(settings: ProcessorSettings, store: ProgressStore, lake: Storage) -> RunStart:
@@ -382,23 +383,30 @@ def start_run(settings: ProcessorSettings, store: ProgressStore, lake: Storage) 
     Before its first batch it deletes what earlier runs wrote for batches they never committed
     and, unless `resume_from_lake` is off, continues where the lake's last commit ended.
     """
+    heads = run_heads(lake, settings.lake_root)
     run = store.get("run") or store.put_if_absent(
-        "run", {"run_id": new_run_id(), "created": dt.datetime.now(dt.UTC).isoformat()}
+        "run",
+        {
+            "run_id": new_run_id(),
+            "created": dt.datetime.now(dt.UTC).isoformat(),
+            # this run's batches follow every sequence committed so far (one processor per lake)
+            "seq_base": max((h.seq for h in heads), default=0),
+        },
     )
     run_id = str(run["run_id"])
-    heads = run_heads(lake, settings.lake_root)
-    if any(h.run_id == run_id for h in heads):
-        return RunStart(run_id, None, 0)  # a run in progress: Spark's checkpoint drives
-    discarded = discard_uncommitted(lake, settings.lake_root, current_run=run_id)
     earlier = [h for h in heads if h.run_id != run_id]
+    seq_base = int(run.get("seq_base", max((h.seq for h in earlier), default=0)))
+    if len(earlier) < len(heads):
+        return RunStart(run_id, None, 0, seq_base)  # a run in progress: Spark's checkpoint drives
+    discarded = discard_uncommitted(lake, settings.lake_root, current_run=run_id)
     if not settings.resume_from_lake or not earlier:
-        return RunStart(run_id, None, discarded)
+        return RunStart(run_id, None, discarded, seq_base)
     last = earlier[-1]
     log.warning(
         "new checkpoint: continuing where the lake's last commit ended",
         extra={"run_id": run_id, "after_run": last.run_id, "after_batch": last.batch_id},
     )
-    return RunStart(run_id, json.dumps(last.resume), discarded)
+    return RunStart(run_id, json.dumps(last.resume), discarded, seq_base)
 
 
 def start_query(spark: SparkSession, settings: ProcessorSettings) -> StreamingQuery:
@@ -424,7 +432,7 @@ def start_query(spark: SparkSession, settings: ProcessorSettings) -> StreamingQu
     )
     sink = BatchWriter(
         settings,
-        LakeWriter(settings.lake_root, lake, run_id=run.run_id),
+        LakeWriter(settings.lake_root, lake, run_id=run.run_id, seq_base=run.seq_base),
         context=lambda batch_id: checkpoint_batch_context(
             checkpoint, settings.checkpoint_location, store, batch_id
         ),

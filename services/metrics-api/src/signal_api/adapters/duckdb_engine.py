@@ -34,6 +34,7 @@ _DUCKDB_TYPES = {
     "int": "INTEGER",
     "double": "DOUBLE",
     "map<string,bigint>": "MAP(VARCHAR, BIGINT)",
+    "boolean": "BOOLEAN",
 }
 
 

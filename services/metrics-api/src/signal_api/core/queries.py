@@ -5,12 +5,14 @@ validated enum values (bucket widths from `Granularity`) and identifiers from li
 Each query constrains the `dt`/`hour` partition keys so both engines prune partitions.
 Timestamps are returned as epoch seconds (`to_unixtime`) so both engines yield plain numbers;
 sums of bigint columns are cast back to BIGINT (DuckDB would widen them to a slower HUGEINT).
+Every table is read through `visible_rows_sql`, so a compaction running under the query never
+makes it count an event twice or miss one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from signal_api.core.params import Granularity, TimeRange
@@ -20,6 +22,8 @@ from signal_common.lake import (
     PIPELINE_BATCHES,
     SIGNAL_STRENGTH_BY_OPERATOR,
     STATUS_COUNT,
+    LakeTable,
+    visible_rows_sql,
 )
 from signal_common.quality import BAND_NAMES
 from signal_common.schema import QUARANTINE_REASONS, Status
@@ -68,6 +72,12 @@ class _Builder:
             f" AND {time_column} < {self.ts(window.end)}"
         )
 
+    def visible(self, table: LakeTable, where: Callable[[], str]) -> str:
+        """`table`'s rows a reader counts (signal_common.lake.visible_rows_sql), filtered by
+        `where` (called twice: once for the rows, once for the compaction cut; its parameters
+        are bound twice, in text order)."""
+        return visible_rows_sql(table, where(), where())
+
     def query(self, name: str, sql: str) -> Query:
         return Query(name, " ".join(sql.split()), tuple(self.params))
 
@@ -89,15 +99,21 @@ def signal_strength(
     b = _Builder()
     keys = "operator, network_type" if by_network_type else "operator"
     group = "1, 2, 3" if by_network_type else "1, 2"
-    where = b.in_range("window_start", window)
-    where += b.in_list("operator", operators) + b.in_list("network_type", network_types)
+
+    def where() -> str:
+        return (
+            b.in_range("window_start", window)
+            + b.in_list("operator", operators)
+            + b.in_list("network_type", network_types)
+        )
+
     return b.query(
         "signal_strength",
         f"""SELECT {_bucket(granularity)} AS bucket, {keys},
                CAST(SUM(event_count) AS BIGINT) AS event_count,
                CAST(SUM(signal_sum) AS BIGINT) AS signal_sum,
                MIN(signal_min) AS signal_min, MAX(signal_max) AS signal_max
-            FROM {SIGNAL_STRENGTH_BY_OPERATOR.name} WHERE {where}
+            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where)}
             GROUP BY {group} ORDER BY {group}""",
     )
 
@@ -107,7 +123,10 @@ def gps_precision(
 ) -> Query:
     """Σcount, Σprecision, min, max and satellites sums per bucket × provider."""
     b = _Builder()
-    where = b.in_range("window_start", window) + b.in_list("provider", providers)
+
+    def where() -> str:
+        return b.in_range("window_start", window) + b.in_list("provider", providers)
+
     return b.query(
         "gps_precision",
         f"""SELECT {_bucket(granularity)} AS bucket, provider,
@@ -116,7 +135,7 @@ def gps_precision(
                MIN(precision_min) AS precision_min, MAX(precision_max) AS precision_max,
                CAST(SUM(satellites_sum) AS BIGINT) AS satellites_sum,
                CAST(SUM(satellites_count) AS BIGINT) AS satellites_count
-            FROM {GPS_PRECISION_BY_PROVIDER.name} WHERE {where}
+            FROM {b.visible(GPS_PRECISION_BY_PROVIDER, where)}
             GROUP BY 1, 2 ORDER BY 1, 2""",
     )
 
@@ -132,11 +151,17 @@ def status_counts(
     """Σcount per bucket × postal code × status; optionally only the `top` postal codes by
     OUT_OF_SERVICE count over the range (ties broken by postal code)."""
     b = _Builder()
-    where = b.in_range("window_start", window)
-    where += b.in_list("postal_code", postal_codes) + b.in_list("status", statuses)
+
+    def where() -> str:
+        return (
+            b.in_range("window_start", window)
+            + b.in_list("postal_code", postal_codes)
+            + b.in_list("status", statuses)
+        )
+
     base = f"""SELECT {_bucket(granularity)} AS bucket, postal_code, status,
                   CAST(SUM(event_count) AS BIGINT) AS event_count
-               FROM {STATUS_COUNT.name} WHERE {where} GROUP BY 1, 2, 3"""
+               FROM {b.visible(STATUS_COUNT, where)} GROUP BY 1, 2, 3"""
     if top is None:
         return b.query("status_counts", f"{base} ORDER BY 1, 2, 3")
     oos = b.p(Status.OUT_OF_SERVICE.value)
@@ -161,13 +186,19 @@ def signal_quality(
 ) -> Query:
     """Σcount and Σ per quality band per operator × network type over the range."""
     b = _Builder()
-    where = b.in_range("window_start", window)
-    where += b.in_list("operator", operators) + b.in_list("network_type", network_types)
+
+    def where() -> str:
+        return (
+            b.in_range("window_start", window)
+            + b.in_list("operator", operators)
+            + b.in_list("network_type", network_types)
+        )
+
     bands = ", ".join(f"SUM(band_{band}_count) AS band_{band}_count" for band in BAND_NAMES)
     return b.query(
         "signal_quality",
         f"""SELECT operator, network_type, SUM(event_count) AS event_count, {bands}
-            FROM {SIGNAL_STRENGTH_BY_OPERATOR.name} WHERE {where}
+            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where)}
             GROUP BY 1, 2 ORDER BY 1, 2""",
     )
 
@@ -175,13 +206,16 @@ def signal_quality(
 def coverage(window: TimeRange, *, postal_codes: Sequence[str] = ()) -> Query:
     """Coverage sums per postal code over the range."""
     b = _Builder()
-    where = b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
+
+    def where() -> str:
+        return b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
+
     return b.query(
         "coverage",
         f"""SELECT postal_code, SUM(event_count) AS event_count,
                SUM(latitude_sum) AS latitude_sum, SUM(longitude_sum) AS longitude_sum,
                SUM(signal_sum) AS signal_sum, SUM(out_of_service_count) AS out_of_service_count
-            FROM {COVERAGE_BY_POSTAL_CODE.name} WHERE {where}
+            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where)}
             GROUP BY 1 ORDER BY 1""",
     )
 
@@ -192,7 +226,10 @@ def alert_candidates(
     """Per postal code: sums in the recent window [recent_start, end) and the baseline before."""
     b = _Builder()
     recent = [b.ts(recent_start) for _ in range(5)]
-    where = b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
+
+    def where() -> str:
+        return b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
+
     return b.query(
         "alert_candidates",
         f"""SELECT postal_code,
@@ -206,7 +243,7 @@ def alert_candidates(
                  AS baseline_count,
                SUM(CASE WHEN window_start < {recent[4]} THEN signal_sum ELSE 0 END)
                  AS baseline_signal_sum
-            FROM {COVERAGE_BY_POSTAL_CODE.name} WHERE {where}
+            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where)}
             GROUP BY 1 ORDER BY 1""",
     )
 
@@ -214,13 +251,16 @@ def alert_candidates(
 def coverage_by_minute(window: TimeRange, postal_codes: Sequence[str]) -> Query:
     """Per minute × postal code coverage sums (to find since when an alert holds)."""
     b = _Builder()
-    where = b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
+
+    def where() -> str:
+        return b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
+
     return b.query(
         "coverage_by_minute",
         f"""SELECT {_bucket(Granularity.M1)} AS bucket, postal_code,
                SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum,
                SUM(out_of_service_count) AS out_of_service_count
-            FROM {COVERAGE_BY_POSTAL_CODE.name} WHERE {where}
+            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where)}
             GROUP BY 1, 2 ORDER BY 1, 2""",
     )
 
@@ -228,28 +268,36 @@ def coverage_by_minute(window: TimeRange, postal_codes: Sequence[str]) -> Query:
 def latest_window(window: TimeRange) -> Query:
     """The newest window start with data in the range (epoch seconds, or NULL)."""
     b = _Builder()
-    where = b.in_range("window_start", window)
+
+    def where() -> str:
+        return b.in_range("window_start", window)
+
     return b.query(
         "latest_window",
         f"""SELECT to_unixtime(MAX(window_start)) AS latest
-            FROM {SIGNAL_STRENGTH_BY_OPERATOR.name} WHERE {where}""",
+            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where)}""",
     )
 
 
 def window_totals(window: TimeRange) -> Query:
     """Σcount and Σsignal (signal table), Σcount and Σout-of-service (coverage) in a range."""
     b = _Builder()
-    where_signal = b.in_range("window_start", window)
-    where_coverage = b.in_range("window_start", window)
+
+    def where_signal() -> str:
+        return b.in_range("window_start", window)
+
+    def where_coverage() -> str:
+        return b.in_range("window_start", window)
+
     return b.query(
         "window_totals",
         f"""SELECT s.event_count, s.signal_sum, c.coverage_count, c.out_of_service_count
             FROM (SELECT SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum
-                  FROM {SIGNAL_STRENGTH_BY_OPERATOR.name} WHERE {where_signal}) s
+                  FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where_signal)}) s
             CROSS JOIN
                  (SELECT SUM(event_count) AS coverage_count,
                          SUM(out_of_service_count) AS out_of_service_count
-                  FROM {COVERAGE_BY_POSTAL_CODE.name} WHERE {where_coverage}) c""",
+                  FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where_coverage)}) c""",
     )
 
 
@@ -260,7 +308,10 @@ def pipeline(window: TimeRange) -> Query:
         f"SUM(COALESCE(element_at(quarantined_by_reason, {b.p(reason)}), 0)) AS q_{i}"
         for i, reason in enumerate(QUARANTINE_REASONS)
     )
-    where = b.in_range("batch_time", window)
+
+    def where() -> str:
+        return b.in_range("batch_time", window)
+
     return b.query(
         "pipeline",
         f"""SELECT COUNT(*) AS batches, SUM(rows_in) AS rows_in, SUM(valid_rows) AS valid_rows,
@@ -272,7 +323,7 @@ def pipeline(window: TimeRange) -> Query:
                SUM(processing_ms) AS processing_ms, MAX(max_lateness_s) AS max_lateness_s,
                to_unixtime(MAX(batch_time)) AS newest_batch_time,
                to_unixtime(MAX(max_event_time)) AS newest_event_time, {reasons}
-            FROM {PIPELINE_BATCHES.name} WHERE {where}""",
+            FROM {b.visible(PIPELINE_BATCHES, where)}""",
     )
 
 

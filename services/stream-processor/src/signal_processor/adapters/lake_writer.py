@@ -14,6 +14,11 @@ reading continues: a new checkpoint starts there, and first deletes what an earl
 for batches it never committed (their records are read again).
 Each file appears atomically (rename locally, a single PUT on S3). Writing from the driver costs
 far less than a Spark write job per table for micro-batch sized data.
+
+Every row is stamped with its batch's lake-wide `commit_seq` (the run's base plus the batch id
+plus one; the base is the highest sequence committed before the run began) and
+`compacted = false`, the lineage that lets compaction replace files under running readers
+(signal_common.lake).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from signal_common.lake import COMMITS_DIR
 from signal_processor.adapters.aws_clients import aws_client
 
 log = logging.getLogger(__name__)
@@ -179,15 +185,22 @@ class RunHead:
     batch_id: int
     committed_at: str
     resume: dict[str, Any]
+    seq: int = 0
+    """The batch's lake-wide commit sequence (0 in heads written before sequences existed)."""
 
 
 class LakeWriter:
     """Writes one batch's rows of a table, replacing any earlier attempt of the same batch."""
 
-    def __init__(self, lake_root: str, storage: Storage, *, run_id: str) -> None:
+    def __init__(self, lake_root: str, storage: Storage, *, run_id: str, seq_base: int = 0) -> None:
         self.root = lake_uri(lake_root)
         self.storage = storage
         self.run_id = run_id
+        self.seq_base = seq_base
+
+    def seq(self, batch_id: int) -> int:
+        """The lake-wide commit sequence of this run's batch `batch_id` (the same on replay)."""
+        return self.seq_base + batch_id + 1
 
     def manifest_uri(self, table: str, batch_id: int) -> str:
         return f"{self.root}/_batches/{self.run_id}/{table}/{batch_id:012d}.json"
@@ -199,12 +212,13 @@ class LakeWriter:
             "batch_id": batch_id,
             "committed_at": dt.datetime.now(dt.UTC).isoformat(),
             "resume": resume,
+            "seq": self.seq(batch_id),
         }
-        self.storage.write_json(f"{self.root}/_commits/{self.run_id}.json", head)
+        self.storage.write_json(f"{self.root}/{COMMITS_DIR}/{self.run_id}.json", head)
 
     def write_arrow(self, data: pa.Table | None, table: str, batch_id: int) -> list[str]:
         """Write an Arrow table (None: nothing) as the files of batch `batch_id` of `table`."""
-        parts = partition_tables(data) if data is not None else []
+        parts = partition_tables(with_lineage(data, self.seq(batch_id))) if data is not None else []
         final = [
             f"{self.root}/{table}/dt={day}/hour={hour}/"
             f"part-{self.run_id}-{batch_id:012d}-{k:05d}.snappy.parquet"
@@ -229,11 +243,17 @@ class LakeWriter:
 def run_heads(storage: Storage, lake_root: str) -> list[RunHead]:
     """Every run's head in the lake, oldest commit first."""
     heads = []
-    for uri in storage.list(f"{lake_uri(lake_root)}/_commits"):
+    for uri in storage.list(f"{lake_uri(lake_root)}/{COMMITS_DIR}"):
         head = storage.read_json(uri) if uri.endswith(".json") else None
         if head is not None:
             heads.append(
-                RunHead(head["run_id"], int(head["batch_id"]), head["committed_at"], head["resume"])
+                RunHead(
+                    head["run_id"],
+                    int(head["batch_id"]),
+                    head["committed_at"],
+                    head["resume"],
+                    int(head.get("seq", 0)),
+                )
             )
     return sorted(heads, key=lambda h: h.committed_at)
 
@@ -265,6 +285,14 @@ def discard_uncommitted(storage: Storage, lake_root: str, *, current_run: str) -
             extra={"run_id": parts[1], "table": parts[2], "batch_id": batch_id},
         )
     return deleted
+
+
+def with_lineage(data: pa.Table, seq: int) -> pa.Table:
+    """`data` with the lineage columns of a batch's own rows: its commit_seq, not compacted."""
+    n = data.num_rows
+    return data.append_column(
+        pa.field("commit_seq", pa.int64(), nullable=False), pa.repeat(pa.scalar(seq, pa.int64()), n)
+    ).append_column(pa.field("compacted", pa.bool_(), nullable=False), pa.repeat(False, n))
 
 
 def partition_tables(data: pa.Table) -> list[tuple[tuple[str, int], pa.Table]]:

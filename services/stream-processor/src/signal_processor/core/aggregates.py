@@ -39,7 +39,7 @@ _MINUTE = pa.scalar(dt.timedelta(minutes=1), type=pa.duration("us"))
 
 def conform(data: pa.Table, table: LakeTable) -> pa.Table:
     """The table's columns and partition keys, in layout order, cast to the layout's types."""
-    schema = table_arrow_schema(table, with_partitions=True)
+    schema = table_arrow_schema(table, with_partitions=True, with_lineage=False)
     return pa.Table.from_arrays([data[f.name].cast(f.type) for f in schema], schema=schema)
 
 
