@@ -44,6 +44,7 @@ def error_lines(result: Any) -> list[str]:
         ["crawlers", "status"],
         ["drift"],
         ["validate"],
+        ["compact"],
     ],
 )
 def test_help(command: list[str]) -> None:

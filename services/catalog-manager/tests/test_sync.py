@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +17,14 @@ from signal_catalog.core.plan import Action
 from signal_catalog.errors import DatabaseMissingError, LakePathMissingError, TableMissingError
 from signal_catalog.settings import CatalogSettings, PartitionMode
 from signal_catalog.wiring import catalog_from, lake_from, s3_client
-from signal_common.lake import ALL_TABLES, STATUS_COUNT, TABLES_BY_NAME, Column, table_uri
+from signal_common.lake import (
+    ALL_TABLES,
+    KPI_TABLES,
+    STATUS_COUNT,
+    TABLES_BY_NAME,
+    Column,
+    table_uri,
+)
 
 PartitionsOf = Callable[[str], set[tuple[str, int]]]
 
@@ -58,7 +67,24 @@ def test_sync_registers_every_table_and_partition_of_the_lake(
     assert result.database_created
     assert [r.action for r in result.tables] == [Action.CREATE] * len(ALL_TABLES)
     names = {t["Name"] for t in glue.get_tables(DatabaseName=database)["TableList"]}
-    assert names == {t.name for t in ALL_TABLES}
+    views = {f"{t.name}_per_minute" for t in KPI_TABLES}
+    assert names == {t.name for t in ALL_TABLES} | views
+    assert result.views == dict.fromkeys(sorted(views), Action.CREATE)
+    view = glue.get_table(DatabaseName=database, Name="status_count_per_minute")["Table"]
+    assert (view["TableType"], view["Parameters"]["presto_view"]) == ("VIRTUAL_VIEW", "true")
+    encoded = view["ViewOriginalText"].removeprefix("/* Presto View: ").removesuffix(" */")
+    presto = json.loads(base64.b64decode(encoded))
+    assert (presto["catalog"], presto["schema"]) == ("awsdatacatalog", database)
+    assert "FROM (SELECT r.* FROM (SELECT * FROM status_count) AS r" in presto["originalSql"]
+    assert [(c["name"], c["type"]) for c in presto["columns"]] == [
+        ("window_start", "timestamp"),
+        ("window_end", "timestamp"),
+        ("postal_code", "varchar"),
+        ("status", "varchar"),
+        ("event_count", "bigint"),
+        ("dt", "varchar"),
+        ("hour", "integer"),
+    ]
     for table in ALL_TABLES:
         got = glue.get_table(DatabaseName=database, Name=table.name)["Table"]
         assert got["StorageDescriptor"]["Location"] == table_uri(lake_dir.uri, table)
@@ -107,6 +133,7 @@ def test_second_sync_changes_nothing(
     )
     assert not second.database_created
     assert all(r.action is Action.NONE and r.partitions_added == 0 for r in second.tables)
+    assert set(second.views.values()) == {Action.NONE}
     assert writes == [[], [], [], []]
     assert catalog_state() == before
 

@@ -1,5 +1,5 @@
 """`signal-catalog`: keep the Glue Data Catalog true to the lake (sync, watch, crawlers, drift,
-validate).
+validate) and the lake itself compact (compact).
 
 Exit codes: 0 ok · 1 disagreement found (drift, failed smoke query) · 2 bad settings or usage ·
 3 change refused (incompatible schema, table location elsewhere; use --force) · 4 AWS or lake
@@ -8,15 +8,17 @@ problem (permissions, missing database or lake path, throttling) · 5 crawlers t
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import sys
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from signal_catalog import operations
@@ -148,9 +150,11 @@ def sync_command(
     if result.database_created:
         out.print(f"created database {settings.glue_database}")
     out.print(_sync_table(result, settings))
+    changed_views = [name for name, action in result.views.items() if action is not Action.NONE]
     out.print(
         f"{sum(r.action is not Action.NONE for r in result.tables)} table change(s), "
-        f"{result.partitions_added} partition(s) added"
+        f"{result.partitions_added} partition(s) added, "
+        f"{len(result.views)} KPI view(s) ({len(changed_views)} created or updated)"
     )
     if result.refused:
         names = ", ".join(r.table for r in result.refused)
@@ -343,6 +347,127 @@ def validate_command(table: TablesOption = None, verbose: VerboseOption = False)
         out.print(f"[red]failed[/] {f}", highlight=False)
     if failures:
         raise _fail(f"{len(failures)} smoke quer(y/ies) failed", EXIT_DISAGREEMENT)
+
+
+def _compaction_summary(result: operations.CompactionResult, *, dry_run: bool) -> Table:
+    title = "compaction (dry run: nothing written or deleted)" if dry_run else "compaction"
+    summary = Table(title=f"{title}, committed through sequence {result.committed_seq}")
+    summary.add_column("table", no_wrap=True)
+    for column in ("closed partitions", "compacted", "files before", "files after", "waiting"):
+        summary.add_column(column, justify="right")
+    by_table: dict[str, list[operations.PartitionCompaction]] = {}
+    for p in result.partitions:
+        by_table.setdefault(p.table, []).append(p)
+    for name, parts in by_table.items():
+        summary.add_row(
+            name,
+            str(len(parts)),
+            str(sum(p.plan.write is not None for p in parts)),
+            str(sum(p.files_before for p in parts)),
+            str(sum(p.files_after for p in parts)),
+            str(sum(p.plan.pending_delete for p in parts)),
+        )
+    return summary
+
+
+def _compact_once(
+    settings: CatalogSettings,
+    tables: list[LakeTable],
+    *,
+    grace_s: float,
+    reader_grace_s: float,
+    dry_run: bool,
+) -> operations.CompactionResult:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("listing partitions", total=None)
+
+        def candidates(n: int) -> None:
+            progress.update(task, total=n, description="compacting partitions")
+
+        def advance(report: operations.PartitionCompaction) -> None:
+            progress.update(
+                task,
+                advance=1,
+                description=f"{report.table} {report.partition.dt} {report.partition.hour:02d}h",
+            )
+
+        return operations.compact(
+            lake_from(settings),
+            tables,
+            now=dt.datetime.now(dt.UTC),
+            grace=dt.timedelta(seconds=grace_s),
+            reader_grace=dt.timedelta(seconds=reader_grace_s),
+            dry_run=dry_run,
+            on_candidates=candidates,
+            on_partition=advance,
+        )
+
+
+@app.command("compact")
+@expected_failures
+def compact_command(
+    table: TablesOption = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            help="Compact hours that ended at least this many seconds ago "
+            "(default: SIGNAL_CATALOG_COMPACT_GRACE_S)."
+        ),
+    ] = None,
+    reader_grace: Annotated[
+        float | None,
+        typer.Option(
+            help="Delete replaced files once the compacted file is this many seconds old "
+            "(default: SIGNAL_CATALOG_COMPACT_READER_GRACE_S)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would change; write nothing.")
+    ] = False,
+    every: Annotated[
+        float | None,
+        typer.Option(
+            help="Repeat every this many seconds until Ctrl-C "
+            "(SIGNAL_CATALOG_COMPACT_INTERVAL_S is the stack's choice)."
+        ),
+    ] = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Merge each closed hour partition's files into one; readers never count a row twice."""
+    settings = _setup(verbose)
+    tables = _tables(table)
+    grace_s = settings.compact_grace_s if grace is None else grace
+    reader_s = settings.compact_reader_grace_s if reader_grace is None else reader_grace
+    if grace_s < 0 or reader_s < 0:
+        raise _fail("--grace and --reader-grace must be 0 or more seconds", EXIT_CONFIG)
+    if every is not None and every <= 0:
+        raise _fail("--every must be more than 0 seconds", EXIT_CONFIG)
+    try:
+        while True:
+            started = time.monotonic()
+            result = _compact_once(
+                settings, tables, grace_s=grace_s, reader_grace_s=reader_s, dry_run=dry_run
+            )
+            out.print(_compaction_summary(result, dry_run=dry_run))
+            out.print(
+                f"{result.written} partition(s) compacted, {result.deleted} replaced file(s) "
+                f"deleted, {result.pending_delete} waiting out the reader grace, "
+                f"{result.open_partitions} partition(s) still open "
+                f"({time.monotonic() - started:.1f} s)",
+                highlight=False,
+            )
+            if every is None:
+                return
+            time.sleep(every)
+    except KeyboardInterrupt:
+        out.print("stopped")
 
 
 def main() -> None:

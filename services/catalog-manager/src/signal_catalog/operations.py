@@ -1,4 +1,4 @@
-"""What the CLI and the Lambda do: sync, watch, event, crawlers, drift, validate.
+"""What the CLI and the Lambda do: sync, watch, event, crawlers, drift, validate, compact.
 
 Each operation takes its adapters (catalog, lake, query engine) as arguments, so tests and entry
 points wire them the same way.
@@ -6,6 +6,7 @@ points wire them the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -13,9 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from signal_catalog.adapters.glue import GlueCatalog
 from signal_catalog.adapters.lake import Lake
 from signal_catalog.adapters.query import QueryEngine, SmokeResult
+from signal_catalog.core.compaction import LakeFile, PartitionPlan, closed, plan_partition
 from signal_catalog.core.crawlers import (
     CRAWLER_PREFIX,
     CatalogSnapshot,
@@ -33,9 +39,10 @@ from signal_catalog.core.partitions import (
 )
 from signal_catalog.core.plan import Action, plan_table
 from signal_catalog.core.tables import table_input
+from signal_catalog.core.views import kpi_views, view_table_input
 from signal_catalog.errors import CrawlerTimeoutError, TableMissingError
 from signal_catalog.settings import PartitionMode
-from signal_common.lake import LakeTable, table_uri
+from signal_common.lake import LakeTable, table_arrow_schema, table_uri
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,7 @@ class SyncResult:
 
     database_created: bool
     tables: list[TableReport]
+    views: dict[str, Action] = field(default_factory=dict)  # KPI view name -> what sync did
 
     @property
     def refused(self) -> list[TableReport]:
@@ -135,7 +143,28 @@ def sync(
         reports.append(report)
         if on_table:
             on_table(report)
-    return SyncResult(created, reports)
+    refused = {r.table for r in reports if r.action is Action.REFUSE}
+    views = sync_views(catalog, [t for t in kpi_views(list(tables)) if t.name not in refused])
+    return SyncResult(created, reports, views)
+
+
+def sync_views(catalog: GlueCatalog, tables: Sequence[LakeTable]) -> dict[str, Action]:
+    """Create or update each KPI table's per-minute view (core.views); what was done, by view."""
+    done: dict[str, Action] = {}
+    for table in tables:
+        wanted = view_table_input(table, catalog.database)
+        found = catalog.get_table(wanted["Name"])
+        if found is None:
+            catalog.create_table(wanted)
+            done[wanted["Name"]] = Action.CREATE
+        elif found.get("ViewOriginalText") != wanted["ViewOriginalText"] or [
+            (c["Name"], c["Type"]) for c in found.get("StorageDescriptor", {}).get("Columns", [])
+        ] != [(c["Name"], c["Type"]) for c in wanted["StorageDescriptor"]["Columns"]]:
+            catalog.update_table(wanted)
+            done[wanted["Name"]] = Action.UPDATE
+        else:
+            done[wanted["Name"]] = Action.NONE
+    return done
 
 
 def watch(
@@ -364,3 +393,146 @@ def validate(
         location = str(found.get("StorageDescriptor", {}).get("Location", ""))
         results.append(engine.smoke(table.name, location))
     return results
+
+
+# --- compaction -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PartitionCompaction:
+    """What one compaction pass did (or, in a dry run, would do) to one partition."""
+
+    table: str
+    partition: Partition
+    files_before: int
+    plan: PartitionPlan
+
+    @property
+    def files_after(self) -> int:
+        """Data files left in the partition (a rewrite of an existing name counts once)."""
+        return self.files_before + int(self.plan.write is not None) - len(self.plan.delete)
+
+
+@dataclass
+class CompactionResult:
+    """Totals of one compaction pass."""
+
+    committed_seq: int
+    partitions: list[PartitionCompaction] = field(default_factory=list)
+    open_partitions: int = 0  # not closed yet (younger than the grace period)
+
+    @property
+    def written(self) -> int:
+        return sum(p.plan.write is not None for p in self.partitions)
+
+    @property
+    def deleted(self) -> int:
+        return sum(len(p.plan.delete) for p in self.partitions)
+
+    @property
+    def pending_delete(self) -> int:
+        return sum(p.plan.pending_delete for p in self.partitions)
+
+
+def compaction_candidates(
+    lake: Lake, tables: Sequence[LakeTable], *, now: dt.datetime, grace: dt.timedelta
+) -> tuple[list[tuple[LakeTable, Partition]], int]:
+    """Closed partitions of `tables` (oldest first), and how many are still open."""
+    found: list[tuple[LakeTable, Partition]] = []
+    still_open = 0
+    for table in tables:
+        for p in sorted(lake.partitions(table.name)):
+            if closed(p.dt, p.hour, now=now, grace=grace):
+                found.append((table, p))
+            else:
+                still_open += 1
+    return found, still_open
+
+
+def compact(
+    lake: Lake,
+    tables: Sequence[LakeTable],
+    *,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    reader_grace: dt.timedelta,
+    dry_run: bool = False,
+    on_partition: Callable[[PartitionCompaction], None] | None = None,
+    on_candidates: Callable[[int], None] | None = None,
+) -> CompactionResult:
+    """Compact every closed partition of `tables`: fold the committed rows into one file per
+    partition, then delete what it replaces once older than `reader_grace`. Nothing is written
+    or deleted in a dry run. Safe to interrupt and rerun at any point (core.compaction)."""
+    lake.check()
+    # the committed sequence is read before any file is listed: every row at or below it is
+    # in a file that exists by now, and nothing the processor writes later is at or below it
+    committed = max((int(h.get("seq", 0)) for h in lake.commit_heads()), default=0)
+    result = CompactionResult(committed)
+    candidates, result.open_partitions = compaction_candidates(lake, tables, now=now, grace=grace)
+    if on_candidates:
+        on_candidates(len(candidates))
+    for table, partition in candidates:
+        files = lake.partition_files(table.name, partition)
+        if not files or (len(files) == 1 and files[0].compacted_seq is not None):
+            plan = PartitionPlan(None, 0, 0, 0, (), 0)  # already one compacted file
+        else:
+            plan = _compact_partition(
+                lake,
+                table,
+                files,
+                committed=committed,
+                now=now,
+                reader_grace=reader_grace,
+                dry_run=dry_run,
+            )
+        report = PartitionCompaction(table.name, partition, len(files), plan)
+        result.partitions.append(report)
+        if on_partition:
+            on_partition(report)
+    return result
+
+
+def _compact_partition(
+    lake: Lake,
+    table: LakeTable,
+    files: Sequence[LakeFile],
+    *,
+    committed: int,
+    now: dt.datetime,
+    reader_grace: dt.timedelta,
+    dry_run: bool,
+) -> PartitionPlan:
+    schema = table_arrow_schema(table)
+    parts = [lake.read_table(f.uri).select(schema.names).cast(schema) for f in files]
+    seqs = {
+        f.uri: int(pc.max(part["commit_seq"]).as_py() or 0)
+        for f, part in zip(files, parts, strict=True)
+        if f.compacted_seq is None and part.num_rows
+    }
+    rows = pa.concat_tables(parts)
+    plan, data = plan_partition(
+        table,
+        files,
+        rows,
+        seqs,
+        committed_seq=committed,
+        now=now,
+        reader_grace=reader_grace,
+    )
+    if dry_run:
+        return plan
+    if data is not None and plan.write is not None:
+        directory = files[0].uri.rsplit("/", 1)[0]
+        lake.write_file(f"{directory}/{plan.write}", parquet_bytes(data))
+        log.info(
+            "partition compacted",
+            extra={"table": table.name, "file": plan.write, "rows": plan.rows_out},
+        )
+    for uri in plan.delete:  # only after the compacted file is in place
+        lake.delete(uri)
+    return plan
+
+
+def parquet_bytes(rows: pa.Table) -> bytes:
+    """Snappy Parquet with micro-second UTC timestamps (what the processor writes)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(rows, sink, compression="snappy", coerce_timestamps="us")
+    return bytes(sink.getvalue().to_pybytes())

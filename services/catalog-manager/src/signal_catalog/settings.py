@@ -70,6 +70,20 @@ class CatalogSettings(CommonSettings):
         0.2, gt=0, description="First backoff after a Glue ConcurrentModificationException."
     )
     backoff_max_s: float = Field(10.0, gt=0, description="Longest such backoff.")
+    compact_grace_s: float = Field(
+        3600.0,
+        ge=0,
+        description="`compact` takes an hour partition once it ended this many seconds ago.",
+    )
+    compact_reader_grace_s: float = Field(
+        900.0,
+        ge=0,
+        description="Replaced files are deleted once the compacted file is this old (longer "
+        "than any query, so none loses a file it planned to read).",
+    )
+    compact_interval_s: float = Field(
+        600.0, gt=0, description="Seconds between passes of `compact --every`."
+    )
 
     @field_validator("table_modes")
     @classmethod

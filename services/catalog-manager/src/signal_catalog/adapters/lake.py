@@ -1,9 +1,13 @@
-"""The lake as a place to list partitions and read Parquet footers: a directory or S3."""
+"""The lake as a place to list partitions, read Parquet footers and (for compaction) read,
+write and delete data files: a directory or S3."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -13,8 +17,10 @@ import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
 from signal_catalog.adapters.retry import error_code, translate
+from signal_catalog.core.compaction import LakeFile
 from signal_catalog.core.partitions import Partition, is_data_file, parse_dt_dir, parse_hour_dir
 from signal_catalog.errors import LakePathMissingError
+from signal_common.lake import COMMITS_DIR, partition_path
 
 
 class Lake(Protocol):
@@ -33,6 +39,21 @@ class Lake(Protocol):
 
     def read_schema(self, uri: str) -> pa.Schema:
         """The Arrow schema in a Parquet file's footer."""
+
+    def partition_files(self, table: str, partition: Partition) -> list[LakeFile]:
+        """The data files of one partition, with when each was written."""
+
+    def read_table(self, uri: str) -> pa.Table:
+        """A Parquet data file's rows."""
+
+    def write_file(self, uri: str, data: bytes) -> None:
+        """Write a file so that readers see all of it or nothing (rename; one S3 PUT)."""
+
+    def delete(self, uri: str) -> None:
+        """Delete a file (no error if it is already gone)."""
+
+    def commit_heads(self) -> list[dict[str, Any]]:
+        """The stream processor's run heads (`_commits/<run>.json`)."""
 
 
 def _missing_root(root: str) -> LakePathMissingError:
@@ -95,6 +116,50 @@ class LocalLake:
         """The Arrow schema of a local Parquet file."""
         return pq.read_schema(uri)
 
+    def partition_files(self, table: str, partition: Partition) -> list[LakeFile]:
+        """Data files of one partition directory (none if it does not exist)."""
+        directory = self.path / partition_path(table, partition.dt, partition.hour)
+        if not directory.is_dir():
+            return []
+        return sorted(
+            (
+                LakeFile(
+                    str(directory / e.name),
+                    e.name,
+                    dt.datetime.fromtimestamp(e.stat().st_mtime, dt.UTC),
+                )
+                for e in os.scandir(directory)
+                if is_data_file(e.name)
+            ),
+            key=lambda f: f.name,
+        )
+
+    def read_table(self, uri: str) -> pa.Table:
+        """A local Parquet file's rows."""
+        return pq.read_table(uri)
+
+    def write_file(self, uri: str, data: bytes) -> None:
+        """Write under a hidden temporary name, fsync, then rename into place."""
+        path = Path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.tmp")
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+
+    def delete(self, uri: str) -> None:
+        """Delete a local file (gone already is fine)."""
+        Path(uri).unlink(missing_ok=True)
+
+    def commit_heads(self) -> list[dict[str, Any]]:
+        """Every `_commits/*.json` head under the lake root."""
+        directory = self.path / COMMITS_DIR
+        if not directory.is_dir():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json")) if p.is_file()]
+
 
 class S3Lake:
     """A lake under `s3://bucket/prefix`, listed with ListObjectsV2 and a `/` delimiter."""
@@ -125,9 +190,8 @@ class S3Lake:
         """Raise LakePathMissingError unless the bucket exists."""
         self._call(f"checking bucket {self.bucket}", self.client.head_bucket, Bucket=self.bucket)
 
-    def _common_prefixes(self, prefix: str) -> list[str]:
-        """Immediate 'sub-directories' of a prefix (ending in '/')."""
-        names: list[str] = []
+    def _pages(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """ListObjectsV2 pages of a prefix, one level deep (`/` delimiter)."""
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
@@ -136,25 +200,21 @@ class S3Lake:
             page = self._call(
                 f"listing s3://{self.bucket}/{prefix}", self.client.list_objects_v2, **kwargs
             )
-            names += [cp["Prefix"][len(prefix) :] for cp in page.get("CommonPrefixes", [])]
+            yield page
             if not page.get("IsTruncated"):
-                return names
+                return
             token = page.get("NextContinuationToken")
 
+    def _common_prefixes(self, prefix: str) -> list[str]:
+        """Immediate 'sub-directories' of a prefix (ending in '/')."""
+        return [
+            cp["Prefix"][len(prefix) :]
+            for page in self._pages(prefix)
+            for cp in page.get("CommonPrefixes", [])
+        ]
+
     def _objects(self, prefix: str) -> list[str]:
-        keys: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._call(
-                f"listing s3://{self.bucket}/{prefix}", self.client.list_objects_v2, **kwargs
-            )
-            keys += [o["Key"] for o in page.get("Contents", [])]
-            if not page.get("IsTruncated"):
-                return keys
-            token = page.get("NextContinuationToken")
+        return [o["Key"] for o in self._object_infos(prefix)]
 
     def _partition_prefixes(self, table: str) -> list[tuple[Partition, str]]:
         found: list[tuple[Partition, str]] = []
@@ -195,6 +255,60 @@ class S3Lake:
             f"reading {uri}", self.client.get_object, Bucket=parsed.netloc, Key=parsed.path[1:]
         )["Body"].read()
         return pq.read_schema(io.BytesIO(body))
+
+    def _object_infos(self, prefix: str) -> list[dict[str, Any]]:
+        return [o for page in self._pages(prefix) for o in page.get("Contents", [])]
+
+    def partition_files(self, table: str, partition: Partition) -> list[LakeFile]:
+        """Data objects of one partition prefix, with their LastModified."""
+        prefix = self._key(partition_path(table, partition.dt, partition.hour)) + "/"
+        return sorted(
+            (
+                LakeFile(
+                    f"s3://{self.bucket}/{o['Key']}",
+                    o["Key"].rsplit("/", 1)[-1],
+                    o["LastModified"].astimezone(dt.UTC),
+                )
+                for o in self._object_infos(prefix)
+                if is_data_file(o["Key"])
+            ),
+            key=lambda f: f.name,
+        )
+
+    def _get(self, uri: str) -> bytes:
+        parsed = urlparse(uri)
+        body = self._call(
+            f"reading {uri}", self.client.get_object, Bucket=parsed.netloc, Key=parsed.path[1:]
+        )["Body"].read()
+        return bytes(body)
+
+    def read_table(self, uri: str) -> pa.Table:
+        """A Parquet object's rows (read whole: a partition's files fit in memory)."""
+        return pq.read_table(io.BytesIO(self._get(uri)))
+
+    def write_file(self, uri: str, data: bytes) -> None:
+        """One PUT: S3 shows the whole object or none of it."""
+        parsed = urlparse(uri)
+        self._call(
+            f"writing {uri}",
+            self.client.put_object,
+            Bucket=parsed.netloc,
+            Key=parsed.path[1:],
+            Body=data,
+        )
+
+    def delete(self, uri: str) -> None:
+        """DeleteObject (S3 answers the same for a key that is already gone)."""
+        parsed = urlparse(uri)
+        self._call(
+            f"deleting {uri}", self.client.delete_object, Bucket=parsed.netloc, Key=parsed.path[1:]
+        )
+
+    def commit_heads(self) -> list[dict[str, Any]]:
+        """Every `_commits/*.json` head under the lake prefix."""
+        prefix = self._key(COMMITS_DIR) + "/"
+        keys = [o["Key"] for o in self._object_infos(prefix) if o["Key"].endswith(".json")]
+        return [json.loads(self._get(f"s3://{self.bucket}/{k}")) for k in sorted(keys)]
 
 
 def open_lake(root: str, *, s3_client_factory: Any) -> Lake:

@@ -1,0 +1,136 @@
+"""One readable view per KPI table: the partial rows merged into per-minute KPIs.
+
+Analysts querying the lake in Athena see partial aggregates (sums, counts, batch ids, lineage).
+The view `<table>_per_minute` reads the table through the compaction reader rule
+(signal_common.lake.visible_rows_sql) and merges it to one row per minute and key: counts added,
+averages as Σsum / Σcount, minima and maxima kept. It is stored in Glue as an Athena
+(`VIRTUAL_VIEW`, Presto view text) table; the same SQL runs on DuckDB through sqlglot.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from signal_common.lake import KPI_TABLES, LakeTable, visible_rows_sql
+
+VIEW_SUFFIX = "_per_minute"
+
+# per table: average column -> (sum column, count column); the sums they use are not repeated
+AVERAGES: dict[str, dict[str, tuple[str, str]]] = {
+    "signal_strength_by_operator": {"signal_avg": ("signal_sum", "event_count")},
+    "gps_precision_by_provider": {
+        "precision_avg": ("precision_sum", "event_count"),
+        "satellites_avg": ("satellites_sum", "satellites_count"),
+    },
+    "status_count": {},
+    "coverage_by_postal_code": {
+        "latitude": ("latitude_sum", "event_count"),
+        "longitude": ("longitude_sum", "event_count"),
+        "signal_avg": ("signal_sum", "event_count"),
+    },
+}
+
+_PRESTO_TYPES = {
+    "string": "varchar",
+    "bigint": "bigint",
+    "int": "integer",
+    "double": "double",
+    "timestamp": "timestamp",
+}
+
+
+@dataclass(frozen=True)
+class ViewColumn:
+    """A column of a KPI view: its SQL expression and types."""
+
+    name: str
+    expression: str
+    hive_type: str
+    description: str
+
+    @property
+    def presto_type(self) -> str:
+        return _PRESTO_TYPES[self.hive_type]
+
+
+def view_name(table: LakeTable) -> str:
+    """The view of a KPI table, e.g. `status_count_per_minute`."""
+    return f"{table.name}{VIEW_SUFFIX}"
+
+
+def view_columns(table: LakeTable) -> list[ViewColumn]:
+    """Keys, then counts, averages, minima and maxima, then the partition keys."""
+    averages = AVERAGES[table.name]
+    hidden = {s for s, _ in averages.values()} | {
+        c for _, c in averages.values() if c != "event_count"
+    }
+    keys = [c for c in table.data_columns if c.merge == "key" and c.name != "batch_id"]
+    columns = [ViewColumn(c.name, c.name, c.hive_type, c.description) for c in keys]
+    for c in table.data_columns:
+        if c.merge == "sum" and c.name not in hidden:
+            expr = f"CAST(SUM({c.name}) AS BIGINT)" if c.hive_type == "bigint" else f"SUM({c.name})"
+            columns.append(ViewColumn(c.name, expr, c.hive_type, c.description))
+    for name, (total, count) in averages.items():
+        columns.append(
+            ViewColumn(
+                name,
+                f"CAST(SUM({total}) AS DOUBLE) / NULLIF(SUM({count}), 0)",
+                "double",
+                f"Average: sum of {total} / sum of {count} (null when {count} is 0).",
+            )
+        )
+    for c in table.data_columns:
+        if c.merge in ("min", "max"):
+            columns.append(
+                ViewColumn(c.name, f"{c.merge.upper()}({c.name})", c.hive_type, c.description)
+            )
+    columns += [
+        ViewColumn(c.name, c.name, c.hive_type, c.description) for c in table.partition_keys
+    ]
+    return columns
+
+
+def view_sql(table: LakeTable) -> str:
+    """The view's query in Athena's (Trino) dialect."""
+    columns = view_columns(table)
+    groups = [c.name for c in columns if c.expression == c.name]
+    select = ", ".join(
+        c.name if c.expression == c.name else f"{c.expression} AS {c.name}" for c in columns
+    )
+    return f"SELECT {select} FROM {visible_rows_sql(table)} GROUP BY {', '.join(groups)}"
+
+
+def view_table_input(table: LakeTable, database: str) -> dict[str, Any]:
+    """The Glue TableInput of the view: an Athena view (Presto view text, base64 JSON)."""
+    columns = view_columns(table)
+    presto = {
+        "originalSql": view_sql(table),
+        "catalog": "awsdatacatalog",
+        "schema": database,
+        "columns": [{"name": c.name, "type": c.presto_type} for c in columns],
+    }
+    encoded = base64.b64encode(json.dumps(presto).encode()).decode()
+    return {
+        "Name": view_name(table),
+        "Description": f"Per-minute KPIs of {table.name} (partials merged; compaction-safe).",
+        "TableType": "VIRTUAL_VIEW",
+        "Parameters": {"presto_view": "true", "comment": "Presto View"},
+        "ViewOriginalText": f"/* Presto View: {encoded} */",
+        "ViewExpandedText": "/* Presto View */",
+        "StorageDescriptor": {
+            "Columns": [
+                {"Name": c.name, "Type": c.hive_type, "Comment": c.description[:255]}
+                for c in columns
+            ],
+            "SerdeInfo": {},
+        },
+        "PartitionKeys": [],
+    }
+
+
+def kpi_views(tables: list[LakeTable]) -> list[LakeTable]:
+    """The tables of `tables` that get a view (the KPI tables)."""
+    return [t for t in tables if t in KPI_TABLES]

@@ -1,0 +1,408 @@
+"""Compaction: the pure merge rules on hand-computed rows, and whole passes over a local lake
+checked against a pandas oracle of the events (DuckDB reads the lake through the reader rule)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlglot
+from typer.testing import CliRunner
+
+from signal_catalog import operations
+from signal_catalog.adapters.lake import LocalLake
+from signal_catalog.cli import app
+from signal_catalog.core.compaction import (
+    LakeFile,
+    closed,
+    merge_partials,
+    plan_partition,
+    visible_rows,
+)
+from signal_catalog.core.views import view_columns, view_name, view_sql
+from signal_common.lake import (
+    KPI_TABLES,
+    SIGNAL_STRENGTH_BY_OPERATOR,
+    STATUS_COUNT,
+    table_arrow_schema,
+    visible_rows_sql,
+)
+from signal_common.quality import DEFAULT_BANDS
+from signal_local.fixture_lake import write_kpi_partials
+
+runner = CliRunner()
+T0 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
+NOW = T0 + dt.timedelta(hours=12)
+HOUR = dt.timedelta(hours=1)
+
+
+def _status_rows(rows: list[tuple[str, str, int, int, bool]]) -> pa.Table:
+    """status_count rows (postal_code, status, event_count, commit_seq, compacted) at 06:01."""
+    schema = table_arrow_schema(STATUS_COUNT)
+    start = T0 + dt.timedelta(minutes=1)
+    return pa.Table.from_pylist(
+        [
+            {
+                "window_start": start,
+                "window_end": start + dt.timedelta(minutes=1),
+                "postal_code": pc,
+                "status": st,
+                "event_count": n,
+                "batch_id": seq - 1,
+                "commit_seq": seq,
+                "compacted": done,
+            }
+            for pc, st, n, seq, done in rows
+        ],
+        schema=schema,
+    )
+
+
+def test_merge_adds_sums_and_keeps_minima_and_maxima() -> None:
+    schema = table_arrow_schema(SIGNAL_STRENGTH_BY_OPERATOR)
+    start = T0
+
+    def row(op: str, n: int, s: int, lo: int, hi: int, seq: int) -> dict[str, object]:
+        bands = {f"band_{b}_count": 0 for b in ("excellent", "good", "fair", "poor")}
+        bands["band_good_count"] = n
+        return {
+            "window_start": start,
+            "window_end": start + dt.timedelta(minutes=1),
+            "operator": op,
+            "network_type": "4G",
+            "event_count": n,
+            "signal_sum": s,
+            "signal_min": lo,
+            "signal_max": hi,
+            **bands,
+            "batch_id": seq - 1,
+            "commit_seq": seq,
+            "compacted": False,
+        }
+
+    rows = pa.Table.from_pylist(
+        [
+            row("A", 2, -170, -90, -80, 1),
+            row("A", 1, -70, -70, -70, 2),
+            row("B", 3, -300, -110, -90, 2),
+        ],
+        schema=schema,
+    )
+    merged = merge_partials(SIGNAL_STRENGTH_BY_OPERATOR, rows, seq=2).to_pylist()
+    assert [
+        (r["operator"], r["event_count"], r["signal_sum"], r["signal_min"], r["signal_max"])
+        for r in merged
+    ] == [("A", 3, -240, -90, -70), ("B", 3, -300, -110, -90)]
+    assert {
+        (r["batch_id"], r["commit_seq"], r["compacted"], r["band_good_count"]) for r in merged
+    } == {(-1, 2, True, 3)}
+
+
+def test_readers_count_the_newest_compaction_and_the_rows_above_it() -> None:
+    rows = _status_rows(
+        [
+            ("1000", "IN_SERVICE", 2, 1, False),  # replaced by both compactions
+            ("1000", "IN_SERVICE", 3, 2, False),  # replaced by the second
+            ("1000", "IN_SERVICE", 2, 1, True),  # first compaction (through 1)
+            ("1000", "IN_SERVICE", 5, 2, True),  # second compaction (through 2)
+            ("1000", "IN_SERVICE", 4, 3, False),  # late, after the second compaction
+        ]
+    )
+    assert [r["event_count"] for r in visible_rows(rows).to_pylist()] == [5, 4]
+
+
+def _files(names: list[str], age: dt.timedelta = dt.timedelta(0)) -> list[LakeFile]:
+    return [LakeFile(f"/lake/{n}", n, NOW - age) for n in names]
+
+
+def test_a_pass_folds_only_committed_rows_and_deletes_after_the_reader_grace() -> None:
+    rows = _status_rows(
+        [
+            ("1000", "IN_SERVICE", 2, 1, False),
+            ("1000", "IN_SERVICE", 3, 2, False),
+            ("1000", "IN_SERVICE", 7, 3, False),  # batch 3 is still in flight
+        ]
+    )
+    files = _files(["part-a.parquet", "part-b.parquet", "part-c.parquet"])
+    seqs = {"/lake/part-a.parquet": 1, "/lake/part-b.parquet": 2, "/lake/part-c.parquet": 3}
+    plan, data = plan_partition(
+        STATUS_COUNT, files, rows, seqs, committed_seq=2, now=NOW, reader_grace=HOUR
+    )
+    assert plan.write == "compacted-000000000002.snappy.parquet"
+    assert data is not None
+    assert data["event_count"].to_pylist() == [5]
+    assert (plan.delete, plan.pending_delete, plan.folded_files) == ((), 2, 2)
+
+    # the next pass, once the compacted file is older than the reader grace, deletes a and b
+    done = pa.concat_tables([rows, data])
+    files = _files(["part-a.parquet", "part-b.parquet", "part-c.parquet"], age=2 * HOUR)
+    files.append(LakeFile("/lake/c2", "compacted-000000000002.snappy.parquet", NOW - 2 * HOUR))
+    plan, data = plan_partition(
+        STATUS_COUNT, files, done, seqs, committed_seq=2, now=NOW, reader_grace=HOUR
+    )
+    assert data is None
+    assert plan.delete == ("/lake/part-a.parquet", "/lake/part-b.parquet")
+
+
+def test_an_hour_is_closed_once_it_ended_a_grace_period_ago() -> None:
+    assert closed("2026-11-23", 6, now=T0 + 2 * HOUR, grace=HOUR)
+    assert not closed("2026-11-23", 6, now=T0 + 2 * HOUR - dt.timedelta(seconds=1), grace=HOUR)
+    assert not closed("2026-11-23", 7, now=T0 + 2 * HOUR, grace=HOUR)
+
+
+# --- whole passes over a local lake ----------------------------------------------------------
+def make_events(n: int, *, start: dt.datetime, hours: int, seed: int) -> pd.DataFrame:
+    """Known events spread over `hours`, each in one of many micro-batches (by arrival)."""
+    rng = np.random.default_rng(seed)
+    offsets = np.sort(rng.integers(0, hours * 3_600_000_000, n))
+    networks = rng.choice(["3G", "4G", "5G"], n)
+    signal = rng.integers(-125, -55, n)
+    events = pd.DataFrame(
+        {
+            "event_time": pd.to_datetime(start) + pd.to_timedelta(offsets, unit="us"),
+            "operator": rng.choice(["Orange", "Proximus", "Base"], n),
+            "network_type": networks,
+            "signal_dbm": signal,
+            "provider": rng.choice(["gps", "network", "fused"], n),
+            "gps_precision_m": np.round(rng.uniform(1, 60, n), 2),
+            "satellites": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 20, n)),
+            "latitude": rng.uniform(49.5, 51.5, n),
+            "longitude": rng.uniform(2.5, 6.4, n),
+            "postal_code": rng.choice(["1000", "2000", "3000", "4000"], n),
+            "status": rng.choice(["IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY"], n),
+            "batch_id": offsets // 600_000_000,  # a batch per 10 minutes of events
+        }
+    )
+    events["band"] = [DEFAULT_BANDS[k].band(int(s)) for k, s in zip(networks, signal, strict=True)]
+    return events
+
+
+def write_lake(root: Path, events: pd.DataFrame, *, tag: str, committed: int) -> None:
+    write_kpi_partials(root, events, tag=f"{tag}-")
+    heads = root / "_commits"
+    heads.mkdir(parents=True, exist_ok=True)
+    (heads / f"r-{tag}.json").write_text(json.dumps({"run_id": f"r-{tag}", "seq": committed}))
+
+
+def duck_over(root: Path) -> duckdb.DuckDBPyConnection:
+    """DuckDB with the signal-strength table over the lake directory (as the API reads it)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    name = SIGNAL_STRENGTH_BY_OPERATOR.name
+    con.execute(
+        f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{root}/{name}/*/*/*.parquet', "
+        "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': INTEGER})"
+    )
+    return con
+
+
+def lake_figures(root: Path) -> pd.DataFrame:
+    """Per minute × operator × network type, through the reader rule (what the API reads)."""
+    con = duck_over(root)
+    return con.execute(
+        f"""SELECT window_start, operator, network_type, SUM(event_count)::BIGINT AS n,
+                  SUM(signal_sum)::BIGINT AS s, MIN(signal_min) AS lo, MAX(signal_max) AS hi
+           FROM {visible_rows_sql(SIGNAL_STRENGTH_BY_OPERATOR)}
+           GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+    ).df()
+
+
+def oracle(events: pd.DataFrame) -> pd.DataFrame:
+    framed = events.assign(window_start=events["event_time"].dt.floor("min"))
+    out = (
+        framed.groupby(["window_start", "operator", "network_type"], as_index=False)
+        .agg(
+            n=("signal_dbm", "size"),
+            s=("signal_dbm", "sum"),
+            lo=("signal_dbm", "min"),
+            hi=("signal_dbm", "max"),
+        )
+        .sort_values(["window_start", "operator", "network_type"], ignore_index=True)
+    )
+    return out
+
+
+def assert_matches(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Same windows and keys, counts and sums exact, minima and maxima exact."""
+
+    def records(frame: pd.DataFrame) -> list[tuple[object, ...]]:
+        return [
+            (pd.Timestamp(w).value, o, k, int(n), int(s), int(lo), int(hi))
+            for w, o, k, n, s, lo, hi in frame[
+                ["window_start", "operator", "network_type", "n", "s", "lo", "hi"]
+            ].itertuples(index=False)
+        ]
+
+    assert records(got) == records(want)
+
+
+def data_files(root: Path, table: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for p in (root / table).rglob("*.parquet"):
+        counts[str(p.parent.relative_to(root))] = counts.get(str(p.parent.relative_to(root)), 0) + 1
+    return counts
+
+
+def run_pass(
+    root: Path,
+    *,
+    now: dt.datetime = NOW,
+    reader_grace: dt.timedelta = dt.timedelta(0),
+    dry_run: bool = False,
+) -> operations.CompactionResult:
+    return operations.compact(
+        LocalLake(str(root)),
+        KPI_TABLES,
+        now=now,
+        grace=HOUR,
+        reader_grace=reader_grace,
+        dry_run=dry_run,
+    )
+
+
+def test_compaction_leaves_one_file_per_hour_and_every_figure_unchanged(tmp_path: Path) -> None:
+    events = make_events(6000, start=T0, hours=4, seed=3)
+    write_lake(tmp_path, events, tag="a", committed=int(events["batch_id"].max()) + 1)
+    before = data_files(tmp_path, SIGNAL_STRENGTH_BY_OPERATOR.name)
+    assert min(before.values()) == 6  # six 10-minute batches per hour
+    assert_matches(lake_figures(tmp_path), oracle(events))
+
+    dry = run_pass(tmp_path, dry_run=True)
+    assert dry.written == 16
+    assert data_files(tmp_path, SIGNAL_STRENGTH_BY_OPERATOR.name) == before
+    result = run_pass(tmp_path)
+    assert (result.written, result.deleted, result.open_partitions) == (16, 4 * 4 * 6, 0)
+    after = data_files(tmp_path, SIGNAL_STRENGTH_BY_OPERATOR.name)
+    assert set(after) == set(before)
+    assert set(after.values()) == {1}
+    assert_matches(lake_figures(tmp_path), oracle(events))
+    assert run_pass(tmp_path).written == 0  # nothing new: a no-op
+
+
+def test_late_events_into_a_compacted_hour_count_at_once_and_are_folded_next(
+    tmp_path: Path,
+) -> None:
+    events = make_events(3000, start=T0, hours=2, seed=5)
+    write_lake(tmp_path, events, tag="a", committed=int(events["batch_id"].max()) + 1)
+    run_pass(tmp_path)
+    late = make_events(500, start=T0, hours=2, seed=6).assign(batch_id=40)  # seq 41
+    write_lake(tmp_path, late, tag="b", committed=41)
+    everything = pd.concat([events, late], ignore_index=True)
+    assert_matches(lake_figures(tmp_path), oracle(everything))  # before any new compaction
+
+    result = run_pass(tmp_path, reader_grace=HOUR)  # keeps what it replaces for an hour
+    assert result.written == 8
+    assert result.pending_delete == 8 * 2
+    assert_matches(lake_figures(tmp_path), oracle(everything))  # old and new files side by side
+    assert run_pass(tmp_path, reader_grace=HOUR).deleted == 0  # the grace has not passed
+    two_hours_earlier = (NOW - 2 * HOUR).timestamp()
+    for p in tmp_path.rglob("compacted-*.parquet"):  # as if written two hours before NOW
+        os.utime(p, (two_hours_earlier, two_hours_earlier))
+    result = run_pass(tmp_path, reader_grace=HOUR)
+    assert (result.written, result.deleted) == (0, 16)
+    assert set(data_files(tmp_path, SIGNAL_STRENGTH_BY_OPERATOR.name).values()) == {1}
+    assert_matches(lake_figures(tmp_path), oracle(everything))
+
+
+def test_rows_of_batches_not_committed_yet_are_left_alone(tmp_path: Path) -> None:
+    events = make_events(2000, start=T0, hours=1, seed=8)
+    last = int(events["batch_id"].max())
+    write_lake(tmp_path, events, tag="a", committed=last)  # the last batch is in flight
+    run_pass(tmp_path)
+    files = sorted(p.name for p in (tmp_path / STATUS_COUNT.name).rglob("*.parquet"))
+    assert len(files) == 2
+    assert files[0] == f"compacted-{last:012d}.snappy.parquet"
+    assert files[1].startswith(f"part-a-{last:05d}")
+    assert_matches(lake_figures(tmp_path), oracle(events))
+
+
+def test_hours_that_ended_less_than_the_grace_ago_are_not_touched(tmp_path: Path) -> None:
+    events = make_events(500, start=NOW - HOUR, hours=1, seed=9)  # ended at NOW: still open
+    write_lake(tmp_path, events, tag="a", committed=100)
+    result = run_pass(tmp_path)
+    assert result.written == 0
+    assert result.open_partitions == len(KPI_TABLES)
+
+
+def view_figures(root: Path) -> pd.DataFrame:
+    """The signal-strength per-minute view (Athena's SQL, transpiled to DuckDB) over the lake."""
+    con = duck_over(root)
+    sql = sqlglot.transpile(view_sql(SIGNAL_STRENGTH_BY_OPERATOR), read="trino", write="duckdb")
+    con.execute(f"CREATE VIEW {view_name(SIGNAL_STRENGTH_BY_OPERATOR)} AS {sql[0]}")
+    return con.execute(
+        f"SELECT * FROM {view_name(SIGNAL_STRENGTH_BY_OPERATOR)} "
+        "ORDER BY window_start, operator, network_type"
+    ).df()
+
+
+def assert_view_matches(got: pd.DataFrame, events: pd.DataFrame) -> None:
+    """Per minute and key: counts and band counts exact, the average to 1e-9, min and max."""
+    framed = events.assign(window_start=events["event_time"].dt.floor("min"))
+    want = (
+        framed.groupby(["window_start", "operator", "network_type"], as_index=False)
+        .agg(
+            event_count=("signal_dbm", "size"),
+            signal_avg=("signal_dbm", "mean"),
+            signal_min=("signal_dbm", "min"),
+            signal_max=("signal_dbm", "max"),
+            band_poor_count=("band", lambda b: int((b == "poor").sum())),
+        )
+        .sort_values(["window_start", "operator", "network_type"], ignore_index=True)
+    )
+    assert list(got.columns) == [c.name for c in view_columns(SIGNAL_STRENGTH_BY_OPERATOR)]
+    assert [pd.Timestamp(w).value for w in got["window_start"]] == [
+        pd.Timestamp(w).value for w in want["window_start"]
+    ]
+    for column in ("event_count", "band_poor_count", "signal_min", "signal_max"):
+        assert got[column].astype("int64").tolist() == want[column].astype("int64").tolist()
+    assert np.allclose(got["signal_avg"], want["signal_avg"], rtol=0, atol=1e-9)
+
+
+def test_the_per_minute_view_matches_the_oracle_before_and_after_compaction(
+    tmp_path: Path,
+) -> None:
+    events = make_events(4000, start=T0, hours=2, seed=12)
+    write_lake(tmp_path, events, tag="a", committed=int(events["batch_id"].max()) + 1)
+    assert_view_matches(view_figures(tmp_path), events)
+    run_pass(tmp_path, reader_grace=HOUR)  # compacted files next to the ones they replace
+    assert_view_matches(view_figures(tmp_path), events)
+    late = make_events(300, start=T0, hours=2, seed=13).assign(batch_id=90)
+    write_lake(tmp_path, late, tag="b", committed=91)
+    assert_view_matches(view_figures(tmp_path), pd.concat([events, late], ignore_index=True))
+
+
+def test_compact_command_reports_a_dry_run_then_compacts(tmp_path: Path) -> None:
+    events = make_events(3000, start=T0, hours=2, seed=21)
+    write_lake(tmp_path, events, tag="a", committed=int(events["batch_id"].max()) + 1)
+    before = sorted(p.name for p in tmp_path.rglob("*.parquet"))
+    env = {"SIGNAL_CATALOG_LAKE_ROOT": f"file://{tmp_path}", "COLUMNS": "200"}
+
+    dry = runner.invoke(app, ["compact", "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "dry run: nothing written or deleted" in dry.stdout
+    assert "8 partition(s) compacted" in dry.stdout
+    assert sorted(p.name for p in tmp_path.rglob("*.parquet")) == before
+
+    done = runner.invoke(app, ["compact", "--reader-grace", "0"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "8 partition(s) compacted, 48 replaced file(s) deleted" in done.stdout
+    assert set(data_files(tmp_path, STATUS_COUNT.name).values()) == {1}
+    assert_matches(lake_figures(tmp_path), oracle(events))
+
+
+def test_compact_command_errors_are_one_sentence(tmp_path: Path) -> None:
+    env = {"SIGNAL_CATALOG_LAKE_ROOT": f"file://{tmp_path}/nowhere", "COLUMNS": "200"}
+    missing = runner.invoke(app, ["compact"], env=env)
+    assert missing.exit_code == 4
+    assert next(line for line in missing.stderr.splitlines() if line.strip()).startswith(
+        "error: lake root file://"
+    )
+    bad = runner.invoke(app, ["compact", "--grace", "-5"], env=env)
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == "error: --grace and --reader-grace must be 0 or more seconds"
