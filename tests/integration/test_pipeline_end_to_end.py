@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
-from signal_common.lake import ALL_TABLES
+from signal_common.lake import ALL_TABLES, KPI_TABLES
 from signal_local.endpoints import free_port, start_python_service
 
 # recent enough that every valid event is plausible against its arrival (the processor
@@ -120,10 +120,8 @@ def _window(events: pd.DataFrame) -> dict[str, str]:
     return {"from": start.isoformat(), "to": end.isoformat()}
 
 
-def test_signal_strength_per_hour_equals_the_ground_truth(
-    pipeline: dict[str, Any], api: Any
-) -> None:
-    events = pipeline["events"]
+def assert_signal_strength_is(api: Any, events: pd.DataFrame) -> None:
+    """/v1/kpis/signal-strength at 1 h equals the oracle (counts exact, averages to 1e-9)."""
     response = api.get(
         "/v1/kpis/signal-strength",
         params={**_window(events), "granularity": "1h", "by_network_type": "true"},
@@ -145,6 +143,12 @@ def test_signal_strength_per_hour_equals_the_ground_truth(
     assert ((merged["avg"] - merged["avg_signal_dbm"]).abs() <= 1e-9).all()
     assert (merged["min"] == merged["min_signal_dbm"]).all()
     assert (merged["max"] == merged["max_signal_dbm"]).all()
+
+
+def test_signal_strength_per_hour_equals_the_ground_truth(
+    pipeline: dict[str, Any], api: Any
+) -> None:
+    assert_signal_strength_is(api, pipeline["events"])
 
 
 def test_pipeline_counts_equal_the_ground_truth(pipeline: dict[str, Any], api: Any) -> None:
@@ -175,7 +179,8 @@ def test_pipeline_counts_equal_the_ground_truth(pipeline: dict[str, Any], api: A
 def test_the_catalog_knows_every_table_and_partition(pipeline: dict[str, Any]) -> None:
     glue = boto3.client("glue", endpoint_url=pipeline["moto"], region_name="us-east-1")
     tables = {t["Name"] for t in glue.get_tables(DatabaseName="integration_db")["TableList"]}
-    assert tables == {t.name for t in ALL_TABLES}
+    views = {f"{t.name}_per_minute" for t in KPI_TABLES}
+    assert tables == {t.name for t in ALL_TABLES} | views
     lake = Path(pipeline["work"]) / "lake" / "status_count"
     on_disk = {
         (p.parent.name[3:], p.name[5:])
@@ -238,3 +243,83 @@ def test_the_dashboard_shows_the_ground_truth(
             dashboard.stop()
     finally:
         api.stop()
+
+
+@pytest.fixture
+def uncached_api(pipeline: dict[str, Any]) -> Any:
+    settings = ApiSettings(
+        engine="duckdb", lake_root=pipeline["lake_root"], auth_enabled=False, cache_ttl_s=0
+    )
+    with TestClient(create_app(settings, DuckDBEngine(pipeline["lake_root"]))) as client:
+        yield client
+
+
+def _compact(pipeline: dict[str, Any]) -> str:
+    """Compact every hour that has ended (no grace) and delete what it replaces at once."""
+    env = {"SIGNAL_CATALOG_LAKE_ROOT": pipeline["lake_root"], "COLUMNS": "200"}
+    argv = ["signal_catalog.cli", "compact", "--grace", "0", "--reader-grace", "0"]
+    return _run(argv, env, timeout=300).stdout
+
+
+def _files_per_closed_partition(pipeline: dict[str, Any]) -> set[int]:
+    lake = Path(pipeline["work"]) / "lake"
+    now = dt.datetime.now(dt.UTC)
+    counts = set()
+    for table in ("events", *(t.name for t in KPI_TABLES)):
+        for d in (lake / table).glob("dt=*/hour=*"):
+            ended = dt.datetime.strptime(d.parent.name[3:], "%Y-%m-%d").replace(
+                tzinfo=dt.UTC
+            ) + dt.timedelta(hours=int(d.name[5:]) + 1)
+            if ended <= now:
+                counts.add(len(list(d.glob("*.parquet"))))
+    return counts
+
+
+def test_compaction_then_late_events_into_compacted_hours_keep_the_ground_truth(
+    pipeline: dict[str, Any], uncached_api: Any, kinesis_endpoint_url: str
+) -> None:
+    """Compaction changes no figure and the catalog stays true (sync, drift); events that
+    arrive later for the compacted hours count at once and are folded by the next run."""
+    catalog_env = {
+        "SIGNAL_CATALOG_GLUE_ENDPOINT_URL": pipeline["moto"],
+        "SIGNAL_CATALOG_S3_ENDPOINT_URL": pipeline["moto"],
+        "SIGNAL_CATALOG_LAKE_ROOT": pipeline["lake_root"],
+        "SIGNAL_CATALOG_GLUE_DATABASE": "integration_db",
+    }
+    report = _compact(pipeline)
+    assert "partition(s) compacted" in report
+    assert _files_per_closed_partition(pipeline) == {1}
+    assert_signal_strength_is(uncached_api, pipeline["events"])
+    _run(["signal_catalog.cli", "sync"], catalog_env, timeout=300)
+    _run(["signal_catalog.cli", "drift"], catalog_env, timeout=300)
+
+    work = pipeline["work"]
+    truth = work / "late-ground-truth.jsonl"
+    _run(
+        [
+            "signal_producer.cli", "generate", "--events", "400", "--seed", "43",
+            "--start-time", START.isoformat(), "--rate", "5",
+            "--stream", "integration", "--endpoint-url", kinesis_endpoint_url,
+            "--ground-truth", str(truth), "--no-progress",
+        ],
+        {},
+        timeout=300,
+    )  # fmt: skip
+    _run(
+        [
+            "signal_processor.cli", "run", "--stream", "integration",
+            "--endpoint-url", kinesis_endpoint_url, "--lake-root", pipeline["lake_root"],
+            "--checkpoint", f"file://{work}/checkpoint", "--trigger-seconds", "1",
+            "--max-records-per-batch", "1500", "--stop-when-idle", "2",
+        ],
+        {"SIGNAL_PROCESSOR_SHUFFLE_PARTITIONS": "2", "SIGNAL_PROCESSOR_LOG_LEVEL": "WARNING"},
+        timeout=900,
+    )  # fmt: skip
+    late, _ = _ground_truth(truth)
+    both = pd.concat([pipeline["events"], late], ignore_index=True)
+    assert _files_per_closed_partition(pipeline) != {1}  # the late files sit next to them
+    assert_signal_strength_is(uncached_api, both)
+    _compact(pipeline)
+    assert _files_per_closed_partition(pipeline) == {1}
+    assert_signal_strength_is(uncached_api, both)
+    _run(["signal_catalog.cli", "drift"], catalog_env, timeout=300)
