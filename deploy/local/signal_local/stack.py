@@ -2,8 +2,9 @@
 
 `./pants run deploy/local:up` starts kinesalite (Kinesis) and moto server (Glue/S3/Athena APIs),
 creates the stream, then the services: the producer (live synthetic telemetry), the stream
-processor (local Spark), the catalog manager (`watch`, registering partitions in moto's Glue) and
-the metrics API (DuckDB over the lake) and the dashboard (Streamlit over the API). It prints the
+processor (local Spark), the catalog manager (`watch`, registering partitions in moto's Glue;
+`compact --every`, folding each closed hour into one file), the metrics API (DuckDB over the
+lake) and the dashboard (Streamlit over the API). It prints the
 dashboard's URL first, then what runs where, and stops everything on Ctrl-C.
 State lives under `.local/` in the repository (kinesalite's LevelDB, the lake, checkpoints, logs).
 """
@@ -24,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import pyarrow.parquet as pq
 
+from signal_common.lake import ALL_TABLES
 from signal_local.endpoints import (
     LocalAWS,
     LocalEndpointError,
@@ -66,6 +69,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dashboard-port", type=int, default=8501, help="dashboard port (0: any)")
     parser.add_argument(
         "--refresh-seconds", type=float, default=20.0, help="dashboard live refresh interval"
+    )
+    parser.add_argument(
+        "--compact-every",
+        type=float,
+        default=600.0,
+        help="seconds between lake compaction passes (signal-catalog compact --every)",
+    )
+    parser.add_argument(
+        "--compact-grace",
+        type=float,
+        default=3600.0,
+        help="compact an hour partition once it ended this many seconds ago",
     )
     parser.add_argument(
         "--endpoints-only", action="store_true", help="start only kinesalite and moto server"
@@ -150,6 +165,16 @@ def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
             "signal_catalog.cli",
             ("watch", "--interval", "15"),
             {**common, "SIGNAL_CATALOG_LAKE_ROOT": lake},
+        ),
+        Service(
+            "lake-compaction",
+            "signal_catalog.cli",
+            ("compact", "--every", str(args.compact_every)),
+            {
+                **common,
+                "SIGNAL_CATALOG_LAKE_ROOT": lake,
+                "SIGNAL_CATALOG_COMPACT_GRACE_S": str(args.compact_grace),
+            },
         ),
         Service(
             "metrics-api",
@@ -289,6 +314,16 @@ def run_stack(
                 break
 
 
+def lake_without_lineage(lake: Path) -> Path | None:
+    """A data file of an older lake layout (no commit_seq column), if the lake has one: readers
+    cannot mix it with current files."""
+    for table in ALL_TABLES:
+        newest = max((lake / table.name).glob("dt=*/hour=*/*.parquet"), default=None)
+        if newest is not None and "commit_seq" not in pq.read_schema(newest).names:
+            return newest
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the stack and block until interrupted."""
     args = _parse_args(argv)
@@ -298,6 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     (data_dir / "kinesis").mkdir(parents=True, exist_ok=True)
     (data_dir / "lake").mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
+    old = lake_without_lineage(data_dir / "lake")
+    if old is not None:
+        print(
+            f"error: {old} was written before the lake had lineage columns (commit_seq, "
+            f"compacted); remove {data_dir.resolve()} (or pass another --data-dir) and start again",
+            file=sys.stderr,
+        )
+        return 1
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
