@@ -47,6 +47,18 @@ class DeploySettings(BaseSettings):
         "projection: Athena partition projection, only the scheduled sync.",
     )
     catalog_sync_minutes: int = Field(60, ge=5, description="Schedule of `signal-catalog sync`.")
+    compaction_minutes: int = Field(
+        60, ge=5, description="Schedule of `signal-catalog compact` (closed hours into one file)."
+    )
+    compaction_grace_s: int = Field(
+        3600, ge=0, description="Compact an hour partition once it ended this long ago."
+    )
+    compaction_reader_grace_s: int = Field(
+        1800,
+        ge=0,
+        description="Delete replaced files once the compacted file is this old: longer than "
+        "the longest Athena query of the workgroup.",
+    )
     crawlers: bool = Field(False, description="Also create the seed's Glue crawlers.")
     certificate_arn: str | None = Field(None, description="ACM certificate: HTTPS listener.")
     alarm_email: str | None = Field(None, description="Subscribed to the alarm topic.")

@@ -24,7 +24,7 @@ WHEELS = [
 def make_bundle(root: Path, processor_version: str) -> Path:
     """A bundle directory with the manifest, script and wheel files bundle.py writes."""
     bundle = root / "glue-bundle"
-    wheels = [w.format(common="0.2.0", processor=processor_version) for w in WHEELS]
+    wheels = [w.format(common="0.3.0", processor=processor_version) for w in WHEELS]
     for relative in ["glue_job.py", *wheels]:
         path = bundle / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Match, Template
 
 from signal_aws.app import build
 from signal_aws.settings import DeploySettings
+from signal_aws.stacks.data import LAKE_PREFIX
 
 Templates = Callable[[str], Template]
 
@@ -123,9 +124,13 @@ def test_catalog_runs_sync_on_a_schedule_and_registers_partitions_from_s3_events
     catalog = templates["Catalog"]
     rules = _of_type(catalog, "AWS::Events::Rule")
     schedules = [r for r in rules if "ScheduleExpression" in r]
-    minutes = settings.catalog_sync_minutes
-    expected = f"rate({minutes // 60} hour)" if minutes == 60 else f"rate({minutes} minutes)"
-    assert [r["ScheduleExpression"] for r in schedules] == [expected]
+
+    def rate(minutes: int) -> str:
+        return f"rate({minutes // 60} hour)" if minutes == 60 else f"rate({minutes} minutes)"
+
+    assert sorted(r["ScheduleExpression"] for r in schedules) == sorted(
+        [rate(settings.catalog_sync_minutes), rate(settings.compaction_minutes)]
+    )
     created = [r for r in rules if "EventPattern" in r]
     assert created[0]["EventPattern"]["detail-type"] == ["Object Created"]
     assert created[0]["EventPattern"]["detail"]["object"] == {"key": [{"prefix": "lake/"}]}
@@ -133,7 +138,31 @@ def test_catalog_runs_sync_on_a_schedule_and_registers_partitions_from_s3_events
     assert len(functions) == 1
     assert settings.versions["catalog-manager"] in functions[0]["Description"]
     tasks = _of_type(catalog, "AWS::ECS::TaskDefinition")
-    assert tasks[0]["ContainerDefinitions"][0]["Command"] == ["sync"]
+    assert sorted(t["ContainerDefinitions"][0]["Command"] for t in tasks) == [["compact"], ["sync"]]
+
+
+def test_only_the_compaction_task_may_write_and_delete_lake_objects(
+    templates: dict[str, Any], settings: DeploySettings
+) -> None:
+    catalog = templates["Catalog"]
+    tasks = _of_type(catalog, "AWS::ECS::TaskDefinition")
+    compact = next(t for t in tasks if t["ContainerDefinitions"][0]["Command"] == ["compact"])
+    env = {e["Name"]: e["Value"] for e in compact["ContainerDefinitions"][0]["Environment"]}
+    assert env["SIGNAL_CATALOG_COMPACT_READER_GRACE_S"] == str(settings.compaction_reader_grace_s)
+    assert env["SIGNAL_CATALOG_COMPACT_GRACE_S"] == str(settings.compaction_grace_s)
+    writers = {
+        name: policy
+        for name, policy in (
+            (p["PolicyName"], p["PolicyDocument"]) for p in _of_type(catalog, "AWS::IAM::Policy")
+        )
+        if any(
+            a in ("s3:DeleteObject*", "s3:PutObject")
+            and f"/{LAKE_PREFIX}/*" in json.dumps(st["Resource"])
+            for st in policy["Statement"]
+            for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+        )
+    }
+    assert [n[: len("CompactTaskTaskRole")] for n in writers] == ["CompactTaskTaskRole"]
 
 
 def test_projection_mode_has_no_lambda(settings: DeploySettings, tmp_path: Path) -> None:

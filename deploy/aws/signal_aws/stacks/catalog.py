@@ -1,6 +1,8 @@
 """Catalog: the catalog manager keeps the Glue Data Catalog true to the lake, as a scheduled
 Fargate task (`signal-catalog sync`) and, in `register` mode, as a Lambda that registers each
-new partition when its first object lands (S3 → EventBridge → Lambda)."""
+new partition when its first object lands (S3 → EventBridge → Lambda). A second scheduled task
+(`signal-catalog compact`) folds each closed hour partition into one file: it alone may write
+and delete lake objects, and only under the lake prefix."""
 
 from __future__ import annotations
 
@@ -127,6 +129,8 @@ class CatalogStack(Stack):
             schedule=appscaling.Schedule.rate(Duration.minutes(settings.catalog_sync_minutes)),
         )
 
+        self.compaction = self._compaction_task(settings, data, services, environment)
+
         self.register: lambda_.DockerImageFunction | None = None
         if settings.catalog_mode == "register":
             self.register = lambda_.DockerImageFunction(
@@ -157,6 +161,44 @@ class CatalogStack(Stack):
                 ),
                 targets=[targets.LambdaFunction(self.register, retry_attempts=4)],
             )
+
+    def _compaction_task(
+        self,
+        settings: DeploySettings,
+        data: DataStack,
+        services: ServicesStack,
+        environment: dict[str, str],
+    ) -> ecs_patterns.ScheduledFargateTask:
+        """`signal-catalog compact` on a schedule: reads, writes and deletes lake objects."""
+        task = ecs.FargateTaskDefinition(
+            self,
+            "CompactTask",
+            cpu=1024,
+            memory_limit_mib=4096,  # a closed hour of `events` is held in memory while merged
+            family=f"{settings.prefix}-compaction",
+        )
+        task.add_container(
+            "compaction",
+            image=ecs.ContainerImage.from_asset(str(image_context(settings, "catalog-manager"))),
+            command=["compact"],
+            environment={
+                **environment,
+                "SIGNAL_CATALOG_COMPACT_GRACE_S": str(settings.compaction_grace_s),
+                "SIGNAL_CATALOG_COMPACT_READER_GRACE_S": str(settings.compaction_reader_grace_s),
+            },
+            logging=container_logs(self, "CompactLogs", "compaction"),
+        )
+        data.bucket.grant_read_write(task.task_role, f"{LAKE_PREFIX}/*")
+        data.bucket.grant_delete(task.task_role, f"{LAKE_PREFIX}/*")
+        return ecs_patterns.ScheduledFargateTask(
+            self,
+            "ScheduledCompaction",
+            cluster=services.cluster,
+            scheduled_fargate_task_definition_options=(
+                ecs_patterns.ScheduledFargateTaskDefinitionOptions(task_definition=task)
+            ),
+            schedule=appscaling.Schedule.rate(Duration.minutes(settings.compaction_minutes)),
+        )
 
     def _grant(
         self,
