@@ -134,7 +134,7 @@ def test_a_pass_folds_only_committed_rows_and_deletes_after_the_reader_grace() -
     plan, data = plan_partition(
         STATUS_COUNT, files, rows, seqs, committed_seq=2, now=NOW, reader_grace=HOUR
     )
-    assert plan.write == "compacted-000000000002.snappy.parquet"
+    assert plan.write == "compacted-000000000002.zstd.parquet"
     assert data is not None
     assert data["event_count"].to_pylist() == [5]
     assert (plan.delete, plan.pending_delete, plan.folded_files) == ((), 2, 2)
@@ -142,7 +142,7 @@ def test_a_pass_folds_only_committed_rows_and_deletes_after_the_reader_grace() -
     # the next pass, once the compacted file is older than the reader grace, deletes a and b
     done = pa.concat_tables([rows, data])
     files = _files(["part-a.parquet", "part-b.parquet", "part-c.parquet"], age=2 * HOUR)
-    files.append(LakeFile("/lake/c2", "compacted-000000000002.snappy.parquet", NOW - 2 * HOUR))
+    files.append(LakeFile("/lake/c2", "compacted-000000000002.zstd.parquet", NOW - 2 * HOUR))
     plan, data = plan_partition(
         STATUS_COUNT, files, done, seqs, committed_seq=2, now=NOW, reader_grace=HOUR
     )
@@ -317,7 +317,7 @@ def test_rows_of_batches_not_committed_yet_are_left_alone(tmp_path: Path) -> Non
     run_pass(tmp_path)
     files = sorted(p.name for p in (tmp_path / STATUS_COUNT.name).rglob("*.parquet"))
     assert len(files) == 2
-    assert files[0] == f"compacted-{last:012d}.snappy.parquet"
+    assert files[0] == f"compacted-{last:012d}.zstd.parquet"
     assert files[1].startswith(f"part-a-{last:05d}")
     assert_matches(lake_figures(tmp_path), oracle(events))
 

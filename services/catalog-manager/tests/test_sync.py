@@ -75,7 +75,7 @@ def test_sync_registers_every_table_and_partition_of_the_lake(
     encoded = view["ViewOriginalText"].removeprefix("/* Presto View: ").removesuffix(" */")
     presto = json.loads(base64.b64decode(encoded))
     assert (presto["catalog"], presto["schema"]) == ("awsdatacatalog", database)
-    assert "FROM (SELECT r.* FROM (SELECT * FROM status_count) AS r" in presto["originalSql"]
+    assert "FROM (SELECT * FROM status_count OFFSET 0) AS scoped" in presto["originalSql"]
     assert [(c["name"], c["type"]) for c in presto["columns"]] == [
         ("window_start", "timestamp"),
         ("window_end", "timestamp"),

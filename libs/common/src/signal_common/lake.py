@@ -312,28 +312,27 @@ def local_path(uri: str) -> str:
     raise ValueError(f"{uri!r} is not a local path (scheme {parsed.scheme!r})")
 
 
-def visible_rows_sql(table: LakeTable | str, where: str = "", cut_where: str = "") -> str:
+def visible_rows_sql(table: LakeTable | str, where: str = "") -> str:
     """A Trino (and DuckDB) subquery of the rows of `table` a reader must count.
 
     Per partition, the compacted rows of the highest commit_seq (the partition's cut) and the
     uncompacted rows above it: any mix of a compacted file, the files it replaced and older
-    compacted files yields each event once. `where` filters the rows and `cut_where` the rows
-    the cut is taken from (the same text, or only its partition predicates; separate because
-    `?` parameters cannot be repeated). Both may filter on partition keys, windows and grouping
-    keys but never on measures: every replaced row's compacted counterpart has the same window
-    and keys, so it passes the same filter and still hides it. A join, not a window function:
-    DuckDB prunes hive partitions below a join, not below a window.
+    compacted files yields each event once. One scan with a window function, never a join of
+    two scans: each scan lists the files on its own, so a compacted file appearing between two
+    listings would hide raw rows the first listing read without their replacement.
+    `where` may filter on partition keys, windows and grouping keys but never on measures:
+    every replaced row's compacted counterpart has the same window and keys, so it passes the
+    same filter and still hides it. `OFFSET 0` keeps DuckDB from lifting the filter above the
+    window function (where it would stop pruning partitions); Trino removes it as a no-op.
     """
     name = table if isinstance(table, str) else table.name
-    rows_where = f" WHERE {where}" if where else ""
-    cut_filter = f" AND {cut_where}" if cut_where else ""
+    filtered = f" WHERE {where}" if where else ""
     return (
-        f"(SELECT r.* FROM (SELECT * FROM {name}{rows_where}) AS r"
-        f" LEFT JOIN (SELECT dt AS cut_dt, hour AS cut_hour, MAX(commit_seq) AS cut_seq"
-        f" FROM {name} WHERE compacted{cut_filter} GROUP BY 1, 2) AS cut"
-        " ON r.dt = cut.cut_dt AND r.hour = cut.cut_hour"
-        " WHERE CASE WHEN r.compacted THEN r.commit_seq = cut.cut_seq"
-        " ELSE r.commit_seq > COALESCE(cut.cut_seq, -1) END) AS visible"
+        "(SELECT * FROM (SELECT *, MAX(CASE WHEN compacted THEN commit_seq END)"
+        " OVER (PARTITION BY dt, hour) AS compacted_through"
+        f" FROM (SELECT * FROM {name}{filtered} OFFSET 0) AS scoped) AS lineage"
+        " WHERE CASE WHEN compacted THEN commit_seq = compacted_through"
+        " ELSE commit_seq > COALESCE(compacted_through, -1) END)"
     )
 
 
@@ -346,13 +345,13 @@ COMPACTED_PREFIX = "compacted-"
 
 def compacted_file_name(seq: int) -> str:
     """The name of a partition's compacted file through sequence `seq`."""
-    return f"{COMPACTED_PREFIX}{seq:012d}.snappy.parquet"
+    return f"{COMPACTED_PREFIX}{seq:012d}.zstd.parquet"
 
 
 def compacted_file_seq(name: str) -> int | None:
     """The sequence of a compacted file's name (a path is fine); None for any other file."""
     base = name.rsplit("/", 1)[-1]
-    if not base.startswith(COMPACTED_PREFIX) or not base.endswith(".snappy.parquet"):
+    if not base.startswith(COMPACTED_PREFIX) or not base.endswith(".zstd.parquet"):
         return None
-    digits = base[len(COMPACTED_PREFIX) : -len(".snappy.parquet")]
+    digits = base[len(COMPACTED_PREFIX) : -len(".zstd.parquet")]
     return int(digits) if digits.isdigit() else None

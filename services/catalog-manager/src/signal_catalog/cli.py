@@ -434,8 +434,7 @@ def compact_command(
     every: Annotated[
         float | None,
         typer.Option(
-            help="Repeat every this many seconds until Ctrl-C "
-            "(SIGNAL_CATALOG_COMPACT_INTERVAL_S is the stack's choice)."
+            help="Repeat every this many seconds until Ctrl-C (the local stack uses 600)."
         ),
     ] = None,
     verbose: VerboseOption = False,

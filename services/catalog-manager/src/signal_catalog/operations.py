@@ -16,12 +16,17 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from signal_catalog.adapters.glue import GlueCatalog
 from signal_catalog.adapters.lake import Lake
 from signal_catalog.adapters.query import QueryEngine, SmokeResult
-from signal_catalog.core.compaction import LakeFile, PartitionPlan, closed, plan_partition
+from signal_catalog.core.compaction import (
+    LakeFile,
+    PartitionPlan,
+    closed,
+    compacted_parquet,
+    plan_partition,
+)
 from signal_catalog.core.crawlers import (
     CRAWLER_PREFIX,
     CatalogSnapshot,
@@ -521,7 +526,7 @@ def _compact_partition(
         return plan
     if data is not None and plan.write is not None:
         directory = files[0].uri.rsplit("/", 1)[0]
-        lake.write_file(f"{directory}/{plan.write}", parquet_bytes(data))
+        lake.write_file(f"{directory}/{plan.write}", compacted_parquet(table, data))
         log.info(
             "partition compacted",
             extra={"table": table.name, "file": plan.write, "rows": plan.rows_out},
@@ -529,10 +534,3 @@ def _compact_partition(
     for uri in plan.delete:  # only after the compacted file is in place
         lake.delete(uri)
     return plan
-
-
-def parquet_bytes(rows: pa.Table) -> bytes:
-    """Snappy Parquet with micro-second UTC timestamps (what the processor writes)."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(rows, sink, compression="snappy", coerce_timestamps="us")
-    return bytes(sink.getvalue().to_pybytes())

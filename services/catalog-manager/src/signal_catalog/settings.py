@@ -81,9 +81,6 @@ class CatalogSettings(CommonSettings):
         description="Replaced files are deleted once the compacted file is this old (longer "
         "than any query, so none loses a file it planned to read).",
     )
-    compact_interval_s: float = Field(
-        600.0, gt=0, description="Seconds between passes of `compact --every`."
-    )
 
     @field_validator("table_modes")
     @classmethod

@@ -61,22 +61,28 @@ class _Builder:
             return ""
         return f" AND {column} IN ({', '.join(self.p(v) for v in values)})"
 
-    def in_range(self, time_column: str, window: TimeRange) -> str:
-        """Partition pruning on dt/hour plus the exact half-open range on `time_column`."""
+    def in_partitions(self, window: TimeRange) -> str:
+        """Partition pruning on dt/hour: the hour partitions that overlap the window."""
         lo_dt, lo_hour, hi_dt, hi_hour = window.partition_bounds()
         return (
             f"dt BETWEEN {self.p(lo_dt)} AND {self.p(hi_dt)}"
             f" AND (dt > {self.p(lo_dt)} OR hour >= {self.p(lo_hour)})"
             f" AND (dt < {self.p(hi_dt)} OR hour <= {self.p(hi_hour)})"
-            f" AND {time_column} >= {self.ts(window.start)}"
-            f" AND {time_column} < {self.ts(window.end)}"
         )
 
-    def visible(self, table: LakeTable, where: Callable[[], str]) -> str:
+    def in_range(self, time_column: str, window: TimeRange) -> str:
+        """Partition pruning on dt/hour plus the exact half-open range on `time_column`."""
+        return (
+            self.in_partitions(window)
+            + f" AND {time_column} >= {self.ts(window.start)}"
+            + f" AND {time_column} < {self.ts(window.end)}"
+        )
+
+    def visible(self, table: LakeTable, where: Callable[[], str], window: TimeRange) -> str:
         """`table`'s rows a reader counts (signal_common.lake.visible_rows_sql), filtered by
-        `where` (called twice: once for the rows, once for the compaction cut; its parameters
-        are bound twice, in text order)."""
-        return visible_rows_sql(table, where(), where())
+        `where` (`window` is part of it; kept in the signature so every call names it)."""
+        del window
+        return visible_rows_sql(table, where())
 
     def query(self, name: str, sql: str) -> Query:
         return Query(name, " ".join(sql.split()), tuple(self.params))
@@ -113,7 +119,7 @@ def signal_strength(
                CAST(SUM(event_count) AS BIGINT) AS event_count,
                CAST(SUM(signal_sum) AS BIGINT) AS signal_sum,
                MIN(signal_min) AS signal_min, MAX(signal_max) AS signal_max
-            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where)}
+            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where, window)}
             GROUP BY {group} ORDER BY {group}""",
     )
 
@@ -135,7 +141,7 @@ def gps_precision(
                MIN(precision_min) AS precision_min, MAX(precision_max) AS precision_max,
                CAST(SUM(satellites_sum) AS BIGINT) AS satellites_sum,
                CAST(SUM(satellites_count) AS BIGINT) AS satellites_count
-            FROM {b.visible(GPS_PRECISION_BY_PROVIDER, where)}
+            FROM {b.visible(GPS_PRECISION_BY_PROVIDER, where, window)}
             GROUP BY 1, 2 ORDER BY 1, 2""",
     )
 
@@ -161,7 +167,7 @@ def status_counts(
 
     base = f"""SELECT {_bucket(granularity)} AS bucket, postal_code, status,
                   CAST(SUM(event_count) AS BIGINT) AS event_count
-               FROM {b.visible(STATUS_COUNT, where)} GROUP BY 1, 2, 3"""
+               FROM {b.visible(STATUS_COUNT, where, window)} GROUP BY 1, 2, 3"""
     if top is None:
         return b.query("status_counts", f"{base} ORDER BY 1, 2, 3")
     oos = b.p(Status.OUT_OF_SERVICE.value)
@@ -198,7 +204,7 @@ def signal_quality(
     return b.query(
         "signal_quality",
         f"""SELECT operator, network_type, SUM(event_count) AS event_count, {bands}
-            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where)}
+            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where, window)}
             GROUP BY 1, 2 ORDER BY 1, 2""",
     )
 
@@ -215,7 +221,7 @@ def coverage(window: TimeRange, *, postal_codes: Sequence[str] = ()) -> Query:
         f"""SELECT postal_code, SUM(event_count) AS event_count,
                SUM(latitude_sum) AS latitude_sum, SUM(longitude_sum) AS longitude_sum,
                SUM(signal_sum) AS signal_sum, SUM(out_of_service_count) AS out_of_service_count
-            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where)}
+            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where, window)}
             GROUP BY 1 ORDER BY 1""",
     )
 
@@ -243,7 +249,7 @@ def alert_candidates(
                  AS baseline_count,
                SUM(CASE WHEN window_start < {recent[4]} THEN signal_sum ELSE 0 END)
                  AS baseline_signal_sum
-            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where)}
+            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where, window)}
             GROUP BY 1 ORDER BY 1""",
     )
 
@@ -260,7 +266,7 @@ def coverage_by_minute(window: TimeRange, postal_codes: Sequence[str]) -> Query:
         f"""SELECT {_bucket(Granularity.M1)} AS bucket, postal_code,
                SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum,
                SUM(out_of_service_count) AS out_of_service_count
-            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where)}
+            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where, window)}
             GROUP BY 1, 2 ORDER BY 1, 2""",
     )
 
@@ -275,7 +281,7 @@ def latest_window(window: TimeRange) -> Query:
     return b.query(
         "latest_window",
         f"""SELECT to_unixtime(MAX(window_start)) AS latest
-            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where)}""",
+            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where, window)}""",
     )
 
 
@@ -293,11 +299,11 @@ def window_totals(window: TimeRange) -> Query:
         "window_totals",
         f"""SELECT s.event_count, s.signal_sum, c.coverage_count, c.out_of_service_count
             FROM (SELECT SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum
-                  FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where_signal)}) s
+                  FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where_signal, window)}) s
             CROSS JOIN
                  (SELECT SUM(event_count) AS coverage_count,
                          SUM(out_of_service_count) AS out_of_service_count
-                  FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where_coverage)}) c""",
+                  FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where_coverage, window)}) c""",
     )
 
 
@@ -323,7 +329,7 @@ def pipeline(window: TimeRange) -> Query:
                SUM(processing_ms) AS processing_ms, MAX(max_lateness_s) AS max_lateness_s,
                to_unixtime(MAX(batch_time)) AS newest_batch_time,
                to_unixtime(MAX(max_event_time)) AS newest_event_time, {reasons}
-            FROM {b.visible(PIPELINE_BATCHES, where)}""",
+            FROM {b.visible(PIPELINE_BATCHES, where, window)}""",
     )
 
 
