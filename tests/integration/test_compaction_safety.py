@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -31,41 +30,12 @@ from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
 from signal_common.lake import KPI_TABLES
-from signal_common.quality import DEFAULT_BANDS
-from signal_local.fixture_lake import write_kpi_partials
+from signal_local.fixture_lake import make_events, write_kpi_partials
 
 HOURS = 30
 START = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=HOURS + 3)).replace(
     minute=0, second=0, microsecond=0
 )
-
-
-def make_events(n: int, seed: int) -> pd.DataFrame:
-    """Known events over HOURS hours, in 10-minute micro-batches."""
-    rng = np.random.default_rng(seed)
-    offsets = np.sort(rng.integers(0, HOURS * 3_600_000_000, n))
-    networks = rng.choice(["3G", "4G", "5G"], n)
-    signal_dbm = rng.integers(-125, -55, n)
-    events = pd.DataFrame(
-        {
-            "event_time": pd.Timestamp(START) + pd.to_timedelta(offsets, unit="us"),
-            "operator": rng.choice(["Orange", "Proximus", "Base"], n),
-            "network_type": networks,
-            "signal_dbm": signal_dbm,
-            "provider": rng.choice(["gps", "network", "fused"], n),
-            "gps_precision_m": np.round(rng.uniform(1, 60, n), 2),
-            "satellites": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 20, n)),
-            "latitude": rng.uniform(49.5, 51.5, n),
-            "longitude": rng.uniform(2.5, 6.4, n),
-            "postal_code": rng.choice(["1000", "2000", "3000", "4000"], n),
-            "status": rng.choice(["IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY"], n),
-            "batch_id": offsets // 600_000_000,
-        }
-    )
-    events["band"] = [
-        DEFAULT_BANDS[k].band(int(s)) for k, s in zip(networks, signal_dbm, strict=True)
-    ]
-    return events
 
 
 def write_lake(root: Path, events: pd.DataFrame) -> None:
@@ -95,7 +65,7 @@ def expected_status(events: pd.DataFrame) -> dict[tuple[str, str], int]:
 
 @pytest.fixture
 def lake(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
-    events = make_events(40_000, seed=7)
+    events = make_events(40_000, start=START, hours=HOURS, seed=7)
     write_lake(tmp_path / "lake", events)
     return tmp_path / "lake", events
 

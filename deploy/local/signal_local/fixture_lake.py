@@ -11,6 +11,7 @@ lineage columns as the processor stamps them: commit_seq = batch_id + 1, compact
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,34 @@ from signal_common.lake import (
     partition_path,
     table_arrow_schema,
 )
-from signal_common.quality import BAND_NAMES
+from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
+
+
+def make_events(n: int, *, start: dt.datetime, hours: int, seed: int) -> pd.DataFrame:
+    """Known events spread over `hours` from `start`, each in the micro-batch of its 10 minutes
+    (`batch_id`), in the shape `write_kpi_partials` takes."""
+    rng = np.random.default_rng(seed)
+    offsets = np.sort(rng.integers(0, hours * 3_600_000_000, n))
+    networks = rng.choice(["3G", "4G", "5G"], n)
+    signal = rng.integers(-125, -55, n)
+    events = pd.DataFrame(
+        {
+            "event_time": pd.Timestamp(start) + pd.to_timedelta(offsets, unit="us"),
+            "operator": rng.choice(["Orange", "Proximus", "Base"], n),
+            "network_type": networks,
+            "signal_dbm": signal,
+            "provider": rng.choice(["gps", "network", "fused"], n),
+            "gps_precision_m": np.round(rng.uniform(1, 60, n), 2),
+            "satellites": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 20, n)),
+            "latitude": rng.uniform(49.5, 51.5, n),
+            "longitude": rng.uniform(2.5, 6.4, n),
+            "postal_code": rng.choice(["1000", "2000", "3000", "4000"], n),
+            "status": rng.choice(["IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY"], n),
+            "batch_id": offsets // 600_000_000,
+        }
+    )
+    events["band"] = [DEFAULT_BANDS[k].band(int(s)) for k, s in zip(networks, signal, strict=True)]
+    return events
 
 
 def _partials(events: pd.DataFrame, keys: list[str], aggs: dict[str, Any]) -> pd.DataFrame:

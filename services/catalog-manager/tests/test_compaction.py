@@ -33,8 +33,7 @@ from signal_common.lake import (
     table_arrow_schema,
     visible_rows_sql,
 )
-from signal_common.quality import DEFAULT_BANDS
-from signal_local.fixture_lake import write_kpi_partials
+from signal_local.fixture_lake import make_events, write_kpi_partials
 
 runner = CliRunner()
 T0 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
@@ -157,32 +156,6 @@ def test_an_hour_is_closed_once_it_ended_a_grace_period_ago() -> None:
 
 
 # --- whole passes over a local lake ----------------------------------------------------------
-def make_events(n: int, *, start: dt.datetime, hours: int, seed: int) -> pd.DataFrame:
-    """Known events spread over `hours`, each in one of many micro-batches (by arrival)."""
-    rng = np.random.default_rng(seed)
-    offsets = np.sort(rng.integers(0, hours * 3_600_000_000, n))
-    networks = rng.choice(["3G", "4G", "5G"], n)
-    signal = rng.integers(-125, -55, n)
-    events = pd.DataFrame(
-        {
-            "event_time": pd.to_datetime(start) + pd.to_timedelta(offsets, unit="us"),
-            "operator": rng.choice(["Orange", "Proximus", "Base"], n),
-            "network_type": networks,
-            "signal_dbm": signal,
-            "provider": rng.choice(["gps", "network", "fused"], n),
-            "gps_precision_m": np.round(rng.uniform(1, 60, n), 2),
-            "satellites": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 20, n)),
-            "latitude": rng.uniform(49.5, 51.5, n),
-            "longitude": rng.uniform(2.5, 6.4, n),
-            "postal_code": rng.choice(["1000", "2000", "3000", "4000"], n),
-            "status": rng.choice(["IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY"], n),
-            "batch_id": offsets // 600_000_000,  # a batch per 10 minutes of events
-        }
-    )
-    events["band"] = [DEFAULT_BANDS[k].band(int(s)) for k, s in zip(networks, signal, strict=True)]
-    return events
-
-
 def write_lake(root: Path, events: pd.DataFrame, *, tag: str, committed: int) -> None:
     write_kpi_partials(root, events, tag=f"{tag}-")
     heads = root / "_commits"

@@ -119,15 +119,7 @@ class CatalogStack(Stack):
             logging=container_logs(self, "SyncLogs", "catalog-manager"),
         )
         self._grant(task.task_role, data, catalog_resources, settings)
-        self.sync = ecs_patterns.ScheduledFargateTask(
-            self,
-            "ScheduledSync",
-            cluster=services.cluster,
-            scheduled_fargate_task_definition_options=(
-                ecs_patterns.ScheduledFargateTaskDefinitionOptions(task_definition=task)
-            ),
-            schedule=appscaling.Schedule.rate(Duration.minutes(settings.catalog_sync_minutes)),
-        )
+        self.sync = self._scheduled("ScheduledSync", task, services, settings.catalog_sync_minutes)
 
         self.compaction = self._compaction_task(settings, data, services, environment)
 
@@ -190,14 +182,24 @@ class CatalogStack(Stack):
         )
         data.bucket.grant_read_write(task.task_role, f"{LAKE_PREFIX}/*")
         data.bucket.grant_delete(task.task_role, f"{LAKE_PREFIX}/*")
+        return self._scheduled("ScheduledCompaction", task, services, settings.compaction_minutes)
+
+    def _scheduled(
+        self,
+        cid: str,
+        task: ecs.FargateTaskDefinition,
+        services: ServicesStack,
+        minutes: int,
+    ) -> ecs_patterns.ScheduledFargateTask:
+        """Run `task` on the services' cluster every `minutes`."""
         return ecs_patterns.ScheduledFargateTask(
             self,
-            "ScheduledCompaction",
+            cid,
             cluster=services.cluster,
             scheduled_fargate_task_definition_options=(
                 ecs_patterns.ScheduledFargateTaskDefinitionOptions(task_definition=task)
             ),
-            schedule=appscaling.Schedule.rate(Duration.minutes(settings.compaction_minutes)),
+            schedule=appscaling.Schedule.rate(Duration.minutes(minutes)),
         )
 
     def _grant(
