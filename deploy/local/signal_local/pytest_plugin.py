@@ -92,6 +92,20 @@ def kinesis_client(kinesis_endpoint_url: str) -> Any:
     return boto3.client("kinesis", endpoint_url=kinesis_endpoint_url, region_name="us-east-1")
 
 
+@pytest.fixture
+def s3(moto_endpoint_url: str) -> Any:
+    """A plain boto3 S3 client on moto server."""
+    return boto3.client("s3", endpoint_url=moto_endpoint_url, region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    """A fresh S3 bucket on moto server (the server is shared by the session)."""
+    name = f"bucket-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
 def wait_for_stream_active(client: Any, name: str, timeout: float = 30.0) -> None:
     """Block until the stream is ACTIVE."""
     deadline = time.monotonic() + timeout

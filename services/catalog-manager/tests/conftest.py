@@ -164,20 +164,6 @@ def glue(moto_endpoint_url: str) -> Any:
     return boto3.client("glue", endpoint_url=moto_endpoint_url, region_name="us-east-1")
 
 
-@pytest.fixture
-def s3(moto_endpoint_url: str) -> Any:
-    """A plain boto3 S3 client on moto server."""
-    return boto3.client("s3", endpoint_url=moto_endpoint_url, region_name="us-east-1")
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    """A fresh S3 bucket."""
-    name = f"lake-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
 def catalog_partitions(glue: Any, database: str, table: str) -> set[tuple[str, int]]:
     """(dt, hour) of every partition Glue has for a table."""
     found: set[tuple[str, int]] = set()
