@@ -1,5 +1,6 @@
 """Docker build contexts of the service images, as Pants' docker_image lays them out: the
-service's Dockerfile next to `services.<service>/<name>.pex` (built by `./pants package`)."""
+service's Dockerfile next to `services.<service>/<name>.pex` (built by `./pants package`) and
+any files the image copies at their repository paths."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from signal_aws.settings import DeploySettings, repo_root
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One image: its Dockerfile, the pex it copies and the target that builds that pex."""
+    """One image: its Dockerfile, the pex it copies, the target that builds that pex and the
+    repository files it copies besides (the docker_image target's `files` dependencies)."""
 
     dockerfile: str
     pex: str
     target: str
+    files: tuple[str, ...] = ()
 
 
 IMAGES: dict[str, ImageSpec] = {
@@ -24,6 +27,7 @@ IMAGES: dict[str, ImageSpec] = {
         "services/producer/Dockerfile",
         "services.producer/signal-producer.pex",
         "services/producer:signal-producer",
+        files=("services/producer/samples/mobile_logs_sample.csv",),
     ),
     "catalog-manager": ImageSpec(
         "services/catalog-manager/Dockerfile",
@@ -60,6 +64,10 @@ def image_context(settings: DeploySettings, name: str) -> Path:
         target = context / spec.pex
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(built, target)
+    for path in spec.files:
+        target = context / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / path, target)
     return context
 
 

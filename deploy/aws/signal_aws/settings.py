@@ -70,6 +70,9 @@ class DeploySettings(BaseSettings):
     raw_infrequent_access_days: int = Field(30, ge=30)
     raw_expiry_days: int = Field(400, ge=31)
     athena_results_expiry_days: int = Field(7, ge=1)
+    replay_inputs_expiry_days: int = Field(
+        30, ge=1, description="Days a CSV uploaded under inputs/ for the producer task is kept."
+    )
     glue_bundle_dir: Path | None = Field(
         None, description="The processor's Glue bundle (default dist/glue/stream-processor)."
     )

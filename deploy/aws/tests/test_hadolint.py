@@ -1,4 +1,5 @@
-"""hadolint (the pip-distributed binary) over every service's Dockerfile: no errors."""
+"""hadolint (the pip-distributed binary) over every service's Dockerfile: no errors; every
+deployed image's context holds what its Dockerfile copies."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from signal_aws.images import IMAGES
-from signal_aws.settings import repo_root
+from signal_aws.images import IMAGES, image_context
+from signal_aws.settings import DeploySettings, repo_root
 
 DOCKERFILES = sorted(
     str(p.relative_to(repo_root())) for p in (repo_root() / "services").glob("*/Dockerfile*")
@@ -20,6 +21,27 @@ DOCKERFILES = sorted(
 def test_every_deployed_image_is_linted() -> None:
     assert {spec.dockerfile for spec in IMAGES.values()} <= set(DOCKERFILES)
     assert len(DOCKERFILES) >= 6
+
+
+def _copied_sources(dockerfile: Path) -> set[str]:
+    """The build-context paths a Dockerfile's COPY instructions read (not COPY --from)."""
+    sources: set[str] = set()
+    for line in dockerfile.read_text("utf-8").splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            sources.update(w for w in words[1:-1] if not w.startswith("--"))
+    return sources
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_every_image_context_holds_what_its_dockerfile_copies(
+    name: str, settings: DeploySettings
+) -> None:
+    spec = IMAGES[name]
+    assert _copied_sources(repo_root() / spec.dockerfile) == {spec.pex, *spec.files}
+    context = image_context(settings, name)
+    for path in spec.files:
+        assert (context / path).read_bytes() == (repo_root() / path).read_bytes()
 
 
 def _hadolint() -> str:

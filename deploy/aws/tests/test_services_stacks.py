@@ -172,14 +172,32 @@ def test_projection_mode_has_no_lambda(settings: DeploySettings, tmp_path: Path)
     catalog.resource_count_is("AWS::Lambda::Function", 0)
 
 
-def test_producer_task_may_only_put_into_its_stream(templates: dict[str, Any]) -> None:
+def test_producer_task_may_put_into_its_stream_and_read_replay_inputs(
+    templates: dict[str, Any],
+) -> None:
     policies = _of_type(templates["Producer"], "AWS::IAM::Policy")
     task_policy = next(p for p in policies if p["PolicyName"].startswith("TaskTaskRole"))[
         "PolicyDocument"
     ]["Statement"]
-    assert [s["Action"] for s in task_policy] == [
-        ["kinesis:PutRecords", "kinesis:PutRecord", "kinesis:DescribeStreamSummary"]
+    by_sid = {s["Sid"]: s for s in task_policy}
+    assert sorted(by_sid) == ["ListReplayInputs", "PutRecords", "ReadReplayInputs"]
+    assert by_sid["PutRecords"]["Action"] == [
+        "kinesis:PutRecords",
+        "kinesis:PutRecord",
+        "kinesis:DescribeStreamSummary",
     ]
+    # reads only under inputs/: never the lake
+    read = by_sid["ReadReplayInputs"]
+    assert read["Action"] == "s3:GetObject"
+    assert json.dumps(read["Resource"]).endswith('"/inputs/*"]]}')
+    listing = by_sid["ListReplayInputs"]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["inputs/*"]}}
+    outputs = templates["Producer"]["Outputs"]
+    assert json.dumps(outputs["ReplayInputs"]["Value"]).endswith('"/inputs/"]]}')
+    assert outputs["TaskDefinitionFamily"]["Value"] == "signal-stream-producer"
+    assert outputs["LogGroup"]["Value"] == {"Ref": "Logs6819BB44"}
+    assert "PrivateSubnets" in templates["Services"]["Outputs"]
 
 
 def test_each_service_version_flows_into_its_image_tag(

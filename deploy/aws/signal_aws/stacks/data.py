@@ -15,6 +15,8 @@ from signal_aws.settings import DeploySettings
 
 LAKE_PREFIX = "lake"
 ATHENA_RESULTS_PREFIX = "athena-results"
+# mobile_logs.csv files uploaded for the producer task to replay (outside the lake: no partition)
+INPUTS_PREFIX = "inputs"
 CHECKPOINT_PREFIX = "checkpoints"
 GLUE_ASSETS_PREFIX = "glue"
 
@@ -67,6 +69,11 @@ class DataStack(Stack):
                     id="athena-results-expire",
                     prefix=f"{ATHENA_RESULTS_PREFIX}/",
                     expiration=Duration.days(settings.athena_results_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="replay-inputs-expire",
+                    prefix=f"{INPUTS_PREFIX}/",
+                    expiration=Duration.days(settings.replay_inputs_expiry_days),
                 ),
                 s3.LifecycleRule(
                     id="noncurrent-versions-expire",

@@ -1,19 +1,20 @@
 """Producer: a Fargate task definition for the producer, run on demand (`aws ecs run-task`,
-command overridable), generating telemetry into the stream."""
+command overridable): it generates telemetry into the stream, or replays a mobile_logs.csv (the
+sample baked into the image, or a file uploaded under the bucket's inputs/ prefix)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from signal_aws.images import image_context
 from signal_aws.settings import DeploySettings
-from signal_aws.stacks.data import DataStack
-from signal_aws.stacks.logging import container_logs
+from signal_aws.stacks.data import INPUTS_PREFIX, DataStack
+from signal_aws.stacks.logging import log_group
 
 
 class ProducerStack(Stack):
@@ -24,6 +25,7 @@ class ProducerStack(Stack):
     ) -> None:
         super().__init__(scope, cid, **kw)
         version = settings.versions["producer"]
+        logs = log_group(self, "Logs")
         self.task = ecs.FargateTaskDefinition(
             self, "Task", cpu=512, memory_limit_mib=1024, family=f"{settings.prefix}-producer"
         )
@@ -37,7 +39,7 @@ class ProducerStack(Stack):
                 "SIGNAL_PRODUCER_DEAD_LETTER_PATH": "/tmp/dead-letter.jsonl",
                 "SIGNAL_PRODUCER_VERSION": version,
             },
-            logging=container_logs(self, "Logs", "producer"),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="producer", log_group=logs),
         )
         role = self.task.task_role
         role.add_to_principal_policy(
@@ -51,3 +53,28 @@ class ProducerStack(Stack):
                 resources=[data.stream.stream_arn],
             )
         )
+        # replay reads an uploaded CSV as a stream; ListBucket (on the prefix only) lets a
+        # missing file be reported as missing rather than as access denied
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadReplayInputs",
+                actions=["s3:GetObject"],
+                resources=[data.bucket.arn_for_objects(f"{INPUTS_PREFIX}/*")],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListReplayInputs",
+                actions=["s3:ListBucket"],
+                resources=[data.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{INPUTS_PREFIX}/*"]}},
+            )
+        )
+        CfnOutput(
+            self,
+            "ReplayInputs",
+            value=f"s3://{data.bucket.bucket_name}/{INPUTS_PREFIX}/",
+            description="Upload a mobile_logs.csv here; the task replays s3://…/inputs/<file>.",
+        )
+        CfnOutput(self, "TaskDefinitionFamily", value=self.task.family)
+        CfnOutput(self, "LogGroup", value=logs.log_group_name)

@@ -195,6 +195,12 @@ class ServicesStack(Stack):
         )
         CfnOutput(self, "AlbDnsName", value=self.alb.load_balancer_dns_name)
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
+        # where on-demand tasks (the producer) run: `aws ecs run-task --network-configuration`
+        CfnOutput(
+            self,
+            "PrivateSubnets",
+            value=",".join(subnet.subnet_id for subnet in self.vpc.private_subnets),
+        )
         CfnOutput(self, "ApiKeyHashesSecret", value=self.api_keys.secret_arn)
         CfnOutput(self, "DashboardApiKeySecret", value=self.dashboard_key.secret_arn)
         for service, targets, low, high in (

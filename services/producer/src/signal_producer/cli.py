@@ -23,6 +23,7 @@ from signal_common.logs import configure_logging
 from signal_common.schema import QUARANTINE_REASONS
 from signal_producer import wiring
 from signal_producer.adapters.kinesis import Summary
+from signal_producer.adapters.sources import SourceError
 from signal_producer.core.generator import GeneratorConfig, generate_events, generate_records
 from signal_producer.core.records import GeneratedRecord
 from signal_producer.core.replay import (
@@ -337,7 +338,15 @@ def generate(
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(help="A mobile_logs.csv with the legacy columns.")],
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="A mobile_logs.csv with the legacy columns: a local path or s3://BUCKET/KEY "
+            "(read as a stream through SIGNAL_PRODUCER_S3_ENDPOINT_URL, if set).",
+            metavar="CSV",
+            show_default=False,
+        ),
+    ],
     base_date: Annotated[
         str | None, typer.Option(help="Date of rows that only have a time of day (default today).")
     ] = None,
@@ -372,42 +381,38 @@ def replay(
     if speedup < 0:
         raise typer.BadParameter("--speedup must be >= 0")
     try:
-        with file.open(encoding="utf-8", newline="") as handle:
-            check_header(next(csv.reader(handle), None), source=str(file))
-            total = sum(1 for _ in handle)
-    except FileNotFoundError:
-        _fail(f"{file} does not exist")
-    except IsADirectoryError:
-        _fail(f"{file} is a directory, not a mobile_logs.csv")
-    except PermissionError:
-        _fail(f"cannot read {file}: permission denied")
-    except UnicodeDecodeError:
-        _fail(f"{file} is not UTF-8 text (is it a mobile_logs.csv?)")
-    except LegacyHeaderError as exc:
+        source = wiring.open_source(file, settings)
+        check_header(next(csv.reader([source.header_line()]), None), source=source.display)
+        total = source.count_rows()
+    except (SourceError, LegacyHeaderError) as exc:
         _fail(str(exc))
     stats = ReplayStats()
 
     def report(exc: LegacyRowError) -> None:
         # one unwrapped line per bad row, so it can be grepped and opened at FILE:LINE
         err.print(
-            f"{file}:{exc.line_number}: skipped: {exc.message}",
+            f"{source.display}:{exc.line_number}: skipped: {exc.message}",
             style="yellow",
             soft_wrap=True,
             markup=False,
             highlight=False,
         )
 
-    with file.open(encoding="utf-8", newline="") as handle:
-        records = replay_records(
-            handle,
-            source=file.name,
-            base_date=day,
-            partition_key=settings.partition_key,
-            stats=stats,
-            on_bad_row=report,
-        )
-        summary = _send(records, settings, total=total, speedup=speedup, progress=progress)
-    extra = {"source": str(file), "rows": stats.rows, "bad_rows": stats.bad_rows}
+    try:
+        with source.lines() as lines:
+            records = replay_records(
+                lines,
+                source=source.name,
+                base_date=day,
+                partition_key=settings.partition_key,
+                stats=stats,
+                on_bad_row=report,
+            )
+            summary = _send(records, settings, total=total, speedup=speedup, progress=progress)
+    except (SourceError, LegacyHeaderError) as exc:
+        # the records read before the failure were sent (the writer flushes on the way out)
+        _fail(str(exc))
+    extra = {"source": source.display, "rows": stats.rows, "bad_rows": stats.bad_rows}
     _finish(summary, settings, extra)
 
 

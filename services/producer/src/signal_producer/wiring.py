@@ -1,8 +1,9 @@
-"""Build the Kinesis client, the writer and its sinks from settings; check the stream first.
+"""Build the Kinesis client, the writer, its sinks and the replayed CSV's source from settings.
 
-The only place the producer creates AWS clients. `preflight` turns the failures a user can fix
-(no such stream, endpoint unreachable, missing or rejected credentials) into one plain sentence
-before anything is sent, so they never surface as a run of dead-lettered records.
+The only place the producer creates AWS clients (Kinesis, and S3 for a CSV in a bucket).
+`preflight` turns the failures a user can fix (no such stream, endpoint unreachable, missing or
+rejected credentials) into one plain sentence before anything is sent, so they never surface as
+a run of dead-lettered records.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ from botocore.exceptions import (
 from signal_producer.adapters.faults import FaultInjectingKinesis
 from signal_producer.adapters.files import DeadLetterSink, GroundTruthSink
 from signal_producer.adapters.kinesis import KinesisWriter, WriterConfig, make_kinesis_client
+from signal_producer.adapters.sources import (
+    LocalSource,
+    S3Source,
+    Source,
+    make_s3_client,
+    parse_s3_url,
+)
 from signal_producer.settings import ProducerSettings
 
 # Error codes of a request AWS refused because of who sent it.
@@ -113,6 +121,17 @@ def preflight(client: Any, settings: ProducerSettings) -> None:
     status = summary.get("StreamStatus")
     if status not in ("ACTIVE", "UPDATING"):
         raise ProducerError(f"stream {stream!r} at {where} is {status}, not ACTIVE; retry later")
+
+
+def open_source(spec: str, settings: ProducerSettings) -> Source:
+    """The CSV named by `spec`: an s3://bucket/key URL (read through the settings' S3
+    endpoint) or a local path. Raises SourceError for a malformed URL."""
+    if spec.startswith("s3:"):
+        location = parse_s3_url(spec)
+        client = make_s3_client(region=settings.aws_region, endpoint_url=settings.s3_endpoint_url)
+        where = settings.s3_endpoint_url or f"S3 in {settings.aws_region}"
+        return S3Source(client, location, where=where)
+    return LocalSource(Path(spec))
 
 
 @contextmanager
