@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -284,3 +286,43 @@ def test_cli_replay_from_a_missing_bucket_or_a_bad_url(
     bad = _replay("s3://only-a-bucket", "s", kinesis_endpoint_url, tmp_path)
     assert bad.exit_code == 2
     assert "is not an S3 object URL; expected s3://BUCKET/KEY.csv" in bad.stderr
+
+
+def test_cli_replay_of_a_file_replaced_mid_read_sends_what_it_read_and_says_so(
+    s3: Any,
+    bucket: str,
+    cutting_proxy: CuttingProxy,
+    make_stream: Callable[..., str],
+    kinesis_endpoint_url: str,
+    read_stream: Callable[[str], Rows],
+    sample_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s3.put_object(Bucket=bucket, Key="mobile_logs.csv", Body=sample_csv.read_bytes())
+    cutting_proxy.cuts = 1
+    cutting_proxy.on_cut = lambda: s3.put_object(
+        Bucket=bucket, Key="mobile_logs.csv", Body=sample_csv.read_bytes() + b"\n"
+    )
+    monkeypatch.setenv("SIGNAL_PRODUCER_S3_ENDPOINT_URL", cutting_proxy.url)
+    get_settings.cache_clear()
+    stream = make_stream()
+    try:
+        result = _replay(f"s3://{bucket}/mobile_logs.csv", stream, kinesis_endpoint_url, tmp_path)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    # the resume attempt is logged (JSON lines); the failure itself is one sentence
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error: s3://{bucket}/mobile_logs.csv was replaced while")
+    counted = re.search(r"\((\d+) row\(s\) had been read\)$", errors[0])
+    assert counted is not None, errors[0]
+    read = int(counted.group(1))
+    # about half the file got through before the cut: every row read is on the stream
+    assert 0 < read < 200
+    sent = [json.loads(r["data"]) for r in read_stream(stream)]
+    expected = pd.read_csv(sample_csv, dtype={"postal_code": str}).head(read)
+    assert sorted(e["event_time"] for e in sent) == sorted(
+        f"2026-01-15T{hour}Z" for hour in expected["hour"]
+    )

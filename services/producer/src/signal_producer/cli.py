@@ -411,7 +411,7 @@ def replay(
             summary = _send(records, settings, total=total, speedup=speedup, progress=progress)
     except (SourceError, LegacyHeaderError) as exc:
         # the records read before the failure were sent (the writer flushes on the way out)
-        _fail(str(exc))
+        _fail(f"{exc} ({stats.rows} row(s) had been read)")
     extra = {"source": source.display, "rows": stats.rows, "bad_rows": stats.bad_rows}
     _finish(summary, settings, extra)
 
