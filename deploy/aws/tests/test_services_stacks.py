@@ -180,7 +180,7 @@ def test_producer_task_may_put_into_its_stream_and_read_replay_inputs(
         "PolicyDocument"
     ]["Statement"]
     by_sid = {s["Sid"]: s for s in task_policy}
-    assert sorted(by_sid) == ["ListReplayInputs", "PutRecords", "ReadReplayInputs"]
+    assert sorted(by_sid) == ["PutRecords", "ReadReplayInputs"]
     assert by_sid["PutRecords"]["Action"] == [
         "kinesis:PutRecords",
         "kinesis:PutRecord",
@@ -190,9 +190,6 @@ def test_producer_task_may_put_into_its_stream_and_read_replay_inputs(
     read = by_sid["ReadReplayInputs"]
     assert read["Action"] == "s3:GetObject"
     assert json.dumps(read["Resource"]).endswith('"/inputs/*"]]}')
-    listing = by_sid["ListReplayInputs"]
-    assert listing["Action"] == "s3:ListBucket"
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["inputs/*"]}}
     outputs = templates["Producer"]["Outputs"]
     assert json.dumps(outputs["ReplayInputs"]["Value"]).endswith('"/inputs/"]]}')
     assert outputs["TaskDefinitionFamily"]["Value"] == "signal-stream-producer"

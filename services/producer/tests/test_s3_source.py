@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
+from botocore.stub import Stubber
 from typer.testing import CliRunner
 
 from signal_producer.adapters.sources import (
@@ -326,3 +327,27 @@ def test_cli_replay_of_a_file_replaced_mid_read_sends_what_it_read_and_says_so(
     assert sorted(e["event_time"] for e in sent) == sorted(
         f"2026-01-15T{hour}Z" for hour in expected["hour"]
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "needle"),
+    [
+        ("AccessDenied", 403, "access denied to s3://b-1/in.csv (Access Denied): either it does"),
+        ("InvalidAccessKeyId", 403, "rejected the AWS credentials (InvalidAccessKeyId)"),
+        ("SlowDown", 503, "refused GetObject of s3://b-1/in.csv: SlowDown"),
+    ],
+)
+def test_refusals_s3_answers_become_one_sentence(code: str, status: int, needle: str) -> None:
+    # moto grants everything: AWS's refusals are played back by botocore's Stubber
+    client = make_s3_client(region="us-east-1", endpoint_url=None)
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "get_object",
+            service_error_code=code,
+            service_message="Access Denied" if code == "AccessDenied" else code,
+            http_status_code=status,
+        )
+        source = S3Source(client, S3Location("b-1", "in.csv"), where="S3 in us-east-1")
+        with pytest.raises(SourceError) as failure:
+            source.header_line()
+    assert needle in str(failure.value)

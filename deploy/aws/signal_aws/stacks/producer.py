@@ -53,21 +53,13 @@ class ProducerStack(Stack):
                 resources=[data.stream.stream_arn],
             )
         )
-        # replay reads an uploaded CSV as a stream; ListBucket (on the prefix only) lets a
-        # missing file be reported as missing rather than as access denied
+        # replay reads an uploaded CSV as a stream. No s3:ListBucket: without it S3 answers
+        # 403 for a missing key too, and the producer's message names both causes
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReadReplayInputs",
                 actions=["s3:GetObject"],
                 resources=[data.bucket.arn_for_objects(f"{INPUTS_PREFIX}/*")],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListReplayInputs",
-                actions=["s3:ListBucket"],
-                resources=[data.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{INPUTS_PREFIX}/*"]}},
             )
         )
         CfnOutput(

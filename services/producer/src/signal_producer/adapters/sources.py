@@ -214,9 +214,10 @@ class S3Source:
                     f"bucket {self.location.bucket!r} does not exist at {self.where}"
                 ) from None
             if code in ("AccessDenied", "AccessDeniedException", "403"):
+                # S3 also answers 403 for a missing key when the caller may not list the bucket
                 raise SourceError(
-                    f"access denied to {url} ({message or code}); the role needs s3:GetObject on "
-                    "it (and s3:ListBucket to tell a missing object from a forbidden one)"
+                    f"access denied to {url} ({message or code}): either it does not exist or "
+                    "the role may not s3:GetObject it"
                 ) from None
             if code in ("PreconditionFailed", "412"):
                 raise SourceError(
