@@ -39,23 +39,20 @@ from signal_catalog import operations
 from signal_catalog.adapters.lake import LocalLake
 from signal_common.lake import (
     ALL_TABLES,
-    COVERAGE_BY_POSTAL_CODE,
     EVENTS,
-    GPS_PRECISION_BY_PROVIDER,
     PIPELINE_BATCHES,
     SIGNAL_STRENGTH_BY_OPERATOR,
-    STATUS_COUNT,
-    LakeTable,
     partition_path,
     table_arrow_schema,
 )
-from signal_common.quality import DEFAULT_BANDS
+from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
+from signal_local.fixture_lake import write_kpi_partials, write_table
 
 TRIGGER_S = 20
 OPERATORS = np.array(["Orange", "Proximus", "Base", "Telenet"])
 NETWORKS = np.array(["2G", "3G", "4G", "5G"])
 STATUSES = np.array(["IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY", "POWER_OFF"])
-BAND_NAMES = np.array(["excellent", "good", "fair", "poor"])
+BANDS = np.array(BAND_NAMES)
 
 
 def hour_of_events(hour_start: dt.datetime, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -90,73 +87,9 @@ def hour_of_events(hour_start: dt.datetime, n: int, rng: np.random.Generator) ->
             "postal_code": rng.integers(1000, 1200, n).astype(str),
             "status": STATUSES[rng.choice(4, n, p=[0.9, 0.05, 0.03, 0.02])],
             "batch_id": batch,
-            "band": BAND_NAMES[band],
+            "band": BANDS[band],
         }
     )
-
-
-def _partial_specs() -> dict[LakeTable, tuple[list[str], dict[str, tuple[str, str]]]]:
-    """Per KPI table: grouping keys and named aggregations (as the processor computes them)."""
-    bands = {f"band_{b}_count": (f"is_{b}", "sum") for b in BAND_NAMES}
-    return {
-        SIGNAL_STRENGTH_BY_OPERATOR: (
-            ["operator", "network_type"],
-            {
-                "event_count": ("signal_dbm", "size"),
-                "signal_sum": ("signal_dbm", "sum"),
-                "signal_min": ("signal_dbm", "min"),
-                "signal_max": ("signal_dbm", "max"),
-                **bands,
-            },
-        ),
-        GPS_PRECISION_BY_PROVIDER: (
-            ["provider"],
-            {
-                "event_count": ("gps_precision_m", "size"),
-                "precision_sum": ("gps_precision_m", "sum"),
-                "precision_min": ("gps_precision_m", "min"),
-                "precision_max": ("gps_precision_m", "max"),
-                "satellites_sum": ("sat_value", "sum"),
-                "satellites_count": ("sat_present", "sum"),
-            },
-        ),
-        STATUS_COUNT: (["postal_code", "status"], {"event_count": ("status", "size")}),
-        COVERAGE_BY_POSTAL_CODE: (
-            ["postal_code"],
-            {
-                "event_count": ("latitude", "size"),
-                "latitude_sum": ("latitude", "sum"),
-                "longitude_sum": ("longitude", "sum"),
-                "signal_sum": ("signal_dbm", "sum"),
-                "out_of_service_count": ("oos", "sum"),
-            },
-        ),
-    }
-
-
-def write_partials(root: Path, events: pd.DataFrame) -> None:
-    """The four KPI tables: one file per (window hour, batch), rows per batch × minute × key."""
-    ev = events.assign(
-        window_start=events["event_time"].dt.floor("min"),
-        oos=(events["status"] == "OUT_OF_SERVICE").astype("int64"),
-        sat_value=events["satellites"].fillna(0).astype("int64"),
-        sat_present=events["satellites"].notna().astype("int64"),
-        **{f"is_{b}": (events["band"] == b).astype("int64") for b in BAND_NAMES},
-    )
-    for table, (keys, aggs) in _partial_specs().items():
-        grouped = ev.groupby(["batch_id", "window_start", *keys], sort=True).agg(**aggs)
-        rows = grouped.reset_index()
-        rows["window_end"] = rows["window_start"] + pd.Timedelta(minutes=1)
-        rows["commit_seq"] = rows["batch_id"] + 1
-        rows["compacted"] = False
-        schema = table_arrow_schema(table)
-        rows = rows[list(schema.names)]
-        hour = rows["window_start"].dt.floor("h")
-        for (start, batch), part in rows.groupby([hour, rows["batch_id"]], sort=False):
-            directory = root / partition_path(table, start.strftime("%Y-%m-%d"), start.hour)
-            directory.mkdir(parents=True, exist_ok=True)
-            data = pa.Table.from_pandas(part, schema=schema, preserve_index=False)
-            pq.write_table(data, directory / f"part-r-bench-{int(batch):012d}.parquet")
 
 
 def write_events(root: Path, events: pd.DataFrame, rng: np.random.Generator) -> None:
@@ -184,17 +117,10 @@ def write_events(root: Path, events: pd.DataFrame, rng: np.random.Generator) -> 
             "arrival_time": events["arrival_time"],
             "shard_id": "shardId-000000000000",
             "sequence_number": ids,
-            "commit_seq": events["batch_id"] + 1,
-            "compacted": False,
+            "batch_id": events["batch_id"],
         }
     )
-    schema = table_arrow_schema(EVENTS)
-    hour = events["event_time"].dt.floor("h")
-    for (start, batch), part in table.groupby([hour, events["batch_id"]], sort=False):
-        directory = root / partition_path(EVENTS, start.strftime("%Y-%m-%d"), start.hour)
-        directory.mkdir(parents=True, exist_ok=True)
-        data = pa.Table.from_pandas(part, schema=schema, preserve_index=False)
-        pq.write_table(data, directory / f"part-r-bench-{int(batch):012d}.parquet")
+    write_table(root, EVENTS, table, "event_time", tag="r-bench-")
 
 
 def write_batches(root: Path, events: pd.DataFrame) -> None:
@@ -223,7 +149,7 @@ def write_lake(root: Path, start: dt.datetime, hours: int, rate: float, seed: in
     last_batch = 0
     for h in range(hours):
         events = hour_of_events(start + dt.timedelta(hours=h), int(rate * 3600), rng)
-        write_partials(root, events)
+        write_kpi_partials(root, events, tag="r-bench-")
         write_events(root, events, rng)
         write_batches(root, events)
         total += len(events)
