@@ -27,9 +27,10 @@ class Finding:
 
 
 PREFIX_SCOPED = (
-    "Object-level grants on one bucket's prefix (lake/, glue/, checkpoints/, athena-results/) "
-    "or on CDK's asset bucket: the wildcard is the object key under that prefix, and the "
-    "action groups (GetObject*, List*, ...) are the CDK grant_read/grant_read_write sets."
+    "Object-level grants on one bucket's prefix (lake/, glue/, checkpoints/, athena-results/, "
+    "inputs/, dead-letters/producer/) or on CDK's asset bucket: the wildcard is the object key "
+    "under that prefix, and the action groups (GetObject*, List*, ...) are the CDK "
+    "grant_read/grant_read_write sets."
 )
 # Granular findings (IAM4/IAM5 name the policy, action or resource): acknowledged where the
 # finding matches one of these patterns, on the construct it was found on; any other finding
@@ -47,7 +48,7 @@ GRANULAR: tuple[tuple[str, str], ...] = (
     ),
     (
         r"AwsSolutions-IAM5\[Resource::(SignalStreamData:ExportsOutputFnGetAttLake[A-Za-z0-9]+"
-        r"|arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-[0-9]+-[a-z0-9-]+)(/[a-z-]+)?/\*\]",
+        r"|arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-[0-9]+-[a-z0-9-]+)(/[a-z-]+){0,2}/\*\]",
         PREFIX_SCOPED,
     ),
     (

@@ -73,6 +73,9 @@ class DeploySettings(BaseSettings):
     replay_inputs_expiry_days: int = Field(
         30, ge=1, description="Days a CSV uploaded under inputs/ for the producer task is kept."
     )
+    dead_letters_expiry_days: int = Field(
+        90, ge=1, description="Days the producer task's dead letters (dead-letters/) are kept."
+    )
     glue_bundle_dir: Path | None = Field(
         None, description="The processor's Glue bundle (default dist/glue/stream-processor)."
     )

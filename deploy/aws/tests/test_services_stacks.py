@@ -172,7 +172,7 @@ def test_projection_mode_has_no_lambda(settings: DeploySettings, tmp_path: Path)
     catalog.resource_count_is("AWS::Lambda::Function", 0)
 
 
-def test_producer_task_may_put_into_its_stream_and_read_replay_inputs(
+def test_producer_task_may_put_into_its_stream_read_replay_inputs_and_write_dead_letters(
     templates: dict[str, Any],
 ) -> None:
     policies = _of_type(templates["Producer"], "AWS::IAM::Policy")
@@ -180,7 +180,7 @@ def test_producer_task_may_put_into_its_stream_and_read_replay_inputs(
         "PolicyDocument"
     ]["Statement"]
     by_sid = {s["Sid"]: s for s in task_policy}
-    assert sorted(by_sid) == ["PutRecords", "ReadReplayInputs"]
+    assert sorted(by_sid) == ["PutRecords", "ReadReplayInputs", "WriteDeadLetters"]
     assert by_sid["PutRecords"]["Action"] == [
         "kinesis:PutRecords",
         "kinesis:PutRecord",
@@ -190,8 +190,18 @@ def test_producer_task_may_put_into_its_stream_and_read_replay_inputs(
     read = by_sid["ReadReplayInputs"]
     assert read["Action"] == "s3:GetObject"
     assert json.dumps(read["Resource"]).endswith('"/inputs/*"]]}')
+    # writes only its dead letters, where the task's environment sends them
+    write = by_sid["WriteDeadLetters"]
+    assert write["Action"] == "s3:PutObject"
+    assert json.dumps(write["Resource"]).endswith('"/dead-letters/producer/*"]]}')
     outputs = templates["Producer"]["Outputs"]
     assert json.dumps(outputs["ReplayInputs"]["Value"]).endswith('"/inputs/"]]}')
+    (task,) = _of_type(templates["Producer"], "AWS::ECS::TaskDefinition")
+    (container,) = task["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    dead = env["SIGNAL_PRODUCER_DEAD_LETTER_PATH"]
+    assert dead == outputs["DeadLetters"]["Value"]
+    assert json.dumps(dead).endswith('"/dead-letters/producer/"]]}')
     assert outputs["TaskDefinitionFamily"]["Value"] == "signal-stream-producer"
     assert outputs["LogGroup"]["Value"] == {"Ref": "Logs6819BB44"}
     assert "PrivateSubnets" in templates["Services"]["Outputs"]

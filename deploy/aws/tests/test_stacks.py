@@ -90,6 +90,8 @@ def test_lifecycle_moves_raw_tables_to_ia_then_expires_them(
     assert rules["athena-results-expire"]["ExpirationInDays"] == settings.athena_results_expiry_days
     assert rules["replay-inputs-expire"]["Prefix"] == "inputs/"
     assert rules["replay-inputs-expire"]["ExpirationInDays"] == settings.replay_inputs_expiry_days
+    assert rules["dead-letters-expire"]["Prefix"] == "dead-letters/"
+    assert rules["dead-letters-expire"]["ExpirationInDays"] == settings.dead_letters_expiry_days
     # KPI partials and pipeline_batches are kept: no rule touches them
     prefixes = {r.get("Prefix", "") for r in rules.values()}
     assert not any(p.startswith("lake/signal_strength") for p in prefixes)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from signal_producer.settings import get_settings
 
 pytest_plugins = ["signal_local.pytest_plugin"]
 
@@ -58,3 +60,12 @@ def read_jsonl() -> Callable[[Path], list[dict[str, Any]]]:
 def sample_csv() -> Path:
     """The sample legacy CSV shipped with the service."""
     return Path(__file__).resolve().parents[1] / "samples" / "mobile_logs_sample.csv"
+
+
+@pytest.fixture
+def s3_env(moto_endpoint_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CLI's settings point at moto for S3 (they are cached: cleared around the test)."""
+    monkeypatch.setenv("SIGNAL_PRODUCER_S3_ENDPOINT_URL", moto_endpoint_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -190,15 +190,6 @@ def test_an_empty_object_has_an_empty_header(s3: Any, bucket: str, moto_endpoint
     assert _source(moto_endpoint_url, bucket, "empty.csv").header_line() == ""
 
 
-@pytest.fixture
-def s3_env(moto_endpoint_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The CLI's settings point at moto for S3 (they are cached: cleared around the test)."""
-    monkeypatch.setenv("SIGNAL_PRODUCER_S3_ENDPOINT_URL", moto_endpoint_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 def _replay(source: str, stream: str, kinesis_endpoint_url: str, tmp_path: Path) -> Any:
     return CliRunner().invoke(
         app,

@@ -17,6 +17,9 @@ LAKE_PREFIX = "lake"
 ATHENA_RESULTS_PREFIX = "athena-results"
 # mobile_logs.csv files uploaded for the producer task to replay (outside the lake: no partition)
 INPUTS_PREFIX = "inputs"
+# records the producer task could not put into the stream, one object per run (a task's disk
+# goes with the task)
+DEAD_LETTERS_PREFIX = "dead-letters"
 CHECKPOINT_PREFIX = "checkpoints"
 GLUE_ASSETS_PREFIX = "glue"
 
@@ -74,6 +77,11 @@ class DataStack(Stack):
                     id="replay-inputs-expire",
                     prefix=f"{INPUTS_PREFIX}/",
                     expiration=Duration.days(settings.replay_inputs_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="dead-letters-expire",
+                    prefix=f"{DEAD_LETTERS_PREFIX}/",
+                    expiration=Duration.days(settings.dead_letters_expiry_days),
                 ),
                 s3.LifecycleRule(
                     id="noncurrent-versions-expire",

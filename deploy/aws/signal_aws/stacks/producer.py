@@ -1,6 +1,7 @@
 """Producer: a Fargate task definition for the producer, run on demand (`aws ecs run-task`,
 command overridable): it generates telemetry into the stream, or replays a mobile_logs.csv (the
-sample baked into the image, or a file uploaded under the bucket's inputs/ prefix)."""
+sample baked into the image, or a file uploaded under the bucket's inputs/ prefix). Records
+Kinesis never accepts go to the bucket's dead-letters/producer/ prefix, one object per run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from constructs import Construct
 
 from signal_aws.images import image_context
 from signal_aws.settings import DeploySettings
-from signal_aws.stacks.data import INPUTS_PREFIX, DataStack
+from signal_aws.stacks.data import DEAD_LETTERS_PREFIX, INPUTS_PREFIX, DataStack
 from signal_aws.stacks.logging import log_group
 
 
@@ -25,6 +26,7 @@ class ProducerStack(Stack):
     ) -> None:
         super().__init__(scope, cid, **kw)
         version = settings.versions["producer"]
+        dead_letters = f"{DEAD_LETTERS_PREFIX}/producer"
         logs = log_group(self, "Logs")
         self.task = ecs.FargateTaskDefinition(
             self, "Task", cpu=512, memory_limit_mib=1024, family=f"{settings.prefix}-producer"
@@ -36,7 +38,10 @@ class ProducerStack(Stack):
             environment={
                 "SIGNAL_PRODUCER_STREAM_NAME": settings.stream_name,
                 "SIGNAL_PRODUCER_AWS_REGION": self.region,
-                "SIGNAL_PRODUCER_DEAD_LETTER_PATH": "/tmp/dead-letter.jsonl",
+                # spooled in the task's /tmp, uploaded when the run ends (only if any)
+                "SIGNAL_PRODUCER_DEAD_LETTER_PATH": (
+                    f"s3://{data.bucket.bucket_name}/{dead_letters}/"
+                ),
                 "SIGNAL_PRODUCER_VERSION": version,
             },
             logging=ecs.LogDrivers.aws_logs(stream_prefix="producer", log_group=logs),
@@ -61,6 +66,19 @@ class ProducerStack(Stack):
                 actions=["s3:GetObject"],
                 resources=[data.bucket.arn_for_objects(f"{INPUTS_PREFIX}/*")],
             )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteDeadLetters",
+                actions=["s3:PutObject"],
+                resources=[data.bucket.arn_for_objects(f"{dead_letters}/*")],
+            )
+        )
+        CfnOutput(
+            self,
+            "DeadLetters",
+            value=f"s3://{data.bucket.bucket_name}/{dead_letters}/",
+            description="Records a producer run could not put into the stream, one object each.",
         )
         CfnOutput(
             self,

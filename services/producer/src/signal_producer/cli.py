@@ -22,6 +22,7 @@ from signal_common.legacy import LEGACY_COLUMNS, LegacyRowError, event_to_legacy
 from signal_common.logs import configure_logging
 from signal_common.schema import QUARANTINE_REASONS
 from signal_producer import wiring
+from signal_producer.adapters.dead_letters import DeadLetters
 from signal_producer.adapters.kinesis import Summary
 from signal_producer.adapters.sources import SourceError
 from signal_producer.core.generator import GeneratorConfig, generate_events, generate_records
@@ -55,7 +56,13 @@ RpsOpt = Annotated[
     float | None, typer.Option("--target-rps", help="Send rate in records/s (0: unlimited).")
 ]
 DeadLetterOpt = Annotated[
-    Path | None, typer.Option("--dead-letter", help="Dead-letter file (JSON lines).")
+    str | None,
+    typer.Option(
+        "--dead-letter",
+        help="Where records Kinesis never accepted go (JSON lines): a file, s3://BUCKET/KEY or "
+        "s3://BUCKET/PREFIX/ (one object per run, uploaded when the run ends).",
+        show_default=False,
+    ),
 ]
 GroundTruthOpt = Annotated[
     Path | None,
@@ -98,7 +105,7 @@ def _writer_settings(
     partition_key: str | None,
     concurrency: int | None,
     max_attempts: int | None,
-    dead_letter: Path | None,
+    dead_letter: str | None,
     ground_truth: Path | None,
 ) -> ProducerSettings:
     """Settings with the sending commands' shared CLI overrides applied; logging configured."""
@@ -109,7 +116,7 @@ def _writer_settings(
         partition_key=partition_key,
         concurrency=concurrency,
         max_attempts=max_attempts,
-        dead_letter_path=str(dead_letter) if dead_letter else None,
+        dead_letter_path=dead_letter or None,
         ground_truth_path=str(ground_truth) if ground_truth else None,
     )
     configure_logging(settings.log_level, json_lines=settings.log_json)
@@ -158,7 +165,8 @@ def _send(
     progress: bool,
     fault_rate: float = 0.0,
     fault_rounds: int = 3,
-) -> Summary:
+) -> tuple[Summary, DeadLetters]:
+    """Send the records; the run's summary and where its dead letters are (after upload)."""
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -170,12 +178,18 @@ def _send(
         TimeElapsedColumn(),
     )
     try:
+        target = wiring.dead_letters(settings)
         client = wiring.connect(settings)
     except wiring.ProducerError as exc:
         _fail(str(exc))
     with (
         wiring.open_writer(
-            settings, client, speedup=speedup, fault_rate=fault_rate, fault_rounds=fault_rounds
+            settings,
+            client,
+            speedup=speedup,
+            fault_rate=fault_rate,
+            fault_rounds=fault_rounds,
+            dead_letter_target=target,
         ) as writer,
         _stop_on_signals() as stop,
         Progress(*columns, console=err, disable=not progress) as bar,
@@ -196,15 +210,24 @@ def _send(
             )
 
         summary = writer.run(records, stop=stop, on_progress=on_progress)
-    return summary
+    return summary, target
 
 
-def _finish(summary: Summary, settings: ProducerSettings, extra: dict[str, Any]) -> None:
+def _finish(sent: tuple[Summary, DeadLetters], extra: dict[str, Any]) -> None:
+    summary, dead_letters = sent
+    if summary.dead_lettered:
+        extra = {**extra, "dead_letter": dead_letters.location}
     err.print(_summary_table(summary))
     print(json.dumps({**summary.as_dict(), **extra}), flush=True)
+    if dead_letters.problem:
+        err.print(f"error: {dead_letters.problem}", style="red", markup=False, soft_wrap=True)
     if summary.dead_lettered:
         err.print(
-            f"[red]{summary.dead_lettered} record(s) dead-lettered: {settings.dead_letter_path}"
+            f"{summary.dead_lettered} record(s) dead-lettered: {dead_letters.location}",
+            style="red",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
     if summary.fatal_error:
         raise typer.Exit(EXIT_FATAL)
@@ -325,7 +348,7 @@ def generate(
         outage=outage,
         partition_key=settings.partition_key,
     )
-    summary = _send(
+    sent = _send(
         generate_records(config),
         settings,
         total=events,
@@ -333,7 +356,7 @@ def generate(
         fault_rate=fault_rate,
         fault_rounds=fault_rounds,
     )
-    _finish(summary, settings, {"source": "generate", "seed": seed})
+    _finish(sent, {"source": "generate", "seed": seed})
 
 
 @app.command()
@@ -408,12 +431,12 @@ def replay(
                 stats=stats,
                 on_bad_row=report,
             )
-            summary = _send(records, settings, total=total, speedup=speedup, progress=progress)
+            sent = _send(records, settings, total=total, speedup=speedup, progress=progress)
     except (SourceError, LegacyHeaderError) as exc:
         # the records read before the failure were sent (the writer flushes on the way out)
         _fail(f"{exc} ({stats.rows} row(s) had been read)")
     extra = {"source": source.display, "rows": stats.rows, "bad_rows": stats.bad_rows}
-    _finish(summary, settings, extra)
+    _finish(sent, extra)
 
 
 @app.command("sample-csv")

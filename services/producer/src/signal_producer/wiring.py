@@ -1,6 +1,7 @@
 """Build the Kinesis client, the writer, its sinks and the replayed CSV's source from settings.
 
-The only place the producer creates AWS clients (Kinesis, and S3 for a CSV in a bucket).
+The only place the producer creates AWS clients (Kinesis, and S3 for a CSV in a bucket or for
+dead letters bound for one).
 `preflight` turns the failures a user can fix (no such stream, endpoint unreachable, missing or
 rejected credentials) into one plain sentence before anything is sent, so they never surface as
 a run of dead-lettered records.
@@ -8,6 +9,7 @@ a run of dead-lettered records.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,11 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from signal_producer.adapters.dead_letters import (
+    DeadLetters,
+    DeadLetterTargetError,
+    dead_letter_location,
+)
 from signal_producer.adapters.faults import FaultInjectingKinesis
 from signal_producer.adapters.files import DeadLetterSink, GroundTruthSink
 from signal_producer.adapters.kinesis import KinesisWriter, WriterConfig, make_kinesis_client
@@ -31,6 +38,7 @@ from signal_producer.adapters.sources import (
     LocalSource,
     S3Source,
     Source,
+    SourceError,
     make_s3_client,
     parse_s3_url,
 )
@@ -134,6 +142,23 @@ def open_source(spec: str, settings: ProducerSettings) -> Source:
     return LocalSource(Path(spec))
 
 
+def dead_letters(settings: ProducerSettings) -> DeadLetters:
+    """The run's dead-letter destination: a local path, or an s3:// object or prefix (spooled
+    locally, uploaded when the run ends). Raises ProducerError for a malformed destination."""
+    spec = settings.dead_letter_path
+    if not spec.startswith("s3:"):
+        return DeadLetters.local(Path(spec))
+    try:
+        location = dead_letter_location(
+            spec, stream=settings.stream_name, now=dt.datetime.now(dt.UTC)
+        )
+        client = make_s3_client(region=settings.aws_region, endpoint_url=settings.s3_endpoint_url)
+    except (DeadLetterTargetError, SourceError) as exc:
+        raise ProducerError(str(exc)) from None
+    where = settings.s3_endpoint_url or f"S3 in {settings.aws_region}"
+    return DeadLetters.to_s3(location, client=client, where=where)
+
+
 @contextmanager
 def open_writer(
     settings: ProducerSettings,
@@ -142,13 +167,16 @@ def open_writer(
     speedup: float = 0.0,
     fault_rate: float = 0.0,
     fault_rounds: int = 3,
+    dead_letter_target: DeadLetters | None = None,
 ) -> Iterator[KinesisWriter]:
     """A writer through `client` (from `connect`) to the settings'
-    stream with its dead-letter and ground-truth sinks, closed on exit. fault_rate > 0 fails
-    entries on purpose (chaos runs)."""
+    stream with its dead-letter and ground-truth sinks, closed on exit (dead letters bound for
+    S3 are uploaded then: see `dead_letter_target.location`). fault_rate > 0 fails entries on
+    purpose (chaos runs)."""
     if fault_rate > 0:
         client = FaultInjectingKinesis(client, entry_rate=fault_rate, rounds=fault_rounds)
-    dead_letter = DeadLetterSink(Path(settings.dead_letter_path))
+    target = dead_letter_target or dead_letters(settings)
+    dead_letter = DeadLetterSink(target.spool)
     ground_truth = (
         GroundTruthSink(Path(settings.ground_truth_path)) if settings.ground_truth_path else None
     )
@@ -170,5 +198,6 @@ def open_writer(
         )
     finally:
         dead_letter.close()
+        target.finish(dead_letter.count)
         if ground_truth is not None:
             ground_truth.close()
