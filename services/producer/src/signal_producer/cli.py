@@ -61,6 +61,7 @@ DeadLetterOpt = Annotated[
         "--dead-letter",
         help="Where records Kinesis never accepted go (JSON lines): a file, s3://BUCKET/KEY or "
         "s3://BUCKET/PREFIX/ (one object per run, uploaded when the run ends).",
+        metavar="PATH|S3URL",
         show_default=False,
     ),
 ]
