@@ -157,3 +157,13 @@ def test_a_malformed_destination_fails_in_one_sentence_before_sending(
     ]
     assert done.sent == []
     assert list(done.spool_dir.iterdir()) == []
+
+
+def test_a_run_that_cannot_start_leaves_no_spool_file(
+    s3: Any, bucket: str, run: Callable[..., Run]
+) -> None:
+    done = run(f"s3://{bucket}/dead-letters/", "--stream", "no-such-stream")
+    assert done.result.exit_code == 2, done.result.output
+    assert "stream 'no-such-stream' does not exist" in done.result.stderr
+    assert list(done.spool_dir.iterdir()) == []
+    assert _objects(s3, bucket) == []

@@ -180,8 +180,12 @@ def _send(
     )
     try:
         target = wiring.dead_letters(settings)
+    except wiring.ProducerError as exc:
+        _fail(str(exc))
+    try:
         client = wiring.connect(settings)
     except wiring.ProducerError as exc:
+        target.finish(0)  # nothing was sent: no spool file is left behind
         _fail(str(exc))
     with (
         wiring.open_writer(
