@@ -27,6 +27,7 @@ class ProducerStack(Stack):
         super().__init__(scope, cid, **kw)
         version = settings.versions["producer"]
         dead_letters = f"{DEAD_LETTERS_PREFIX}/producer"
+        dead_letters_url = f"s3://{data.bucket.bucket_name}/{dead_letters}/"
         logs = log_group(self, "Logs")
         self.task = ecs.FargateTaskDefinition(
             self, "Task", cpu=512, memory_limit_mib=1024, family=f"{settings.prefix}-producer"
@@ -39,9 +40,7 @@ class ProducerStack(Stack):
                 "SIGNAL_PRODUCER_STREAM_NAME": settings.stream_name,
                 "SIGNAL_PRODUCER_AWS_REGION": self.region,
                 # spooled in the task's /tmp, uploaded when the run ends (only if any)
-                "SIGNAL_PRODUCER_DEAD_LETTER_PATH": (
-                    f"s3://{data.bucket.bucket_name}/{dead_letters}/"
-                ),
+                "SIGNAL_PRODUCER_DEAD_LETTER_PATH": dead_letters_url,
                 "SIGNAL_PRODUCER_VERSION": version,
             },
             logging=ecs.LogDrivers.aws_logs(stream_prefix="producer", log_group=logs),
@@ -77,7 +76,7 @@ class ProducerStack(Stack):
         CfnOutput(
             self,
             "DeadLetters",
-            value=f"s3://{data.bucket.bucket_name}/{dead_letters}/",
+            value=dead_letters_url,
             description="Records a producer run could not put into the stream, one object each.",
         )
         CfnOutput(

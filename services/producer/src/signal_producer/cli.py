@@ -143,9 +143,14 @@ def _stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
+def _error(message: str) -> None:
+    """One plain `error: …` line on stderr (no markup, never wrapped)."""
+    err.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, code: int = EXIT_FATAL) -> NoReturn:
     """End the command with one plain sentence on stderr (an expected failure, no traceback)."""
-    err.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    _error(message)
     raise typer.Exit(code)
 
 
@@ -225,7 +230,7 @@ def _finish(sent: tuple[Summary, DeadLetters], extra: dict[str, Any]) -> None:
     err.print(_summary_table(summary))
     print(json.dumps({**summary.as_dict(), **extra}), flush=True)
     if dead_letters.problem:
-        err.print(f"error: {dead_letters.problem}", style="red", markup=False, soft_wrap=True)
+        _error(dead_letters.problem)
     if summary.dead_lettered:
         err.print(
             f"{summary.dead_lettered} record(s) dead-lettered: {dead_letters.location}",

@@ -26,6 +26,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from signal_producer.adapters.aws_errors import error_of
 from signal_producer.adapters.dead_letters import (
     DeadLetters,
     DeadLetterTargetError,
@@ -96,8 +97,7 @@ def preflight(client: Any, settings: ProducerSettings) -> None:
     try:
         summary = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())[:200]
+        code, message = error_of(exc)
         if code == "ResourceNotFoundException":
             raise ProducerError(
                 f"stream {stream!r} does not exist at {where}; create it or pass --stream"
@@ -136,10 +136,16 @@ def open_source(spec: str, settings: ProducerSettings) -> Source:
     endpoint) or a local path. Raises SourceError for a malformed URL."""
     if spec.startswith("s3:"):
         location = parse_s3_url(spec)
-        client = make_s3_client(region=settings.aws_region, endpoint_url=settings.s3_endpoint_url)
-        where = settings.s3_endpoint_url or f"S3 in {settings.aws_region}"
+        client, where = _s3(settings)
         return S3Source(client, location, where=where)
     return LocalSource(Path(spec))
+
+
+def _s3(settings: ProducerSettings) -> tuple[Any, str]:
+    """The settings' S3 client and how messages name its endpoint (SourceError if it cannot be
+    created)."""
+    client = make_s3_client(region=settings.aws_region, endpoint_url=settings.s3_endpoint_url)
+    return client, settings.s3_endpoint_url or f"S3 in {settings.aws_region}"
 
 
 def dead_letters(settings: ProducerSettings) -> DeadLetters:
@@ -152,10 +158,9 @@ def dead_letters(settings: ProducerSettings) -> DeadLetters:
         location = dead_letter_location(
             spec, stream=settings.stream_name, now=dt.datetime.now(dt.UTC)
         )
-        client = make_s3_client(region=settings.aws_region, endpoint_url=settings.s3_endpoint_url)
+        client, where = _s3(settings)
     except (DeadLetterTargetError, SourceError) as exc:
         raise ProducerError(str(exc)) from None
-    where = settings.s3_endpoint_url or f"S3 in {settings.aws_region}"
     return DeadLetters.to_s3(location, client=client, where=where)
 
 
@@ -167,16 +172,15 @@ def open_writer(
     speedup: float = 0.0,
     fault_rate: float = 0.0,
     fault_rounds: int = 3,
-    dead_letter_target: DeadLetters | None = None,
+    dead_letter_target: DeadLetters,
 ) -> Iterator[KinesisWriter]:
-    """A writer through `client` (from `connect`) to the settings'
-    stream with its dead-letter and ground-truth sinks, closed on exit (dead letters bound for
-    S3 are uploaded then: see `dead_letter_target.location`). fault_rate > 0 fails entries on
-    purpose (chaos runs)."""
+    """A writer through `client` (from `connect`) to the settings' stream with its dead-letter
+    sink (writing `dead_letter_target`'s spool) and ground-truth sink, closed on exit (dead
+    letters bound for S3 are uploaded then: see `dead_letter_target.location`). fault_rate > 0
+    fails entries on purpose (chaos runs)."""
     if fault_rate > 0:
         client = FaultInjectingKinesis(client, entry_rate=fault_rate, rounds=fault_rounds)
-    target = dead_letter_target or dead_letters(settings)
-    dead_letter = DeadLetterSink(target.spool)
+    dead_letter = DeadLetterSink(dead_letter_target.spool)
     ground_truth = (
         GroundTruthSink(Path(settings.ground_truth_path)) if settings.ground_truth_path else None
     )
@@ -198,6 +202,6 @@ def open_writer(
         )
     finally:
         dead_letter.close()
-        target.finish(dead_letter.count)
+        dead_letter_target.finish(dead_letter.count)
         if ground_truth is not None:
             ground_truth.close()

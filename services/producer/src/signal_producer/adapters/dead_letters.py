@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from signal_producer.adapters.aws_errors import error_of
 from signal_producer.adapters.sources import S3Location
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,12 @@ class DeadLetters:
     upload_to: S3Location | None = None
     client: Any = None
     where: str = ""
-    location: str = field(init=False)
-    problem: str | None = field(default=None, init=False)
+    problem: str | None = None  # set by `finish` when the upload failed
 
-    def __post_init__(self) -> None:
-        self.location = self.upload_to.url if self.upload_to else str(self.spool)
+    @property
+    def location(self) -> str:
+        """Where the records are: the S3 object, or the spool file if they never got there."""
+        return self.upload_to.url if self.upload_to and not self.problem else str(self.spool)
 
     @classmethod
     def local(cls, path: Path) -> DeadLetters:
@@ -93,7 +95,6 @@ class DeadLetters:
             )
         except (S3UploadFailedError, ClientError, BotoCoreError, OSError) as exc:
             reason = _reason(exc)
-            self.location = str(self.spool)
             self.problem = (
                 f"could not upload the dead letters to {url} at {self.where} ({reason}); "
                 f"they are in {self.spool}"
@@ -109,8 +110,5 @@ def _reason(exc: BaseException) -> str:
     else the error's own text; one line."""
     cause = exc.__cause__ or exc.__context__ if isinstance(exc, S3UploadFailedError) else exc
     if isinstance(cause, ClientError):
-        error = cause.response.get("Error", {})
-        text = f"{error.get('Code', '')}: {error.get('Message', '')}"
-    else:
-        text = str(exc)
-    return " ".join(text.split())[:300]
+        return "{}: {}".format(*error_of(cause))
+    return " ".join(str(exc).split())[:300]

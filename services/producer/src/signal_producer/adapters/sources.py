@@ -33,6 +33,8 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
+from signal_producer.adapters.aws_errors import error_of
+
 log = logging.getLogger(__name__)
 
 # Errors of a read that broke part-way: worth a resumed GET from where it stopped.
@@ -204,9 +206,7 @@ class S3Source:
             )
             return response
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            message = " ".join(str(error.get("Message", "")).split())[:200]
+            code, message = error_of(exc)
             if code == "NoSuchKey":
                 raise SourceError(f"{url} does not exist at {self.where}") from None
             if code == "NoSuchBucket":
