@@ -1,7 +1,10 @@
 """Every query of the API, written once in Athena's (Trino) dialect with `?` parameters.
 
-User input reaches SQL only as bound parameters; the only values spliced into the text are
-validated enum values (bucket widths from `Granularity`) and identifiers from libs/common.
+User input reaches SQL only as bound parameters, and every `?` sits in a WHERE clause: Athena
+accepts execution parameters nowhere else (tests/test_athena_rules.py cites the rule). Where a
+value is needed outside WHERE it is spliced into the text as a validated literal, never request
+text: bucket widths from `Granularity`, constants from libs/common (`_constant`) and instants the
+service computed as datetimes (`_timestamp`), besides identifiers from libs/common.
 Each query constrains the `dt`/`hour` partition keys so both engines prune partitions.
 Timestamps are returned as epoch seconds (`to_unixtime`) so both engines yield plain numbers;
 sums of bigint columns are cast back to BIGINT (DuckDB would widen them to a slower HUGEINT).
@@ -12,6 +15,7 @@ makes it count an event twice or miss one.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +33,31 @@ from signal_common.quality import BAND_NAMES
 from signal_common.schema import QUARANTINE_REASONS, Status
 
 Param = str | int | float
+
+_CONSTANT = re.compile(r"[A-Za-z0-9_]+")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}")
+
+
+def _timestamp_text(value: dt.datetime) -> str:
+    """A UTC instant as Trino's TIMESTAMP text (millisecond precision)."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _constant(value: str) -> str:
+    """A string literal of a libs/common constant (a status, a quarantine reason), spliced
+    where Athena takes no `?`; a plain word only, so no request text can pass for one."""
+    if not _CONSTANT.fullmatch(value):
+        raise ValueError(f"not a plain constant: {value!r}")
+    return f"'{value}'"
+
+
+def _timestamp(value: dt.datetime) -> str:
+    """A TIMESTAMP literal of an instant the service computed, spliced where Athena takes no `?`
+    (the same text and cast a `ts` parameter gets; only digits can reach it)."""
+    text = _timestamp_text(value)
+    if not _TIMESTAMP.fullmatch(text):
+        raise ValueError(f"not a timestamp: {text!r}")
+    return f"CAST('{text}' AS TIMESTAMP)"
 
 
 @dataclass(frozen=True)
@@ -52,8 +81,7 @@ class _Builder:
 
     def ts(self, value: dt.datetime) -> str:
         """A timestamp parameter (UTC, millisecond precision, as Trino's TIMESTAMP)."""
-        text = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        return f"CAST({self.p(text)} AS TIMESTAMP)"
+        return f"CAST({self.p(_timestamp_text(value))} AS TIMESTAMP)"
 
     def in_list(self, column: str, values: Sequence[str]) -> str:
         """` AND column IN (?, …)` or nothing when there are no values."""
@@ -170,7 +198,9 @@ def status_counts(
                FROM {b.visible(STATUS_COUNT, where, window)} GROUP BY 1, 2, 3"""
     if top is None:
         return b.query("status_counts", f"{base} ORDER BY 1, 2, 3")
-    oos = b.p(Status.OUT_OF_SERVICE.value)
+    # The status ranks inside the window's ORDER BY, where Athena takes no `?`: a libs/common
+    # constant, inlined. `top` stays a parameter: it sits in the outer WHERE.
+    oos = _constant(Status.OUT_OF_SERVICE.value)
     limit = b.p(int(top))
     return b.query(
         "status_counts_top",
@@ -231,7 +261,9 @@ def alert_candidates(
 ) -> Query:
     """Per postal code: sums in the recent window [recent_start, end) and the baseline before."""
     b = _Builder()
-    recent = [b.ts(recent_start) for _ in range(5)]
+    # The split sits in the select list's CASEs, where Athena takes no `?`: recent_start is an
+    # instant the service computed (a datetime, never text), inlined as a TIMESTAMP literal.
+    recent = _timestamp(recent_start)
 
     def where() -> str:
         return b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
@@ -239,15 +271,15 @@ def alert_candidates(
     return b.query(
         "alert_candidates",
         f"""SELECT postal_code,
-               SUM(CASE WHEN window_start >= {recent[0]} THEN event_count ELSE 0 END)
+               SUM(CASE WHEN window_start >= {recent} THEN event_count ELSE 0 END)
                  AS recent_count,
-               SUM(CASE WHEN window_start >= {recent[1]} THEN out_of_service_count ELSE 0 END)
+               SUM(CASE WHEN window_start >= {recent} THEN out_of_service_count ELSE 0 END)
                  AS recent_out_of_service,
-               SUM(CASE WHEN window_start >= {recent[2]} THEN signal_sum ELSE 0 END)
+               SUM(CASE WHEN window_start >= {recent} THEN signal_sum ELSE 0 END)
                  AS recent_signal_sum,
-               SUM(CASE WHEN window_start < {recent[3]} THEN event_count ELSE 0 END)
+               SUM(CASE WHEN window_start < {recent} THEN event_count ELSE 0 END)
                  AS baseline_count,
-               SUM(CASE WHEN window_start < {recent[4]} THEN signal_sum ELSE 0 END)
+               SUM(CASE WHEN window_start < {recent} THEN signal_sum ELSE 0 END)
                  AS baseline_signal_sum
             FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where, window)}
             GROUP BY 1 ORDER BY 1""",
@@ -310,8 +342,10 @@ def window_totals(window: TimeRange) -> Query:
 def pipeline(window: TimeRange) -> Query:
     """Batch totals, freshness and quarantined rows per known reason over a batch-time range."""
     b = _Builder()
+    # The map keys sit in the select list, where Athena takes no `?`: the reasons are
+    # libs/common constants, inlined as literals.
     reasons = ", ".join(
-        f"SUM(COALESCE(element_at(quarantined_by_reason, {b.p(reason)}), 0)) AS q_{i}"
+        f"SUM(COALESCE(element_at(quarantined_by_reason, {_constant(reason)}), 0)) AS q_{i}"
         for i, reason in enumerate(QUARANTINE_REASONS)
     )
 
