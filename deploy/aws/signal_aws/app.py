@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from signal_aws import nag
+from signal_aws import checkov, nag
 from signal_aws.images import missing_pex_files
 from signal_aws.settings import DeploySettings, repo_root
 from signal_aws.stacks.catalog import CatalogStack
@@ -33,7 +33,12 @@ def _compose(
 ) -> cdk.App:
     # the one context value the stacks would look up, given here: synthesis stays offline
     zones_key = f"availability-zones:account={settings.account}:region={settings.region}"
-    app = cdk.App(outdir=str(outdir) if outdir else None, context={zones_key: settings.zones})
+    context = {
+        zones_key: settings.zones,
+        # S3 log delivery is granted by a bucket policy, not the legacy log-delivery ACL
+        "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    }
+    app = cdk.App(outdir=str(outdir) if outdir else None, context=context)
     cdk.Validations.of(app).add_plugins(*nag.plugins())
     env = cdk.Environment(account=settings.account, region=settings.region)
     name = settings.prefix.title().replace("-", "")
@@ -76,6 +81,7 @@ def _compose(
     )
     cdk.Tags.of(app).add("project", "signal-stream")
     nag.apply(app, granular)
+    checkov.apply(app)
     return app
 
 

@@ -1,14 +1,27 @@
 """Docker build contexts of the service images, as Pants' docker_image lays them out: the
 service's Dockerfile next to `services.<service>/<name>.pex` (built by `./pants package`) and
-any files the image copies at their repository paths."""
+any files the image copies at their repository paths. Every image is built for linux/amd64 and
+every task runs on X86_64 Linux, whatever machine deploys: the pex files are resolved for
+x86_64."""
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from constructs import Construct
 
 from signal_aws.settings import DeploySettings, repo_root
+
+PLATFORM = ecr_assets.Platform.LINUX_AMD64
+RUNTIME_PLATFORM = ecs.RuntimePlatform(
+    cpu_architecture=ecs.CpuArchitecture.X86_64,
+    operating_system_family=ecs.OperatingSystemFamily.LINUX,
+)
 
 
 @dataclass(frozen=True)
@@ -76,3 +89,13 @@ def missing_pex_files() -> list[str]:
     root = repo_root()
     targets = {spec.target for spec in IMAGES.values() if not (root / "dist" / spec.pex).is_file()}
     return sorted(targets)
+
+
+def container_image(settings: DeploySettings, name: str) -> ecs.ContainerImage:
+    """Image `name` built from its context for linux/amd64."""
+    return ecs.ContainerImage.from_asset(str(image_context(settings, name)), platform=PLATFORM)
+
+
+def task_definition(scope: Construct, cid: str, **kw: Any) -> ecs.FargateTaskDefinition:
+    """A Fargate task definition on X86_64 Linux (the images' platform)."""
+    return ecs.FargateTaskDefinition(scope, cid, runtime_platform=RUNTIME_PLATFORM, **kw)

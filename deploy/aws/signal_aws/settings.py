@@ -40,11 +40,24 @@ class DeploySettings(BaseSettings):
     glue_database: str = Field("mobile_network_aggregations", description="Glue database.")
     glue_worker_type: Literal["G.025X", "G.1X", "G.2X"] = Field("G.1X")
     glue_workers: int = Field(2, ge=2, description="Glue workers (DPUs for G.1X).")
+    glue_maintenance_window: str = Field(
+        "Sun:3",
+        pattern=r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun):([01]?[0-9]|2[0-3])$",
+        description="Day and hour (GMT) in whose next 3 hours Glue restarts the streaming job "
+        "once it has run 7 days (Glue API: Job.MaintenanceWindow).",
+    )
     trigger_seconds: int = Field(20, ge=1, description="Processor micro-batch interval.")
     catalog_mode: Literal["register", "projection"] = Field(
         "register",
         description="register: a Lambda adds partitions as files land (plus a scheduled sync); "
         "projection: Athena partition projection, only the scheduled sync.",
+    )
+    catalog_lambda_reserved_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Reserved concurrency of the partition Lambda (default none: Lambda refuses "
+        "a reservation that leaves the account's unreserved concurrency under its minimum, "
+        "which a new account's reduced quota always would).",
     )
     catalog_sync_minutes: int = Field(60, ge=5, description="Schedule of `signal-catalog sync`.")
     compaction_minutes: int = Field(
@@ -70,6 +83,9 @@ class DeploySettings(BaseSettings):
     raw_infrequent_access_days: int = Field(30, ge=30)
     raw_expiry_days: int = Field(400, ge=31)
     athena_results_expiry_days: int = Field(7, ge=1)
+    access_logs_expiry_days: int = Field(
+        90, ge=1, description="Days the lake bucket's S3 access logs are kept."
+    )
     replay_inputs_expiry_days: int = Field(
         30, ge=1, description="Days a CSV uploaded under inputs/ for the producer task is kept."
     )

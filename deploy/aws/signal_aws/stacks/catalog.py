@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_ecs_patterns as ecs_patterns
 from aws_cdk import aws_events as events
@@ -18,7 +19,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from signal_aws.images import image_context
+from signal_aws import checkov
+from signal_aws.images import container_image, image_context, task_definition
 from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import LAKE_PREFIX, DataStack
 from signal_aws.stacks.logging import container_logs, log_group
@@ -108,12 +110,12 @@ class CatalogStack(Stack):
             environment["SIGNAL_CATALOG_CRAWLER_ROLE"] = self.crawler_role.role_arn
             environment["SIGNAL_CATALOG_CRAWLER_PREFIX"] = f"{settings.prefix}-"
 
-        task = ecs.FargateTaskDefinition(
+        task = task_definition(
             self, "SyncTask", cpu=256, memory_limit_mib=512, family=f"{settings.prefix}-catalog"
         )
         task.add_container(
             "catalog",
-            image=ecs.ContainerImage.from_asset(str(image_context(settings, "catalog-manager"))),
+            image=container_image(settings, "catalog-manager"),
             command=["sync"],
             environment=environment,
             logging=container_logs(self, "SyncLogs", "catalog-manager"),
@@ -130,14 +132,18 @@ class CatalogStack(Stack):
                 "RegisterPartitions",
                 description=f"signal-catalog {version}: register partitions as objects land",
                 code=lambda_.DockerImageCode.from_image_asset(
-                    str(image_context(settings, "catalog-manager-lambda"))
+                    str(image_context(settings, "catalog-manager-lambda")),
+                    platform=ecr_assets.Platform.LINUX_AMD64,
                 ),
+                architecture=lambda_.Architecture.X86_64,  # the image's pex is x86_64
                 timeout=Duration.seconds(60),
                 memory_size=512,
                 environment=environment,
-                reserved_concurrent_executions=5,
+                # none by default: see the setting (a new account refuses any reservation)
+                reserved_concurrent_executions=settings.catalog_lambda_reserved_concurrency,
                 log_group=log_group(self, "RegisterLogs"),
             )
+            checkov.skip(self.register, *checkov.REGISTER_FUNCTION)
             self._grant(self.register, data, catalog_resources, settings)
             events.Rule(
                 self,
@@ -162,7 +168,7 @@ class CatalogStack(Stack):
         environment: dict[str, str],
     ) -> ecs_patterns.ScheduledFargateTask:
         """`signal-catalog compact` on a schedule: reads, writes and deletes lake objects."""
-        task = ecs.FargateTaskDefinition(
+        task = task_definition(
             self,
             "CompactTask",
             cpu=1024,
@@ -171,7 +177,7 @@ class CatalogStack(Stack):
         )
         task.add_container(
             "compaction",
-            image=ecs.ContainerImage.from_asset(str(image_context(settings, "catalog-manager"))),
+            image=container_image(settings, "catalog-manager"),
             command=["compact"],
             environment={
                 **environment,

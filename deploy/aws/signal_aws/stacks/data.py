@@ -11,6 +11,7 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from signal_aws import checkov
 from signal_aws.settings import DeploySettings
 
 LAKE_PREFIX = "lake"
@@ -56,6 +57,24 @@ class DataStack(Stack):
             )
             for table in ("events", "quarantine")
         ]
+        # S3 server access logs go to a bucket of their own (S3's user guide: a bucket that
+        # logs into itself logs its own log deliveries, without end)
+        self.access_logs = s3.Bucket(
+            self,
+            "LakeAccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # the only one log delivery accepts
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="access-logs-expire",
+                    expiration=Duration.days(settings.access_logs_expiry_days),
+                )
+            ],
+        )
+        checkov.skip(self.access_logs, *checkov.LOG_BUCKET)
         self.bucket = s3.Bucket(
             self,
             "Lake",
@@ -64,7 +83,8 @@ class DataStack(Stack):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             versioned=True,
             event_bridge_enabled=True,  # new objects reach the catalog's partition Lambda
-            server_access_logs_prefix="access-logs/",
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="lake/",
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[
                 *raw_rules,

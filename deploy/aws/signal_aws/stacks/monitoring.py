@@ -10,6 +10,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
@@ -37,6 +38,7 @@ class MonitoringStack(Stack):
     ) -> None:
         super().__init__(scope, cid, **kw)
         key = kms.Key(self, "TopicKey", enable_key_rotation=True, description="alarm topic")
+        key.add_to_resource_policy(_alarms_may_use_key(self))
         self.topic = sns.Topic(self, "Alarms", display_name="Signal Stream alarms", master_key=key)
         self.topic.add_to_resource_policy(_deny_insecure_transport(self.topic.topic_arn))
         if settings.alarm_email:
@@ -78,9 +80,11 @@ class MonitoringStack(Stack):
             metric: cw.IMetric,
             threshold: float,
             periods: int,
-            missing: cw.TreatMissingData = cw.TreatMissingData.NOT_BREACHING,
         ) -> cw.Alarm:
-            """An alarm at or above `threshold` for `periods` periods of its metric."""
+            """An alarm at or above `threshold` for `periods` periods of its metric. Missing
+            data is never an alarm: a fresh deploy, a quiet stream (Spark runs no batch, the
+            processor publishes no lag) and an idle load balancer publish nothing; a stopped
+            job is the ProcessorJobFailed rule's to report."""
             return cw.Alarm(
                 self,
                 cid,
@@ -88,7 +92,7 @@ class MonitoringStack(Stack):
                 metric=metric,
                 threshold=threshold,
                 evaluation_periods=periods,
-                treat_missing_data=missing,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             )
 
         lag_ms = 5 * trigger_ms
@@ -100,14 +104,12 @@ class MonitoringStack(Stack):
                 lag_ms,
                 5,
             ),
-            # a streaming job that publishes nothing is stopped: missing data is an alarm too
             alarm(
                 "ProcessorConsumerLag",
                 "The stream processor is behind the stream (5 triggers).",
                 consumer_lag,
                 lag_ms,
                 5,
-                cw.TreatMissingData.BREACHING,
             ),
             alarm(
                 "Alb5xx",
@@ -179,9 +181,27 @@ class MonitoringStack(Stack):
         )
 
 
-def _deny_insecure_transport(topic_arn: str) -> Any:
-    from aws_cdk import aws_iam as iam
+def _alarms_may_use_key(stack: Stack) -> iam.PolicyStatement:
+    """CloudWatch publishes alarm notifications to the encrypted topic only with kms:Decrypt
+    and kms:GenerateDataKey* on its key ("How do I configure a CloudWatch alarm with an
+    encrypted SNS topic?", AWS re:Post knowledge center; the SNS developer guide's "Enable
+    compatibility between event sources from AWS services and encrypted topics"), here only for
+    this account's alarms."""
+    return iam.PolicyStatement(
+        sid="CloudWatchAlarms",
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+        resources=["*"],  # in a key policy, "*" is this key
+        conditions={
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+            },
+        },
+    )
 
+
+def _deny_insecure_transport(topic_arn: str) -> iam.PolicyStatement:
     return iam.PolicyStatement(
         sid="AllowPublishThroughSSLOnly",
         effect=iam.Effect.DENY,

@@ -1,5 +1,5 @@
 """Processing: the stream processor as a continuous Glue 6.0 streaming job, installed from the
-bundle its packaging command builds (glue_packaging/package.sh)."""
+bundle its packaging command builds (glue_packaging/package.sh), and started by the deploy."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from signal_aws import checkov, job_run_handler
 from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import CHECKPOINT_PREFIX, GLUE_ASSETS_PREFIX, DataStack
+from signal_aws.stacks.logging import log_group, logs_key_statement
 
 METRICS_NAMESPACE = "SignalStream/StreamProcessor"  # the processor's CloudWatchMetrics
 
@@ -103,7 +106,7 @@ class ProcessingStack(Stack):
         )
         # the job's logs are encrypted with a key of its own (Glue security configuration)
         key = kms.Key(self, "JobKey", enable_key_rotation=True, description="Glue job logs")
-        key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com"))
+        key.add_to_resource_policy(logs_key_statement(self, "/aws-glue/*"))
         key.grant_encrypt_decrypt(self.role)
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -147,6 +150,9 @@ class ProcessingStack(Stack):
             number_of_workers=settings.glue_workers,
             max_retries=0,  # a streaming job restarts from its checkpoint; see monitoring
             security_configuration=security.name,
+            # No Timeout: a streaming run with one under 7 days ends in TIMEOUT and is never
+            # restarted; without one Glue restarts it after 7 days, in this window (GMT)
+            maintenance_window=settings.glue_maintenance_window,
             default_arguments={
                 "--stream": settings.stream_name,
                 "--region": self.region,
@@ -167,3 +173,50 @@ class ProcessingStack(Stack):
             tags={"service": "stream-processor", "version": version},
         )
         self.job.node.add_dependency(upload)
+        # named by a string, so CloudFormation must be told to create it first
+        self.job.add_dependency(security)
+        self.job_run = self._job_run(version)
+
+    def _job_run(self, version: str) -> CustomResource:
+        """A custom resource that starts the job when deployed, restarts it when its
+        definition changes and stops it when destroyed (signal_aws/job_run_handler.py)."""
+        starter = lambda_.Function(
+            self,
+            "JobRunHandler",
+            description=f"Starts and stops the Glue job {self.job_name} with the stack",
+            runtime=lambda_.Runtime.PYTHON_3_14,  # cdk-nag L1: the latest
+            architecture=lambda_.Architecture.X86_64,
+            handler="index.handler",
+            code=lambda_.Code.from_inline(Path(job_run_handler.__file__).read_text("utf-8")),
+            timeout=Duration.minutes(14),  # stopping a run waits for it to end
+            log_group=log_group(self, "JobRunHandlerLogs"),
+        )
+        checkov.skip(starter, *checkov.DEPLOY_TIME_FUNCTION)
+        job_arn = f"arn:aws:glue:{self.region}:{self.account}:job/{self.job_name}"
+        starter.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="OneRunOfTheJob",
+                actions=["glue:StartJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"],
+                resources=[job_arn],
+            )
+        )
+        job = self.job
+        run = CustomResource(
+            self,
+            "JobRun",
+            service_token=starter.function_arn,
+            resource_type="Custom::GlueJobRun",
+            properties={
+                "JobName": self.job_name,
+                # what the run was started with: a change restarts it
+                "Job": {
+                    "Version": version,
+                    "WorkerType": job.worker_type,
+                    "NumberOfWorkers": str(job.number_of_workers),
+                    "GlueVersion": job.glue_version,
+                    "Arguments": job.default_arguments,
+                },
+            },
+        )
+        run.node.add_dependency(job)
+        return run

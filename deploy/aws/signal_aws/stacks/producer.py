@@ -12,7 +12,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from signal_aws.images import image_context
+from signal_aws.images import container_image, task_definition
 from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import DEAD_LETTERS_PREFIX, INPUTS_PREFIX, DataStack
 from signal_aws.stacks.logging import log_group
@@ -29,12 +29,12 @@ class ProducerStack(Stack):
         dead_letters = f"{DEAD_LETTERS_PREFIX}/producer"
         dead_letters_url = f"s3://{data.bucket.bucket_name}/{dead_letters}/"
         logs = log_group(self, "Logs")
-        self.task = ecs.FargateTaskDefinition(
+        self.task = task_definition(
             self, "Task", cpu=512, memory_limit_mib=1024, family=f"{settings.prefix}-producer"
         )
         self.task.add_container(
             "producer",
-            image=ecs.ContainerImage.from_asset(str(image_context(settings, "producer"))),
+            image=container_image(settings, "producer"),
             command=["generate", "--events", "100000", "--rate", "200", "--no-progress"],
             environment={
                 "SIGNAL_PRODUCER_STREAM_NAME": settings.stream_name,

@@ -11,14 +11,16 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from signal_aws.images import image_context
+from signal_aws import checkov
+from signal_aws.images import container_image, task_definition
 from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import ATHENA_RESULTS_PREFIX, LAKE_PREFIX, DataStack
-from signal_aws.stacks.logging import container_logs
+from signal_aws.stacks.logging import container_logs, log_group
 
 API_PORT = 8080
 DASHBOARD_PORT = 8501
@@ -77,7 +79,13 @@ class ServicesStack(Stack):
             "Vpc",
             availability_zones=settings.zones,
             nat_gateways=1,
-            flow_logs={"all": ec2.FlowLogOptions()},
+            flow_logs={
+                "all": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                        log_group(self, "FlowLogs")
+                    )
+                )
+            },
         )
         self.cluster = ecs.Cluster(
             self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
@@ -93,15 +101,24 @@ class ServicesStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
         )
+        checkov.skip(access_logs, *checkov.LOG_BUCKET)
         self.alb = elbv2.ApplicationLoadBalancer(
             self, "Alb", vpc=self.vpc, internet_facing=True, drop_invalid_header_fields=True
         )
         self.alb.log_access_logs(access_logs, "alb")
+        # port 80 is open to the internet with or without a certificate (then it redirects)
+        checkov.skip(self.alb.connections.security_groups[0], checkov.PUBLIC_HTTP_PORT)
 
         # API keys: the API holds only their SHA-256 hashes; the dashboard holds its own key.
+        # The secrets are encrypted with a key of this stack (reading one needs kms:Decrypt
+        # through Secrets Manager, which the task roles' secret grants include)
+        secrets_key = kms.Key(
+            self, "SecretsKey", enable_key_rotation=True, description="Signal Stream secrets"
+        )
         self.api_keys = secretsmanager.Secret(
             self,
             "ApiKeyHashes",
+            encryption_key=secrets_key,
             description="Metrics API keys: {'hashes': JSON list of 'name:sha256hex'} "
             "(see deploy/README.md, 'API keys')",
             # no keys at first: every /v1 call is refused until one is added
@@ -110,6 +127,7 @@ class ServicesStack(Stack):
         self.dashboard_key = secretsmanager.Secret(
             self,
             "DashboardApiKey",
+            encryption_key=secrets_key,
             description="The dashboard's key to the metrics API (its hash goes in ApiKeyHashes)",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, password_length=40
@@ -118,6 +136,7 @@ class ServicesStack(Stack):
         cookie_secret = secretsmanager.Secret(
             self,
             "DashboardCookieSecret",
+            encryption_key=secrets_key,
             description="Streamlit cookie secret shared by the dashboard's replicas",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, password_length=48
@@ -128,7 +147,7 @@ class ServicesStack(Stack):
         query_permissions(api_task.task_role, data)
         api_task.add_container(
             "api",
-            image=ecs.ContainerImage.from_asset(str(image_context(settings, "metrics-api"))),
+            image=container_image(settings, "metrics-api"),
             port_mappings=[ecs.PortMapping(container_port=API_PORT)],
             logging=container_logs(self, "metrics-api-logs", "metrics-api"),
             environment={
@@ -155,7 +174,7 @@ class ServicesStack(Stack):
         dashboard_task = self._task("Dashboard", "dashboard", settings, versions["dashboard"])
         dashboard_task.add_container(
             "dashboard",
-            image=ecs.ContainerImage.from_asset(str(image_context(settings, "dashboard"))),
+            image=container_image(settings, "dashboard"),
             port_mappings=[ecs.PortMapping(container_port=DASHBOARD_PORT)],
             logging=container_logs(self, "dashboard-logs", "dashboard"),
             environment={
@@ -221,7 +240,7 @@ class ServicesStack(Stack):
     def _task(
         self, cid: str, service: str, settings: DeploySettings, version: str
     ) -> ecs.FargateTaskDefinition:
-        task = ecs.FargateTaskDefinition(
+        task = task_definition(
             self,
             f"{cid}Task",
             cpu=512,
@@ -264,4 +283,6 @@ class ServicesStack(Stack):
                 ],
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             )
-        return self.alb.add_listener("Http", port=80)
+        listener = self.alb.add_listener("Http", port=80)
+        checkov.skip(listener, *checkov.HTTP_LISTENER)
+        return listener
