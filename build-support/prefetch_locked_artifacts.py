@@ -2,11 +2,15 @@
 
 Why: pex 2.1.137 fetches each locked artifact with `pip download <url>`, and with PyPI now serving
 PEP 658 metadata the pip it drives crashes on many binary wheels (`assert req.link is not None`),
-so Pants cannot build requirement pexes on a fresh machine. pex first looks in
+so Pants cannot build requirement pexes on a fresh machine. For a foreign target (a pex
+complete platform, such as the catalog Lambda's CPython 3.12) the pip it drives runs on Pants'
+own Python 3.9 and refuses wheels whose Requires-Python excludes 3.9 (pex issue #2395, fixed in
+pex 2.3.1). pex first looks in
 `$PEX_ROOT/downloads/<sha256>/<filename>`; this script fills exactly that, from the URLs and
 sha256 hashes the lockfile records (public PyPI), verifying every byte. Idempotent.
 
-Usage: prefetch_locked_artifacts.py LOCKFILE[,LOCKFILE...] PYTHON [PYTHON ...]
+Usage: prefetch_locked_artifacts.py LOCKFILE[,LOCKFILE...] PYTHON|PLATFORM.json [...]
+(PLATFORM.json: a pex complete platform; its `compatible_tags` stand for an interpreter's)
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ _TAGS_CODE = (
 
 
 def supported_tags(python: str) -> list[str]:
+    if python.endswith(".json"):  # a pex complete platform
+        with open(python) as handle:
+            return list(json.load(handle)["compatible_tags"])
     out = subprocess.run([python, "-c", _TAGS_CODE], capture_output=True, text=True, check=True)
     return list(json.loads(out.stdout))
 
