@@ -25,6 +25,8 @@ def streamlit_flags(settings: DashboardSettings) -> list[str]:
       session's state and its websocket live in that process.
     - The websocket is pinged every 30 s, under the ALB's default 60 s idle timeout.
     - No usage statistics, no file watching, no developer toolbar.
+
+    The cookie secret is not among them: see `streamlit_environment`.
     """
     flags = [
         f"--server.address={settings.host}",
@@ -41,9 +43,30 @@ def streamlit_flags(settings: DashboardSettings) -> list[str]:
         "--client.showErrorDetails=none",
         "--global.developmentMode=false",
     ]
-    if settings.cookie_secret is not None:
-        flags.append(f"--server.cookieSecret={settings.cookie_secret.get_secret_value()}")
     return flags
+
+
+def streamlit_environment(settings: DashboardSettings) -> dict[str, str]:
+    """Streamlit options passed through the environment rather than the command line.
+
+    Streamlit refuses `--server.cookieSecret` on the command line ("Set this option in the
+    configuration file or environment variable: 'STREAMLIT_SERVER_COOKIE_SECRET'"), and a
+    secret on a command line is visible to every user of the host (`ps`).
+    """
+    if settings.cookie_secret is None:
+        return {}
+    return {"STREAMLIT_SERVER_COOKIE_SECRET": settings.cookie_secret.get_secret_value()}
+
+
+def exit_status(code: object) -> int:
+    """The process status of a `SystemExit` code: None is 0, an int is itself, anything else
+    (a message, as `sys.exit("...")` gives) is printed to stderr and is 1, as Python does."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,11 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from streamlit.web import cli as streamlit_cli
 
+    os.environ.update(streamlit_environment(settings))
     sys.argv = ["streamlit", "run", str(APP), *streamlit_flags(settings)]
     try:
         streamlit_cli.main()
     except SystemExit as exc:
-        return int(exc.code or 0)
+        return exit_status(exc.code)
     return 0
 
 
