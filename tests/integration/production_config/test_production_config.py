@@ -1,0 +1,449 @@
+"""The production configuration, run: every ECS container and Lambda function the synthesized
+templates define is started here with exactly the environment the deploy gives it (its image's
+ENV, the template's variables, its secrets as test values) and must answer its health check.
+
+Only the variables in local_run.ALLOWED_OVERRIDES differ (credentials, the runtime's region
+variables, endpoints of the local stand-ins, loopback host and ports, the Cloud Map name of the
+API, the process's PATH/HOME/PYTHONPATH). A variable the deploy sets that the unit's settings
+class does not read fails (a typo, or a setting nothing exercises), as does a container or
+function no check starts.
+
+What cannot run here, and the rule followed instead:
+- ECS passes a Secrets Manager secret (or one JSON key of it) to the container as an
+  environment variable ("Pass Secrets Manager secrets through Amazon ECS environment
+  variables", Amazon ECS Developer Guide,
+  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html):
+  the secret's first-deploy value is used (its literal SecretString, or a test string of its
+  generator's length and alphabet).
+- Fargate and Lambda set AWS_REGION/AWS_DEFAULT_REGION themselves ("Amazon ECS task metadata"/
+  "Defined runtime environment variables", AWS Lambda Developer Guide,
+  https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+- The Lambda runtime imports the image CMD's handler and calls `handler(event, context)`
+  ("Deploy Python Lambda functions with container images",
+  https://docs.aws.amazon.com/lambda/latest/dg/python-image.html); the event is the EventBridge
+  "Object Created" event S3 sends ("Amazon S3 Event Notifications: EventBridge message
+  structure", https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html), built to
+  match the rule that targets the function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import importlib.util
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from production_config.deployed import (
+    IMAGE_PLUMBING,
+    Resolver,
+    Template,
+    Unit,
+    derive_units,
+    secret_test_value,
+    setting_names,
+)
+from production_config.local_run import (
+    ALLOWED_OVERRIDES,
+    Completed,
+    LocalEndpoints,
+    Override,
+    Probe,
+    environment_of,
+    invoke_function,
+    local_overrides,
+    probe_until_answering,
+    run_task,
+    run_until,
+    start_server,
+    tail,
+)
+
+from signal_aws.app import build
+from signal_aws.settings import DeploySettings
+from signal_common.lake import TABLES_BY_NAME, partition_path, table_arrow_schema
+from signal_local.endpoints import ManagedProcess, free_port
+
+# Images whose deploy command runs for minutes (the producer task sends 100,000 events): the
+# check starts it and stops it once it has sent, as `aws ecs stop-task` does. The producer has
+# no dry run (no --dry-run or preflight command; its preflight runs inside every send).
+STOPPED_ONCE_SENDING = {"producer"}
+
+# Findings of this test that need a change outside its files, each with the fix. The entry
+# makes the test expect exactly this finding, so fixing it without removing the entry fails.
+OPEN_FINDINGS: dict[str, set[str]] = {
+    # deploy/aws/signal_aws/stacks/producer.py sets it and nothing reads it: drop it (the image
+    # tag already carries the version) or tag the task definition as the Services stack does
+    "SignalStreamProducer/producer": {"SIGNAL_PRODUCER_VERSION"},
+}
+
+# Start order: servers first (the dashboard is pointed at the API), then the scheduled and
+# on-demand tasks, then the function (it registers into the tables `sync` creates).
+ORDER = {"service": 0, "task": 1, "function": 2}
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """The synthesized app: templates by stack name, the units they run, how values resolve."""
+
+    settings: DeploySettings
+    templates: dict[str, Template]
+    resolver: Resolver
+    units: tuple[Unit, ...]
+
+
+def _repo() -> Path:
+    """Where the BUILD files are (the pex entry points): the repository Pants runs from."""
+    return Path(os.environ.get("SIGNAL_STREAM_ROOT") or Path.cwd())
+
+
+def _deploy_test_conftest() -> Any:
+    """deploy/aws/tests/conftest.py (its fake Glue bundle), loaded by path: every test
+    directory has a `conftest` module, so it cannot be imported by name."""
+    import signal_aws
+
+    path = Path(signal_aws.__file__).parents[1] / "tests" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("signal_aws_tests_conftest", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def synthesized() -> Deploy:
+    """The app synthesized offline once per test process, as deploy/aws/tests does."""
+    root = Path(tempfile.mkdtemp(prefix="production-config-"))
+    base = DeploySettings()
+    settings = DeploySettings(
+        glue_bundle_dir=_deploy_test_conftest().make_bundle(
+            root, base.versions["stream-processor"]
+        ),
+        image_context_dir=root / "contexts",
+        alarm_email="oncall@example.com",
+    )
+    assembly = build(settings, root / "cdk.out").synth()
+    templates = {stack.stack_name: stack.template for stack in assembly.stacks}
+    resolver = Resolver(templates, region=settings.region, account=settings.account)
+    units = derive_units(templates, Path(assembly.directory), _repo(), resolver)
+    return Deploy(settings, templates, resolver, tuple(sorted(units, key=lambda u: ORDER[u.kind])))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "unit" in metafunc.fixturenames:
+        units = synthesized().units
+        metafunc.parametrize("unit", units, ids=[u.id for u in units])
+
+
+# --- what the templates say ---------------------------------------------------------------------
+def test_every_container_and_function_of_the_templates_is_a_unit() -> None:
+    deploy = synthesized()
+    containers = {
+        f"{stack}/{c['Name']}"
+        for stack, template in deploy.templates.items()
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::ECS::TaskDefinition"
+        for c in resource["Properties"]["ContainerDefinitions"]
+    }
+    functions = {
+        f"{stack}/{logical}"
+        for stack, template in deploy.templates.items()
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+    providers = custom_resource_providers(deploy.templates)
+    units = {u.id for u in deploy.units}
+    # every container and every function the platform runs is started below; the only
+    # functions left out back CloudFormation custom resources (they run during a deploy)
+    assert units == containers | (functions - providers)
+    assert not units & providers
+    kinds = sorted(u.kind for u in deploy.units)
+    assert kinds.count("function") >= 1
+    assert kinds.count("service") >= 2
+    print("\n" + table_of(deploy.units))
+
+
+def custom_resource_providers(templates: dict[str, Template]) -> set[str]:
+    """Functions that serve CloudFormation custom resources (the resource's ServiceToken, and
+    the functions a provider's environment names): deploy-time code, not the platform's."""
+    found: set[str] = set()
+    for stack, template in templates.items():
+        resources = template["Resources"]
+        for resource in resources.values():
+            kind = resource["Type"]
+            if not (kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource"):
+                continue
+            token = resource["Properties"].get("ServiceToken", {})
+            if isinstance(token, dict) and "Fn::GetAtt" in token:
+                provider = token["Fn::GetAtt"][0]
+                found.add(f"{stack}/{provider}")
+                variables = resources[provider]["Properties"].get("Environment", {})
+                for value in variables.get("Variables", {}).values():
+                    if isinstance(value, dict) and "Fn::GetAtt" in value:
+                        found.add(f"{stack}/{value['Fn::GetAtt'][0]}")
+    return found
+
+
+def table_of(units: tuple[Unit, ...]) -> str:
+    """One Markdown row per unit: command, environment names, secrets."""
+    rows = ["| unit | kind | command | environment | secrets |", "|---|---|---|---|---|"]
+    for u in units:
+        command = " ".join(u.command)
+        names = ", ".join(sorted(u.environment))
+        secrets = ", ".join(f"{k} ← {v.describe()}" for k, v in sorted(u.secrets.items()))
+        rows.append(f"| {u.id} | {u.kind} | `{command}` | {names} | {secrets or '-'} |")
+    return "\n".join(rows)
+
+
+def test_every_variable_the_deploy_sets_is_read_by_the_units_settings(unit: Unit) -> None:
+    known = setting_names(unit.settings)
+    given = (set(unit.environment) - set(IMAGE_PLUMBING)) | set(unit.secrets)
+    unread = sorted(name for name in given if name.upper() not in known)
+    assert set(unread) == OPEN_FINDINGS.get(unit.id, set()), (
+        f"{unit.id} is given {unread}, which {unit.settings.__name__} does not read "
+        f"(a typo, or a setting nothing exercises)"
+    )
+
+
+def test_overrides_are_only_the_allowed_ones(unit: Unit, local_aws: LocalEndpoints) -> None:
+    deploy = synthesized()
+    overrides = local_overrides(
+        unit, local_aws, region=deploy.settings.region, local_urls=_placeholder_urls(), port=1
+    )
+    assert {o.rule for o in overrides} <= set(ALLOWED_OVERRIDES)
+    env = environment_of(unit, _secret_values(deploy, unit), overrides)
+    deployed = {k: v for k, v in unit.environment.items() if k not in IMAGE_PLUMBING}
+    changed = {k for k, v in deployed.items() if env[k] != v}
+    assert changed <= {o.name for o in overrides}
+    added = set(env) - set(deployed) - set(unit.secrets)
+    assert added == {o.name for o in overrides} - set(deployed)
+
+
+def _placeholder_urls() -> dict[str, str]:
+    units = synthesized().units
+    return {u.cloud_map_name: "http://127.0.0.1:1" for u in units if u.cloud_map_name}
+
+
+def _secret_values(deploy: Deploy, unit: Unit) -> dict[str, str]:
+    return {name: secret_test_value(deploy.resolver, ref) for name, ref in unit.secrets.items()}
+
+
+# --- the local stand-ins, created as the stacks create them -------------------------------------
+@pytest.fixture(scope="module")
+def local_aws(kinesis_endpoint_url: str, moto_endpoint_url: str) -> LocalEndpoints:
+    """kinesalite and moto server holding what the templates create and the services expect:
+    the buckets, streams, Glue databases and Athena workgroups, under their deployed names."""
+    deploy = synthesized()
+    region = deploy.settings.region
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint_url, region_name=region)
+    glue = boto3.client("glue", endpoint_url=moto_endpoint_url, region_name=region)
+    athena = boto3.client("athena", endpoint_url=moto_endpoint_url, region_name=region)
+    kinesis = boto3.client("kinesis", endpoint_url=kinesis_endpoint_url, region_name=region)
+    for stack, template in deploy.templates.items():
+        for logical, resource in template["Resources"].items():
+            kind, name = resource["Type"], None
+            if kind in (
+                "AWS::S3::Bucket",
+                "AWS::Kinesis::Stream",
+                "AWS::Glue::Database",
+                "AWS::Athena::WorkGroup",
+            ):
+                name = deploy.resolver.physical_name(stack, logical)
+            if kind == "AWS::S3::Bucket":
+                s3.create_bucket(
+                    Bucket=name, CreateBucketConfiguration={"LocationConstraint": region}
+                )
+            elif kind == "AWS::Kinesis::Stream":
+                kinesis.create_stream(StreamName=name, ShardCount=4)
+                kinesis.get_waiter("stream_exists").wait(
+                    StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
+                )
+            elif kind == "AWS::Glue::Database":
+                glue.create_database(DatabaseInput={"Name": name})
+            elif kind == "AWS::Athena::WorkGroup":
+                athena.create_work_group(Name=name)
+    return LocalEndpoints(kinesis=kinesis_endpoint_url, moto=moto_endpoint_url)
+
+
+@dataclass
+class Runs:
+    """Each unit started once: servers kept running to the end of the module, tasks and the
+    function run to their end; what each answered."""
+
+    endpoints: LocalEndpoints
+    log_dir: Path
+    servers: dict[str, ManagedProcess] = field(default_factory=dict)
+    probes: dict[str, Probe] = field(default_factory=dict)
+    completed: dict[str, Completed] = field(default_factory=dict)
+    results: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def environment(self, unit: Unit, port: int | None = None) -> dict[str, str]:
+        deploy = synthesized()
+        local_urls = {
+            u.cloud_map_name: self.servers[u.id].url
+            for u in deploy.units
+            if u.cloud_map_name and u.id in self.servers
+        }
+        overrides: list[Override] = local_overrides(
+            unit, self.endpoints, region=deploy.settings.region, local_urls=local_urls, port=port
+        )
+        env = environment_of(unit, _secret_values(deploy, unit), overrides)
+        self.environments[unit.id] = env
+        return env
+
+    def serve(self, unit: Unit) -> Probe:
+        if unit.id not in self.probes:
+            port = free_port()
+            proc = start_server(unit, self.environment(unit, port), self.log_dir, port)
+            self.servers[unit.id] = proc
+            self.probes[unit.id] = probe_until_answering(proc, unit.health_path or "/")
+        return self.probes[unit.id]
+
+    def stop(self) -> None:
+        for proc in self.servers.values():
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def runs(local_aws: LocalEndpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    started = Runs(local_aws, tmp_path_factory.mktemp("unit-logs"))
+    yield started
+    started.stop()
+
+
+# --- each unit answers its health check ---------------------------------------------------------
+def test_unit_answers_its_health_check(unit: Unit, runs: Runs) -> None:
+    if unit.kind == "service":
+        check_service(unit, runs)
+    elif unit.kind == "task":
+        check_task(unit, runs)
+    else:
+        check_function(unit, runs)
+
+
+def check_service(unit: Unit, runs: Runs) -> None:
+    """A server behind the ALB answers its target group's health check path with one of the
+    target group's healthy codes."""
+    probe = runs.serve(unit)
+    healthy = {int(code) for code in (unit.health_codes or "200").split(",")}
+    assert probe.status in healthy, f"{unit.id} {unit.health_path} -> {probe.status}: {probe.body}"
+    log = tail(runs.servers[unit.id].log_path)
+    assert "Traceback" not in log, log
+
+
+def check_task(unit: Unit, runs: Runs) -> None:
+    """A task the deploy runs (on a schedule or on demand) ends with exit status 0."""
+    if unit.image in STOPPED_ONCE_SENDING:
+        check_sender(unit, runs)
+        return
+    done = runs.completed.get(unit.id) or run_task(unit, runs.environment(unit))
+    runs.completed[unit.id] = done
+    assert done.returncode == 0, f"{unit.id} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+
+
+def check_sender(unit: Unit, runs: Runs) -> None:
+    """The producer's deploy command passes its preflight against the deploy's stream and
+    region, puts records that land in that stream, and, stopped by SIGTERM, flushes what is in
+    flight and exits with its documented "interrupted" status (130) and a summary line."""
+    deploy = synthesized()
+    stream = unit.environment["SIGNAL_PRODUCER_STREAM_NAME"]
+    kinesis = boto3.client(
+        "kinesis", endpoint_url=runs.endpoints.kinesis, region_name=deploy.settings.region
+    )
+
+    def records_in_stream() -> bool:
+        for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+            iterator = kinesis.get_shard_iterator(
+                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            if kinesis.get_records(ShardIterator=iterator, Limit=1)["Records"]:
+                return True
+        return False
+
+    assert not records_in_stream()
+    done = run_until(unit, runs.environment(unit), records_in_stream, runs.log_dir)
+    runs.completed[unit.id] = done
+    assert records_in_stream(), done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 130, f"{unit.id} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    assert summary["interrupted"] is True, summary
+    assert summary["sent"] > 0, summary
+    assert summary["dead_lettered"] == 0, summary
+    assert summary["fatal_error"] is None, summary
+
+
+def check_function(unit: Unit, runs: Runs) -> None:
+    """The function, given the EventBridge event its rule matches for a new lake object,
+    registers that object's partition (in the tables the scheduled `sync` keeps)."""
+    deploy = synthesized()
+    for task in deploy.units:  # the tables exist once the sync task of the same image ran
+        if task.kind == "task" and task.arguments == ("sync",):
+            check_task(task, runs)
+    assert unit.event_pattern is not None, f"no EventBridge rule targets {unit.id}"
+    now = dt.datetime.now(dt.UTC)
+    dt_value, hour = now.strftime("%Y-%m-%d"), now.hour
+    event, bucket, key = object_created_event(unit.event_pattern, now, table="events")
+    table = TABLES_BY_NAME["events"]
+    body = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([], schema=table_arrow_schema(table)), body)
+    boto3.client(
+        "s3", endpoint_url=runs.endpoints.moto, region_name=deploy.settings.region
+    ).put_object(Bucket=bucket, Key=key, Body=body.getvalue())
+    done, result = invoke_function(unit, runs.environment(unit), event)
+    assert result is not None, f"{unit.id} raised:\n{done.stderr[-3000:]}"
+    assert result["partitions_created"] == 1, result
+    assert result["ignored_records"] == 0, result
+    database = unit.environment.get("SIGNAL_CATALOG_GLUE_DATABASE") or ""
+    glue = boto3.client(
+        "glue", endpoint_url=runs.endpoints.moto, region_name=deploy.settings.region
+    )
+    partition = glue.get_partition(
+        DatabaseName=database, TableName=table.name, PartitionValues=[dt_value, str(hour)]
+    )["Partition"]
+    assert partition["StorageDescriptor"]["Location"].startswith(f"s3://{bucket}/")
+
+
+def object_created_event(
+    pattern: dict[str, Any], now: dt.datetime, *, table: str
+) -> tuple[dict[str, Any], str, str]:
+    """An EventBridge "Object Created" event the rule's pattern matches, for a new object of
+    the table's partition of `now`; (event, bucket, key)."""
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    bucket = pattern["detail"]["bucket"]["name"][0]
+    (key_rule,) = pattern["detail"]["object"]["key"]
+    deploy = synthesized()
+    path = partition_path(table, now.strftime("%Y-%m-%d"), now.hour)
+    key = f"{key_rule['prefix']}{path}/part-00000-test.parquet"
+    event = {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": deploy.settings.account,
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": deploy.settings.region,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": 1024, "etag": "b1946ac92492d2347c6235b4d2611184"},
+            "request-id": "57H08PA84AB1JZW0",
+            "requester": deploy.settings.account,
+            "reason": "PutObject",
+        },
+    }
+    return event, bucket, key
