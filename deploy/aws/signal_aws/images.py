@@ -49,8 +49,8 @@ IMAGES: dict[str, ImageSpec] = {
     ),
     "catalog-manager-lambda": ImageSpec(
         "services/catalog-manager/Dockerfile.lambda",
-        "services.catalog-manager/signal-catalog.pex",
-        "services/catalog-manager:signal-catalog",
+        "services.catalog-manager/signal-catalog-lambda.pex",
+        "services/catalog-manager:signal-catalog-lambda",
     ),
     "metrics-api": ImageSpec(
         "services/metrics-api/Dockerfile",

@@ -21,10 +21,10 @@ import boto3
 import duckdb
 import httpx
 import pytest
-from signal_smoke.core.marker import marker_run
 
 from signal_local.endpoints import LocalAWS, ManagedProcess
 from signal_local.stack import _parse_args, services, start_service, wait_for_dashboard
+from signal_smoke.core.marker import marker_run
 
 API_KEY = "smoke-test-key-0123456789"
 STREAM = "smoke"

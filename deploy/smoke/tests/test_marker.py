@@ -6,14 +6,14 @@ import datetime as dt
 import json
 
 import pytest
+
+from signal_common.schema import EVENT_FIELD_NAMES, validate_event
 from signal_smoke.core.marker import (
     marker_run,
     marker_signal_dbm,
     marker_window,
     summary_instant,
 )
-
-from signal_common.schema import EVENT_FIELD_NAMES, validate_event
 
 W = dt.datetime(2026, 12, 1, 18, 2, tzinfo=dt.UTC)
 

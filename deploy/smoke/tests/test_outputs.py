@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from signal_smoke.core.errors import ConfigError
 from signal_smoke.core.outputs import OutputsError, alb_url, parse_outputs, region_of_arn
 from signal_smoke.core.target import Given, resolve_target

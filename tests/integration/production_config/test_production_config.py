@@ -82,9 +82,8 @@ STOPPED_ONCE_SENDING = {"producer"}
 # Findings of this test that need a change outside its files, each with the fix. The entry
 # makes the test expect exactly this finding, so fixing it without removing the entry fails.
 OPEN_FINDINGS: dict[str, set[str]] = {
-    # deploy/aws/signal_aws/stacks/producer.py sets it and nothing reads it: drop it (the image
-    # tag already carries the version) or tag the task definition as the Services stack does
-    "SignalStreamProducer/producer": {"SIGNAL_PRODUCER_VERSION"},
+    # unit id -> variables the deploy sets that its settings do not read, while a fix is open
+    # (SIGNAL_PRODUCER_VERSION was one: the producer task now carries its version in its tags)
 }
 
 # Start order: servers first (the dashboard is pointed at the API), then the scheduled and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_kinesis as kinesis
@@ -139,6 +139,8 @@ class DataStack(Stack):
                 ),
             ),
         )
+        # read by the smoke command after deploy (deploy/smoke, --outputs outputs.json)
+        CfnOutput(self, "StreamName", value=self.stream.stream_name)
 
     @property
     def lake_uri(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -144,6 +144,12 @@ class MonitoringStack(Stack):
         for each in self.alarms:
             each.add_alarm_action(action)
             each.add_ok_action(action)
+        CfnOutput(
+            self,
+            "AlarmNames",
+            value=",".join(a.alarm_name for a in self.alarms),
+            description="Alarms signal-smoke checks are OK",
+        )
 
         self.job_failed = events.Rule(
             self,

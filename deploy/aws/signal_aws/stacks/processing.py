@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import CfnOutput, CustomResource, Duration, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -175,6 +175,8 @@ class ProcessingStack(Stack):
         self.job.node.add_dependency(upload)
         # named by a string, so CloudFormation must be told to create it first
         self.job.add_dependency(security)
+        # read by the smoke command after deploy (deploy/smoke, --outputs outputs.json)
+        CfnOutput(self, "GlueJobName", value=self.job.ref)
         self.job_run = self._job_run(version)
 
     def _job_run(self, version: str) -> CustomResource:

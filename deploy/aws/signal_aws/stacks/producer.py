@@ -32,6 +32,11 @@ class ProducerStack(Stack):
         self.task = task_definition(
             self, "Task", cpu=512, memory_limit_mib=1024, family=f"{settings.prefix}-producer"
         )
+        # the version is a tag of the task definition (as in the Services stack) and in the
+        # image tag; no setting reads it, so it is not in the container's environment
+        self.task.node.default_child.add_property_override(  # type: ignore[union-attr]
+            "Tags", [{"Key": "version", "Value": version}, {"Key": "service", "Value": "producer"}]
+        )
         self.task.add_container(
             "producer",
             image=container_image(settings, "producer"),
@@ -41,7 +46,6 @@ class ProducerStack(Stack):
                 "SIGNAL_PRODUCER_AWS_REGION": self.region,
                 # spooled in the task's /tmp, uploaded when the run ends (only if any)
                 "SIGNAL_PRODUCER_DEAD_LETTER_PATH": dead_letters_url,
-                "SIGNAL_PRODUCER_VERSION": version,
             },
             logging=ecs.LogDrivers.aws_logs(stream_prefix="producer", log_group=logs),
         )
