@@ -7,10 +7,12 @@ Output (`--out`, default dist/glue/stream-processor):
                      pinned in 3rdparty/python/default.lock, for Glue 6.0's Python 3.13 on
                      x86_64 Amazon Linux 2023 (glibc 2.34)
   manifest.json      {"service", "version", "script", "wheels", "additional_python_modules",
-                      "python_modules_installer_option", "glue_version"}
+                      "python_modules_installer_option", "glue_version", "replaces_glue_modules"}
 The dependency set is the lockfile's closure of the processor's own requirements less what Glue
-provides (GLUE_PROVIDED); the job installs the wheels with `--no-deps`, so nothing is resolved
-on Glue and nothing Glue ships is replaced. Standard library only: runs with any python3.
+6.0 preinstalls (GLUE_6_PREINSTALLED), except the few whose Glue version the closure cannot use
+(REPLACES_GLUE, listed in the manifest); the job installs the wheels with `--no-deps`, so nothing
+is resolved on Glue and nothing else Glue ships is replaced. Standard library only: runs with
+any python3.
 Usage: bundle.py [--dist DIR] [--out DIR] [--lock FILE]  (see package.sh)
 """
 
@@ -31,14 +33,110 @@ from typing import Any
 
 # The processor's runtime requirements (what its code imports at run time on Glue).
 ROOTS = ("pydantic", "pydantic-settings", "aws-kinesis-agg")
-# Glue 6.0's Spark runtime ships these (Spark 4.1 with PySpark and its Arrow/pandas support,
-# and the AWS SDK); the bundle never replaces them.
-GLUE_PROVIDED = frozenset(
-    {
-        "pyspark", "py4j", "boto3", "botocore", "s3transfer", "jmespath", "urllib3",
-        "python-dateutil", "six", "numpy", "pandas", "pytz", "tzdata", "pyarrow",
-    }
-)  # fmt: skip
+# Requirements the processor's wheel declares that the Glue job never imports, left out on
+# purpose (pip check on Glue reports them unmet; tests/test_glue_runtime.py allows only these).
+NOT_ON_GLUE = {"typer": "only signal_processor.cli (the local command) imports it"}
+# What AWS Glue 6.0 preinstalls for a job's Python 3.13: base-requirements.txt of
+# awslabs/aws-glue-libs, verbatim (branch main, which is Glue 6.0, at commit 0af215e; that
+# repository's venv-migration guide takes it as "Base container libraries", and the AWS Glue
+# documentation's "Python modules already provided in AWS Glue" gives the modules), then
+# PySpark and Py4J, which come with Glue 6.0's Apache Spark 4.1.1 ("Migrating AWS Glue for Spark
+# jobs to AWS Glue version 6.0": Spark 3.5.6 -> 4.1.1, Python 3.11 -> 3.13; the Spark 4.1.1
+# distribution carries lib/py4j-0.10.9.9-src.zip), and the Python half of Glue's own `awsglue`
+# library (AWSGlueDataplanePython 6.0.0, the version that repository's table gives for Glue 6.0).
+# tests/glue6_env.py builds exactly this environment to run the bundle in.
+GLUE_6_PYTHON = "3.13"
+GLUE_6_PREINSTALLED_REQUIREMENTS = """
+aiobotocore==3.4.0
+aiohappyeyeballs==2.6.1
+aiohttp==3.13.5
+aioitertools==0.13.0
+aiosignal==1.4.0
+appdirs==1.4.4
+attrs==26.1.0
+boto3==1.42.84
+botocore==1.42.84
+certifi==2026.2.25
+charset-normalizer==3.4.7
+choreographer==1.2.1
+contourpy==1.3.3
+cycler==0.12.1
+distlib==0.4.0
+filelock==3.25.2
+fonttools==4.62.1
+frozenlist==1.8.0
+fsspec==2026.3.0
+googleapis-common-protos==1.75.0
+grpcio==1.81.0
+grpcio-status==1.81.0
+idna==3.11
+iniconfig==2.3.0
+jmespath==1.1.0
+kaleido==1.2.0
+kiwisolver==1.5.0
+logistro==2.0.1
+matplotlib==3.10.8
+multidict==6.7.1
+narwhals==2.19.0
+numpy==2.4.4
+orjson==3.11.8
+packaging==26.0
+pandas==2.3.3
+pillow==12.2.0
+pip==24.0
+platformdirs==4.9.6
+plotly==6.7.0
+pluggy==1.6.0
+propcache==0.4.1
+protobuf==7.35.0
+pyarrow==23.0.1
+Pygments==2.20.0
+pyparsing==3.3.2
+pytest==9.0.3
+pytest-timeout==2.4.0
+python-dateutil==2.9.0.post0
+python-discovery==1.2.2
+pytz==2026.1.post1
+PyYAML==6.0.3
+requests==2.33.1
+s3fs==2026.3.0
+s3transfer==0.16.0
+seaborn==0.13.2
+setuptools==79.0.1
+simplejson==3.20.2
+six==1.17.0
+tenacity==9.1.2
+typing_extensions==4.15.0
+tzdata==2026.1
+urllib3==2.6.3
+uv==0.11.6
+virtualenv==21.2.1
+wrapt==2.1.2
+yarl==1.23.0
+zstandard==0.25.0
+pyspark==4.1.1
+py4j==0.10.9.9
+AWSGlueDataplanePython==6.0.0
+"""
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+GLUE_6_PREINSTALLED = {
+    normalise(name): version
+    for name, version in (
+        line.split("==") for line in GLUE_6_PREINSTALLED_REQUIREMENTS.split() if "==" in line
+    )
+}
+# Modules Glue 6.0 ships at a version our closure cannot use; the bundle carries the locked
+# version, which `pip install --no-deps` puts in place of Glue's (the manifest lists them).
+REPLACES_GLUE = {
+    "typing-extensions": "pydantic 2.14 and pydantic-core 2.50 require typing-extensions>=4.16.0",
+}
+# Everything else Glue ships is left to Glue: the bundle never carries another version of it.
+GLUE_PROVIDED = frozenset(GLUE_6_PREINSTALLED) - frozenset(REPLACES_GLUE)
 PYTHON_TAGS = frozenset({"py3", "py2.py3", "cp313"})
 _MANYLINUX = re.compile(r"^manylinux_2_(\d+)_x86_64$|^manylinux(1|2010|2014)_x86_64$")
 GLIBC_MINOR = 34  # Amazon Linux 2023
@@ -46,10 +144,6 @@ GLIBC_MINOR = 34  # Amazon Linux 2023
 
 class BundleError(RuntimeError):
     """The bundle cannot be built (missing wheel, no compatible artifact, bad download)."""
-
-
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def load_lock(path: Path) -> dict[str, dict[str, Any]]:
@@ -205,6 +299,12 @@ def write_bundle(
         "additional_python_modules": wheels,
         "python_modules_installer_option": "--no-deps",
         "glue_version": "6.0",
+        # Glue 6.0 modules the bundle's version takes the place of: {name: [Glue's, ours, why]}
+        "replaces_glue_modules": {
+            name: [GLUE_6_PREINSTALLED[name], locked[name]["version"], why]
+            for name, why in REPLACES_GLUE.items()
+            if name in locked
+        },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

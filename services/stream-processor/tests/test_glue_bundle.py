@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from glue_packaging.bundle import (
+    GLUE_6_PREINSTALLED,
     GLUE_PROVIDED,
+    REPLACES_GLUE,
     BundleError,
     closure,
     glue_compatible,
@@ -23,11 +25,27 @@ def test_the_bundle_carries_the_processors_runtime_closure_and_nothing_glue_ship
     locked = load_lock(LOCK)
     needed = closure(locked)
     assert needed == [
-        "annotated-types", "aws-kinesis-agg", "protobuf", "pydantic", "pydantic-core",
+        "annotated-types", "aws-kinesis-agg", "pydantic", "pydantic-core",
         "pydantic-settings", "python-dotenv", "typing-extensions", "typing-inspection",
     ]  # fmt: skip
     assert not set(needed) & GLUE_PROVIDED
+    # of what Glue 6.0 ships, only what the closure cannot use at Glue's version is carried
+    assert set(needed) & set(GLUE_6_PREINSTALLED) == set(REPLACES_GLUE) == {"typing-extensions"}
     assert "boto3" in locked  # present in the lock, left to Glue
+    assert "protobuf" in locked  # aws-kinesis-agg needs it; Glue's 7.35.0 serves
+
+
+def test_glue_6_versions_are_the_cited_ones() -> None:
+    """The versions the issue and AWS's sources name for Glue 6.0 (see GLUE_6_PREINSTALLED)."""
+    assert {name: GLUE_6_PREINSTALLED[name] for name in (
+        "pyspark", "py4j", "pyarrow", "boto3", "botocore", "pandas", "numpy", "protobuf",
+        "typing-extensions",
+    )} == {
+        "pyspark": "4.1.1", "py4j": "0.10.9.9", "pyarrow": "23.0.1", "boto3": "1.42.84",
+        "botocore": "1.42.84", "pandas": "2.3.3", "numpy": "2.4.4", "protobuf": "7.35.0",
+        "typing-extensions": "4.15.0",
+    }  # fmt: skip
+    assert len(GLUE_6_PREINSTALLED) == 70  # base-requirements.txt's 67, PySpark, Py4J, awsglue
 
 
 @pytest.mark.parametrize(
@@ -84,7 +102,11 @@ def test_bundle_layout_and_manifest(tmp_path: Path) -> None:
         "wheels/signal_common-0.2.0-py3-none-any.whl",
         "wheels/signal_stream_processor-0.3.0-py3-none-any.whl",
     ]
-    assert len(manifest["wheels"]) == 2 + 9
+    assert len(manifest["wheels"]) == 2 + 8
+    assert manifest["replaces_glue_modules"] == {
+        "typing-extensions": ["4.15.0", locked["typing-extensions"]["version"],
+                              REPLACES_GLUE["typing-extensions"]],
+    }  # fmt: skip
     assert sorted(p.name for p in (out / "wheels").iterdir()) == sorted(
         w.removeprefix("wheels/") for w in manifest["wheels"]
     )
