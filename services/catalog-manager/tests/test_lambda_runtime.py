@@ -34,6 +34,7 @@ from signal_catalog import operations
 from signal_catalog.settings import CatalogSettings
 from signal_catalog.wiring import catalog_from, lake_from
 from signal_common.lake import ALL_TABLES
+from signal_local.aws_events import s3_object_created
 
 # Built by Pants for this test (runtime_package_dependencies in tests/BUILD).
 LAMBDA_PEX = Path("services.catalog-manager/signal-catalog-lambda.pex")
@@ -259,26 +260,10 @@ def test_the_handler_registers_a_partition_on_cpython_312_from_the_image_layout(
     assert partitions_of("status_count") == set()
     key = "lake/status_count/dt=2026-11-23/hour=7/part-12-0.snappy.parquet"
     s3.upload_file(str(next((lake_dir.path / "status_count").rglob("*.parquet"))), bucket, key)
-    # EventBridge's S3 "Object Created" event, as the deploy's rule delivers it (Amazon S3 User
-    # Guide, "Using EventBridge", https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html).
-    event = {
-        "version": "0",
-        "id": "17793124-05d4-b198-2fde-7ededc63b103",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "111111111111",
-        "time": "2026-11-23T07:12:00Z",
-        "region": "eu-west-1",
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {"key": key, "size": 1024, "sequencer": "00617F08299329D189"},
-            "request-id": "N4N7GDK58NMKJ12R",
-            "requester": "111111111111",
-            "reason": "PutObject",
-        },
-    }
+    # EventBridge's S3 "Object Created" event, as the deploy's rule delivers it
+    event = s3_object_created(
+        bucket, key, account="111111111111", region="eu-west-1", time="2026-11-23T07:12:00Z"
+    )
     env = {
         # The environment deploy/aws gives the function (stacks/catalog.py, catalog_environment;
         # the crawler settings only with SIGNAL_AWS_CRAWLERS, unused by the handler).

@@ -72,6 +72,7 @@ from production_config.local_run import (
 from signal_aws.app import build
 from signal_aws.settings import DeploySettings
 from signal_common.lake import TABLES_BY_NAME, partition_path, table_arrow_schema
+from signal_local.aws_events import s3_object_created
 from signal_local.endpoints import ManagedProcess, free_port
 
 # Images whose deploy command runs for minutes (the producer task sends 100,000 events): the
@@ -427,22 +428,11 @@ def object_created_event(
     deploy = synthesized()
     path = partition_path(table, now.strftime("%Y-%m-%d"), now.hour)
     key = f"{key_rule['prefix']}{path}/part-00000-test.parquet"
-    event = {
-        "version": "0",
-        "id": "17793124-05d4-b198-2fde-7ededc63b103",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": deploy.settings.account,
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": deploy.settings.region,
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": {"key": key, "size": 1024, "etag": "b1946ac92492d2347c6235b4d2611184"},
-            "request-id": "57H08PA84AB1JZW0",
-            "requester": deploy.settings.account,
-            "reason": "PutObject",
-        },
-    }
+    event = s3_object_created(
+        bucket,
+        key,
+        account=deploy.settings.account,
+        region=deploy.settings.region,
+        time=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     return event, bucket, key
