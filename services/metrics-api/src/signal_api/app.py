@@ -1,8 +1,9 @@
 """The app factory: routes → service functions → query engine, behind cache and auth.
 
-Where things are: `routes/` (one module per area), `deps.py` (auth and rate limit, shared query
-parameters), `context.py` (engine, cache, limits and clock of one app), `handlers.py` (errors
-to JSON), `rendering.py` (bodies rendered once), `observability.py` (Prometheus).
+Where things are: `routes/` (one module per area), `deps.py` (auth and rate limit),
+`query_params.py` (shared query parameters), `context.py` (engine, cache, limits and clock of
+one app), `handlers.py` (errors to JSON), `rendering.py` (bodies rendered once),
+`observability.py` (Prometheus).
 """
 
 from __future__ import annotations

@@ -69,7 +69,11 @@ class ApiContext:
                 signal_drop_db=settings.alert_signal_drop_db,
                 min_events=settings.alert_min_events,
             ),
-            readiness=Readiness(ttl_s=settings.ready_cache_s, clock=monotonic),
+            readiness=Readiness(
+                ttl_s=settings.ready_cache_s,
+                failure_threshold=settings.ready_failure_threshold,
+                clock=monotonic,
+            ),
             clock=clock,
         )
 
@@ -99,12 +103,15 @@ class ApiContext:
         transposed)."""
         started = time.perf_counter()
         try:
-            return await anyio.to_thread.run_sync(self._fetch_columns, query)
+            columns = await anyio.to_thread.run_sync(self._fetch_columns, query)
         except EngineError as exc:
             self.metrics.query_errors.labels(query.name, exc.code).inc()
+            self.readiness.failed()
             raise
         finally:
             self.metrics.queries.labels(query.name).observe(time.perf_counter() - started)
+        self.readiness.succeeded()
+        return columns
 
     async def cached(
         self, key: tuple[Hashable, ...], compute: Callable[[], Awaitable[dict[str, Any]]]

@@ -1,21 +1,19 @@
 """FastAPI dependencies and the query parameters routes share.
 
 Routes declare what they need as annotated parameters: `ctx: Context` (the app's
-collaborators) and the parameter types below. Every /v1 router depends on `client`, which
-authenticates the caller and applies its rate limit.
+collaborators) and the query parameters of `query_params`. Every /v1 router depends on
+`client`, which authenticates the caller and applies its rate limit.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from signal_api.context import ApiContext
-from signal_api.core.params import Granularity, retry_after_seconds
-from signal_common.schema import NetworkType
+from signal_api.core.params import retry_after_seconds
 
 API_KEY_HEADER = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="API key (sent as X-API-Key)."
@@ -58,20 +56,3 @@ async def client(
         seconds = retry_after_seconds(wait)
         raise AuthError(429, "rate_limited", f"rate limit exceeded; retry in {seconds} s", seconds)
     return name
-
-
-FromParam = Annotated[
-    dt.datetime | None,
-    Query(alias="from", description="Range start, ISO-8601 (default: one hour before `to`)."),
-]
-ToParam = Annotated[
-    dt.datetime | None,
-    Query(description="Range end (exclusive), ISO-8601 (default: end of the current minute)."),
-]
-AtParam = Annotated[
-    dt.datetime | None, Query(description="Evaluate as of this time (default: now).")
-]
-GranularityParam = Annotated[Granularity, Query(description="Bucket width: 1m, 5m, 15m, 1h or 1d.")]
-OperatorParam = Annotated[list[str] | None, Query(description="Operator (repeatable).")]
-NetworkParam = Annotated[list[NetworkType] | None, Query(description="Network type (repeatable).")]
-PostalParam = Annotated[list[str] | None, Query(description="Postal code (repeatable).")]

@@ -51,6 +51,11 @@ class ApiSettings(CommonSettings):
         ge=0,
         description="/readyz trusts an engine success this recent (probes cost no query).",
     )
+    ready_failure_threshold: int = Field(
+        3,
+        ge=1,
+        description="Consecutive failed data queries that withdraw readiness (/readyz 503).",
+    )
     auth_enabled: bool = Field(True, description="Require an X-API-Key (false: local runs).")
     api_keys_sha256: list[str] = Field(
         default_factory=list,

@@ -15,8 +15,11 @@ from collections.abc import Awaitable, Callable
 class Readiness:
     """The engine's readiness: the time of its last success, withdrawn by a failure."""
 
-    def __init__(self, *, ttl_s: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, *, ttl_s: float, clock: Callable[[], float], failure_threshold: int = 1
+    ) -> None:
         self._ttl_s = ttl_s
+        self._failure_threshold = failure_threshold
         self._clock = clock
         self._ok_at: float | None = None
         self._lock = asyncio.Lock()

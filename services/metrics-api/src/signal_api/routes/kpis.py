@@ -14,17 +14,16 @@ from signal_api.core.models import (
     StatusCountsResponse,
 )
 from signal_api.core.params import Granularity, granularity_range, time_range
-from signal_api.deps import (
-    Context,
+from signal_api.deps import Context, client
+from signal_api.handlers import ERROR_RESPONSES
+from signal_api.query_params import (
     FromParam,
     GranularityParam,
     NetworkParam,
     OperatorParam,
     PostalParam,
     ToParam,
-    client,
 )
-from signal_api.handlers import ERROR_RESPONSES
 from signal_common.schema import Provider, Status
 
 # Ranges of endpoints without a granularity (they aggregate over the whole range).

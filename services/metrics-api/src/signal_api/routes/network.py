@@ -7,8 +7,9 @@ from fastapi import APIRouter, Depends, Response
 from signal_api.core import service
 from signal_api.core.models import AlertsResponse, CoverageResponse, SummaryResponse
 from signal_api.core.params import instant, time_range
-from signal_api.deps import AtParam, Context, FromParam, PostalParam, ToParam, client
+from signal_api.deps import Context, client
 from signal_api.handlers import ERROR_RESPONSES
+from signal_api.query_params import AtParam, FromParam, PostalParam, ToParam
 from signal_api.routes.kpis import MAX_AGGREGATE_RANGE_HOURS
 
 router = APIRouter(responses=ERROR_RESPONSES, dependencies=[Depends(client)])

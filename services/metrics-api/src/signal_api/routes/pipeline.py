@@ -7,8 +7,9 @@ from fastapi import APIRouter, Depends, Response
 from signal_api.core import service
 from signal_api.core.models import PipelineResponse
 from signal_api.core.params import time_range
-from signal_api.deps import Context, FromParam, ToParam, client
+from signal_api.deps import Context, client
 from signal_api.handlers import ERROR_RESPONSES
+from signal_api.query_params import FromParam, ToParam
 from signal_api.routes.kpis import MAX_AGGREGATE_RANGE_HOURS
 
 router = APIRouter(responses=ERROR_RESPONSES, dependencies=[Depends(client)])
