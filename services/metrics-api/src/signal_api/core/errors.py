@@ -48,3 +48,10 @@ class EngineTimeoutError(EngineError):
 
     status_code = 504
     code = "engine_timeout"
+
+
+class ResultTooLargeError(ApiError):
+    """The answer would exceed the response cap; the message says how to narrow it (422)."""
+
+    status_code = 422
+    code = "result_too_large"
