@@ -5,9 +5,14 @@
    events (each event in one of two micro-batches, so window+key pairs span several rows).
 2. Bytes read (/proc/self/io rchar around the query, same DuckDBEngine) by the API's 24 h / 1m
    signal-strength query vs the same aggregation over the raw `events` table.
-3. Starts `signal_api.main` under uvicorn in a child process and measures uncached p50/p95 of
-   24 h / 1m signal-strength requests (each with a distinct range, so none is cached), then
-   cached req/s and p99 from an asyncio keep-alive loader with C concurrent connections.
+3. Starts `signal_api.main` under uvicorn in a child process (auth off, limits out of the way)
+   and measures uncached p50/p95 of 24 h / 1m signal-strength requests (each with a distinct
+   range, so none is cached), then cached req/s and p50/p99 with `wrk` (C, so the load costs
+   little of the cores the server runs on), beside the same figures of a minimal FastAPI app
+   served with the same uvicorn settings (`api_hello.py`): `cached_vs_hello` is their ratio.
+4. The soak (`api_soak.py`): a server with auth on and the default limits, three keys at their
+   rate limits, a caller with wrong keys and one hour partition made unreadable halfway; 5xx,
+   deliberate 503s, wrong 200s (against raw event counts), /healthz p99 and peak RSS.
 Never fails on timing. The last line printed is one JSON object with every figure.
 """
 
@@ -18,6 +23,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,15 +34,22 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import cast
 
+import api_hello
+import api_soak
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from api_http import Connection
+from api_soak import iso, setting_default
+from api_wrk import run_wrk
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.core import queries
 from signal_api.core.params import Granularity, TimeRange
+from signal_api.settings import ApiSettings
 from signal_common.lake import (
     EVENTS,
     SIGNAL_STRENGTH_BY_OPERATOR,
@@ -192,95 +205,233 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
-) -> tuple[int, bytes]:
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    await writer.drain()
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    body = await reader.readexactly(length)
-    return status, body
-
-
 async def timed_sequential(port: int, paths: list[str]) -> list[float]:
     """Latency (s) of each request, one after the other on one connection."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    conn = Connection(port)
     latencies = []
     for path in paths:
         started = time.perf_counter()
-        status, _ = await _request(reader, writer, path)
+        reply = await conn.get(path)
         latencies.append(time.perf_counter() - started)
-        if status != 200:
-            raise RuntimeError(f"{path} answered {status}")
-    writer.close()
+        if reply.status != 200:
+            raise RuntimeError(f"{path} answered {reply.status}")
+    conn.close()
     return latencies
 
 
-async def load(port: int, path: str, *, connections: int, seconds: float) -> dict[str, float]:
-    """Closed-loop load: `connections` keep-alive clients for `seconds`; req/s and latencies."""
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            status, _ = await _request(reader, writer, path)
-            latencies.append(time.perf_counter() - started)
-            errors += status != 200
-        writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "req_per_s": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-    }
-
-
-def start_server(lake: Path, port: int) -> subprocess.Popen[bytes]:
+def start_process(
+    command: list[str], env: dict[str, str], port: int, ready_path: str
+) -> subprocess.Popen[bytes]:
+    """Start a server (its own session) and wait until GET ready_path answers."""
     env = {
         **os.environ,
+        **env,
+        # the child imports exactly what this process imports (plain script or ./pants run)
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
+    proc = subprocess.Popen(command, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=1):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{command} exited with {proc.returncode}") from None
+            time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError(f"{command} did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's session; SIGKILL it if it has not ended in 30 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def api_env(lake: Path, port: int) -> dict[str, str]:
+    """The API's environment: DuckDB over `lake` on 127.0.0.1:port, warnings only."""
+    return {
         "SIGNAL_API_ENGINE": "duckdb",
         "SIGNAL_API_LAKE_ROOT": lake.as_uri(),
         "SIGNAL_API_HOST": "127.0.0.1",
         "SIGNAL_API_PORT": str(port),
+        "SIGNAL_API_LOG_LEVEL": "WARNING",
+    }
+
+
+def start_throughput_server(lake: Path, port: int) -> subprocess.Popen[bytes]:
+    """The API for the latency and throughput figures: no auth, limits out of the way."""
+    env = {
+        **api_env(lake, port),
         "SIGNAL_API_AUTH_ENABLED": "false",
         "SIGNAL_API_RATE_LIMIT_PER_MINUTE": "100000000",
         "SIGNAL_API_RATE_LIMIT_BURST": "100000000",
         "SIGNAL_API_CACHE_TTL_S": "600",
-        "SIGNAL_API_LOG_LEVEL": "WARNING",
-        # the child imports exactly what this process imports (plain script or ./pants run)
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "signal_api.main"], env=env, start_new_session=True
+    return start_process([sys.executable, "-m", "signal_api.main"], env, port, "/healthz")
+
+
+def measure_throughput(
+    lake: Path, window: TimeRange, args: argparse.Namespace
+) -> dict[str, object]:
+    """Uncached latency (sequential), then cached throughput with wrk beside the hello app's."""
+    port = free_port()
+    server = start_throughput_server(lake, port)
+    try:
+        # uncached: each request a different 24 h range (so a different cache key)
+        paths = [
+            "/v1/kpis/signal-strength?granularity=1m"
+            f"&from={iso(window.start - dt.timedelta(minutes=i + 1))}"
+            f"&to={iso(window.end - dt.timedelta(minutes=i + 1))}"
+            for i in range(args.uncached_requests + 2)
+        ]
+        uncached = sorted(asyncio.run(timed_sequential(port, paths))[2:])  # 2 warm-ups
+        p50 = statistics.median(uncached) * 1000
+        p95 = uncached[int(len(uncached) * 0.95) - 1] * 1000
+        print(f"uncached 24h/1m signal-strength: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+
+        last_hour = (
+            "/v1/kpis/signal-strength?granularity=1m"
+            f"&from={iso(window.end - dt.timedelta(hours=1))}&to={iso(window.end)}"
+        )
+        asyncio.run(timed_sequential(port, [last_hour]))  # fill the cache
+        cached = run_wrk(
+            f"http://127.0.0.1:{port}{last_hour}",
+            connections=args.connections,
+            seconds=args.load_seconds,
+        )
+        # paths[-1] was asked above, so it is cached too (TTL 600 s)
+        cached_24h = run_wrk(
+            f"http://127.0.0.1:{port}{paths[-1]}",
+            connections=4,
+            seconds=min(5.0, args.load_seconds),
+        )
+    finally:
+        stop(server)
+
+    hello_port = free_port()
+    hello = start_process(
+        [sys.executable, "-m", api_hello.__name__, str(hello_port)], {}, hello_port, api_hello.PATH
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    try:
+        baseline = run_wrk(
+            f"http://127.0.0.1:{hello_port}{api_hello.PATH}",
+            connections=args.connections,
+            seconds=args.load_seconds,
+        )
+    finally:
+        stop(hello)
+    for name, r in (
+        (f"cached last-hour/1m signal-strength, {args.connections} conns", cached),
+        ("cached 24h/1m signal-strength, 4 conns", cached_24h),
+        (f"FastAPI hello (baseline), {args.connections} conns", baseline),
+    ):
+        print(
+            f"wrk, {name}: {r.req_per_s:.0f} req/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms,"
+            f" non-2xx {r.non_2xx}, socket errors {r.socket_errors}"
+        )
+    figures: dict[str, object] = {
+        "uncached_24h_1m_p50_ms": round(p50, 2),
+        "uncached_24h_1m_p95_ms": round(p95, 2),
+        "cached_rps_wrk": round(cached.req_per_s, 1),
+        "cached_p50_ms_wrk": round(cached.p50_ms, 2),
+        "cached_p99_ms_wrk": round(cached.p99_ms, 2),
+        "cached_errors_wrk": cached.non_2xx + cached.socket_errors,
+        "hello_rps_wrk": round(baseline.req_per_s, 1),
+        "hello_p99_ms_wrk": round(baseline.p99_ms, 2),
+        "cached_vs_hello": round(cached.req_per_s / baseline.req_per_s, 3),
+        # the name build-support/run_quick_benchmarks.sh checks: the same wrk figure
+        "cached_req_per_s": round(cached.req_per_s, 1),
+        "cached_query": "signal-strength last hour, 1m",
+        "cached_connections": args.connections,
+        "cached_24h_rps_wrk": round(cached_24h.req_per_s, 1),
+        "cached_24h_p99_ms_wrk": round(cached_24h.p99_ms, 2),
+    }
+    return figures
+
+
+def soak(lake: Path, window: TimeRange, args: argparse.Namespace) -> dict[str, object]:
+    """The soak (see api_soak.py) against a server with auth on and the default limits."""
+    fault_hour = START + dt.timedelta(hours=args.hours // 2)
+    fault_dir = lake / partition_path(
+        SIGNAL_STRENGTH_BY_OPERATOR, fault_hour.strftime("%Y-%m-%d"), fault_hour.hour
+    )
+    range_limits = cast(dict[str, int], setting_default(ApiSettings, "range_limits_hours"))
+    max_rows = cast(int | None, setting_default(ApiSettings, "max_response_rows"))
+    max_hours = range_limits["1m"]
+    if max_rows is not None:  # the longest 1m range whose rows stay within the cap
+        max_hours = max(1, min(max_hours, max_rows // (60 * api_soak.SERIES_PER_MINUTE)))
+    port = free_port()
+    plan = api_soak.SoakPlan(
+        port=port,
+        keys={f"soak-{n}": "k-" + secrets.token_hex(16) for n in "abc"},
+        seconds=args.soak_seconds,
+        fault_dir=fault_dir,
+        fault_hour=fault_hour,
+        window=(window.start, window.end),
+        lake_end=START + dt.timedelta(hours=args.hours),
+        max_hours=max_hours,
+        rate_per_minute=cast(int, setting_default(ApiSettings, "rate_limit_per_minute")),
+        burst=cast(int, setting_default(ApiSettings, "rate_limit_burst")),
+    )
+    oracle = api_soak.EventOracle(lake)
+    api_soak.restore_fault(plan)  # a run stopped by force may have left it unreadable
+    env = {
+        **api_env(lake, port),
+        "SIGNAL_API_API_KEYS_SHA256": api_soak.key_hash_setting(plan.keys),
+    }
+    command = api_soak.server_command([sys.executable, "-m", "signal_api.main"])
+    server = start_process(command, env, port, "/healthz")
+    try:
+        baseline_kib = api_soak.vm_kib(server.pid, "VmRSS")
+        started = time.perf_counter()
+        result = asyncio.run(api_soak.run_soak(plan, oracle))
+        elapsed = time.perf_counter() - started
+        peak_kib = api_soak.vm_kib(server.pid, "VmHWM")
+    finally:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("API did not start")
-
-
-def iso(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+            stop(server)
+        finally:
+            api_soak.restore_fault(plan)
+    figures = api_soak.summarize(result, elapsed)
+    cache_bound = cast(int | None, setting_default(ApiSettings, "cache_max_bytes"))
+    figures |= {
+        "soak_fault_partition": str(fault_dir.relative_to(lake)),
+        "soak_max_hours": max_hours,
+        "baseline_rss_mb": round(baseline_kib / 1024, 1),
+        "peak_rss_mb": round(peak_kib / 1024, 1),
+        "cache_bound_mb": None if cache_bound is None else round(cache_bound / 2**20, 1),
+    }
+    print(
+        f"soak {elapsed:.0f} s (3 keys at {plan.rate_per_minute}/min, burst {plan.burst};"
+        f" {fault_dir.relative_to(lake)} unreadable from {figures['soak_fault_at_s']} s):"
+        f" {figures['soak_requests']} requests {figures['soak_status']};"
+        f" 5xx {figures['soak_5xx']}, deliberate 503 {figures['soak_deliberate_503']}"
+        f" ({figures['soak_503_naming_partition']} naming the partition),"
+        f" wrong 200 {figures['soak_wrong_200']}, stale 200 {figures['soak_stale_200']},"
+        f" broken connections {figures['soak_broken_connections']}"
+    )
+    print(
+        f"soak latency (200s): cached p50 {figures['soak_cached_p50_ms']} ms,"
+        f" uncached p50 {figures['soak_uncached_p50_ms']} ms,"
+        f" max-size ({max_hours} h/1m) p50 {figures['soak_max_p50_ms']} ms;"
+        f" /healthz p99 {figures['healthz_p99_ms_under_load']} ms"
+        f" (max {figures['healthz_max_ms_under_load']}),"
+        f" /readyz p99 {figures['readyz_p99_ms_under_load']} ms {figures['readyz_status']};"
+        f" bad keys {figures['soak_bad_key_status']}"
+    )
+    print(
+        f"server RSS: {figures['baseline_rss_mb']} MiB at start, peak {figures['peak_rss_mb']} MiB;"
+        f" cache bound {figures['cache_bound_mb']} MiB"
+    )
+    return figures
 
 
 def main() -> None:
@@ -292,15 +443,16 @@ def main() -> None:
     parser.add_argument("--uncached-requests", type=int, default=30)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--load-seconds", type=float, default=10.0)
+    parser.add_argument("--soak-seconds", type=float, default=60.0)
     parser.add_argument(
         "--quick", action="store_true",
-        help="seconds, not minutes: 20,000 events over 26 h, 5 uncached requests, 2 s of load "
-        "(CI: proves the script runs; the figures mean nothing)",
+        help="seconds, not minutes: 20,000 events over 26 h, 5 uncached requests, 2 s of wrk "
+        "load, a 15 s soak (CI: proves the script runs; the figures mean nothing)",
     )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.events, args.hours, args.uncached_requests = 20_000, 26, 5
-        args.connections, args.load_seconds = 4, 2.0
+        args.connections, args.load_seconds, args.soak_seconds = 4, 2.0, 15.0
 
     tmp = None
     if args.lake is None:
@@ -338,63 +490,20 @@ def main() -> None:
             f" rows) vs raw events {raw_bytes:,} ({raw_s * 1000:.0f} ms, {raw_rows} rows);"
             f" raw events table on disk {raw_table_bytes:,}"
         )
-
-        port = free_port()
-        server = start_server(lake, port)
-        try:
-            # uncached: each request a different 24 h range (so a different cache key)
-            paths = [
-                "/v1/kpis/signal-strength?granularity=1m"
-                f"&from={iso(window.start - dt.timedelta(minutes=i + 1))}"
-                f"&to={iso(window.end - dt.timedelta(minutes=i + 1))}"
-                for i in range(args.uncached_requests + 2)
-            ]
-            uncached = sorted(asyncio.run(timed_sequential(port, paths))[2:])  # 2 warm-ups
-            p50 = statistics.median(uncached) * 1000
-            p95 = uncached[int(len(uncached) * 0.95) - 1] * 1000
-            print(f"uncached 24h/1m signal-strength: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
-
-            dashboard = (
-                "/v1/kpis/signal-strength?granularity=1m"
-                f"&from={iso(end - dt.timedelta(hours=1))}&to={iso(end)}"
-            )
-            asyncio.run(timed_sequential(port, [dashboard]))  # fill the cache
-            cached = asyncio.run(
-                load(port, dashboard, connections=args.connections, seconds=args.load_seconds)
-            )
-            print(
-                f"cached last-hour/1m signal-strength, {args.connections} connections: "
-                f"{cached['req_per_s']:.0f} req/s, p50 {cached['p50_ms']:.1f} ms, "
-                f"p99 {cached['p99_ms']:.1f} ms, errors {cached['errors']}"
-            )
-            cached_24h = asyncio.run(
-                load(port, paths[-1], connections=4, seconds=min(5.0, args.load_seconds))
-            )
-            print(
-                f"cached 24h/1m signal-strength, 4 connections: "
-                f"{cached_24h['req_per_s']:.0f} req/s, p99 {cached_24h['p99_ms']:.1f} ms"
-            )
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        throughput = measure_throughput(lake, window, args)
+        soaked = soak(lake, window, args)
 
         result = {
             "events": events_written,
             "hours": args.hours,
-            "uncached_24h_1m_p50_ms": round(p50, 2),
-            "uncached_24h_1m_p95_ms": round(p95, 2),
-            "cached_req_per_s": round(cached["req_per_s"], 1),
-            "cached_p99_ms": round(cached["p99_ms"], 2),
-            "cached_query": "signal-strength last hour, 1m",
-            "cached_connections": args.connections,
-            "cached_24h_req_per_s": round(cached_24h["req_per_s"], 1),
-            "cached_24h_p99_ms": round(cached_24h["p99_ms"], 2),
+            **throughput,
             "kpi_bytes_read_24h": kpi_bytes,
             "raw_events_bytes_read_24h": raw_bytes,
             "bytes_ratio": round(kpi_bytes / raw_bytes, 5),
             "bytes_ratio_vs_raw_table": round(kpi_bytes / raw_table_bytes, 5),
             "kpi_query_ms": round(kpi_s * 1000, 1),
             "raw_query_ms": round(raw_s * 1000, 1),
+            **soaked,
         }
         print(json.dumps(result))
     finally:
