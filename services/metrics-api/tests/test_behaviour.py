@@ -228,6 +228,24 @@ def test_cache_ttl_and_stale_on_error(
         assert 'signal_api_requests_total{route="/v1/coverage",status="503"} 1.0' in metrics
 
 
+def test_stale_fallback_is_bounded_in_age(
+    make_settings: Callable[..., ApiSettings], engine: DuckDBEngine
+) -> None:
+    clock = FakeClock()
+    switchable = SwitchableEngine(engine)
+    settings = make_settings(cache_ttl_s=10, stale_max_age_s=60)
+    with TestClient(create_app(settings, switchable, monotonic=clock)) as c:
+        assert c.get("/v1/coverage", params=RANGE).status_code == 200
+        switchable.failure = EngineUnavailableError("lake down")
+        clock.now += 59
+        stale = c.get("/v1/coverage", params=RANGE)
+        assert stale.json()["meta"] == {"stale": True, "cached": False}
+        clock.now += 1  # the answer is 60 s old: too old to stand in for a fresh one
+        too_old = c.get("/v1/coverage", params=RANGE)
+        assert too_old.status_code == 503
+        assert _error(too_old)["code"] == "engine_unavailable"
+
+
 def test_single_flight_over_http(
     make_settings: Callable[..., ApiSettings], engine: DuckDBEngine
 ) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import anyio
 from fastapi import Response
@@ -16,13 +18,37 @@ from signal_api.core import queries
 from signal_api.core.alerts import AlertThresholds
 from signal_api.core.auth import KeyRing
 from signal_api.core.cache import ResultCache
-from signal_api.core.errors import EngineError
+from signal_api.core.errors import EngineError, ResultTooLargeError
 from signal_api.core.params import as_utc, filter_values
-from signal_api.core.ratelimit import RateLimiter
+from signal_api.core.ratelimit import ConcurrencyLimit, RateLimiter
 from signal_api.core.readiness import Readiness
 from signal_api.observability import Metrics
 from signal_api.rendering import Rendered
 from signal_api.settings import ApiSettings
+
+T = TypeVar("T")
+
+# The authenticated caller of the current request (set by deps.client): whose concurrency slots
+# and rate limit a computation uses. Outside a request: one shared name.
+CALLER: ContextVar[str] = ContextVar("signal_api_caller", default="-")
+# Rows the current computation has read so far (set by ApiContext.cached, added to by runs).
+_ROWS: ContextVar[list[int] | None] = ContextVar("signal_api_rows", default=None)
+_TRAILING_LIMIT = re.compile(r"\bLIMIT\s+\d+\s*$", re.IGNORECASE)
+
+
+def row_capped(query: queries.Query, cap: int) -> queries.Query:
+    """`query` returning at most `cap` + 1 rows, so an answer over the cap is refused without
+    fetching all of it. A literal LIMIT appended to the text: every `?` stays where it was (in
+    WHERE, as Athena requires), and an ORDER BY before it still orders the rows kept."""
+    if _TRAILING_LIMIT.search(query.sql):
+        return query  # already bounded; the row count is still checked
+    return queries.Query(query.name, f"{query.sql} LIMIT {int(cap) + 1}", query.params)
+
+
+def _row_count(result: Any) -> int:
+    if isinstance(result, dict):  # columns
+        return len(next(iter(result.values()), ()))
+    return len(result)
 
 
 @dataclass
@@ -34,6 +60,8 @@ class ApiContext:
     metrics: Metrics
     cache: ResultCache
     limiter: RateLimiter
+    auth_failures: RateLimiter
+    concurrency: ConcurrencyLimit
     keys: KeyRing
     thresholds: AlertThresholds
     readiness: Readiness
@@ -49,18 +77,32 @@ class ApiContext:
         monotonic: Callable[[], float],
     ) -> ApiContext:
         """The context of one app from its settings (the caller owns and closes the engine)."""
+        cache = ResultCache(
+            ttl_s=settings.cache_ttl_s,
+            max_entries=settings.cache_max_entries,
+            max_bytes=settings.cache_max_bytes,
+            stale_max_age_s=settings.stale_max_age_s,
+            size_of=lambda value: value.nbytes,
+            clock=monotonic,
+        )
+        metrics = Metrics()
+        metrics.watch_cache(cache)
         return cls(
             settings=settings,
             engine=engine,
-            metrics=Metrics(),
-            cache=ResultCache(
-                ttl_s=settings.cache_ttl_s, max_entries=settings.cache_max_entries, clock=monotonic
-            ),
+            metrics=metrics,
+            cache=cache,
             limiter=RateLimiter(
                 per_minute=settings.rate_limit_per_minute,
                 burst=settings.rate_limit_burst,
                 clock=monotonic,
             ),
+            auth_failures=RateLimiter(
+                per_minute=settings.auth_failures_per_minute,
+                burst=settings.auth_failure_burst,
+                clock=monotonic,
+            ),
+            concurrency=ConcurrencyLimit(per_key=settings.max_concurrent_per_key),
             keys=KeyRing.parse(settings.api_keys_sha256),
             thresholds=AlertThresholds(
                 recent_minutes=settings.alert_recent_minutes,
@@ -77,19 +119,31 @@ class ApiContext:
             clock=clock,
         )
 
-    async def run(self, query: queries.Query) -> list[dict[str, Any]]:
-        """Rows of a query, off the event loop; the outcome feeds metrics and readiness."""
-        started = time.perf_counter()
-        try:
-            rows = await anyio.to_thread.run_sync(self.engine.run, query)
-        except EngineError as exc:
-            self.metrics.query_errors.labels(query.name, exc.code).inc()
-            self.readiness.failed()
-            raise
-        finally:
-            self.metrics.queries.labels(query.name).observe(time.perf_counter() - started)
-        self.readiness.succeeded()
-        return rows
+    @overload
+    async def run(self, query: queries.Query) -> list[dict[str, Any]]: ...
+
+    @overload
+    async def run(self, query: queries.Query, shape: Callable[[list[dict[str, Any]]], T]) -> T: ...
+
+    async def run(self, query: queries.Query, shape: Callable[[Any], Any] | None = None) -> Any:
+        """Rows of a query (capped at `max_response_rows`), shaped by `shape`, both in a worker
+        thread; the outcome feeds metrics and readiness."""
+        return await self._run(query, self.engine.run, shape)
+
+    @overload
+    async def run_columns(self, query: queries.Query) -> dict[str, list[Any]]: ...
+
+    @overload
+    async def run_columns(
+        self, query: queries.Query, shape: Callable[[dict[str, list[Any]]], T]
+    ) -> T: ...
+
+    async def run_columns(
+        self, query: queries.Query, shape: Callable[[Any], Any] | None = None
+    ) -> Any:
+        """As `run`, one list per column (engines without `run_columns` have their rows
+        transposed)."""
+        return await self._run(query, self._fetch_columns, shape)
 
     def _fetch_columns(self, query: queries.Query) -> dict[str, list[Any]]:
         engine_columns = getattr(self.engine, "run_columns", None)
@@ -98,33 +152,73 @@ class ApiContext:
             return columns
         return columns_of(self.engine.run(query))
 
-    async def run_columns(self, query: queries.Query) -> dict[str, list[Any]]:
-        """As `run`, one list per column (engines without `run_columns` have their rows
-        transposed)."""
-        started = time.perf_counter()
+    async def _run(
+        self,
+        query: queries.Query,
+        fetch: Callable[[queries.Query], Any],
+        shape: Callable[[Any], Any] | None,
+    ) -> Any:
+        cap = self.settings.max_response_rows
+        capped = row_capped(query, cap)
+        timing = [0.0]
+
+        def work() -> tuple[Any, int]:
+            started = time.perf_counter()
+            try:
+                result = fetch(capped)
+            finally:
+                timing[0] = time.perf_counter() - started
+            rows = _row_count(result)
+            if rows > cap:
+                return None, rows
+            return (result if shape is None else shape(result)), rows
+
         try:
-            columns = await anyio.to_thread.run_sync(self._fetch_columns, query)
+            value, rows = await anyio.to_thread.run_sync(work)
         except EngineError as exc:
             self.metrics.query_errors.labels(query.name, exc.code).inc()
             self.readiness.failed()
             raise
         finally:
-            self.metrics.queries.labels(query.name).observe(time.perf_counter() - started)
+            self.metrics.queries.labels(query.name).observe(timing[0])
         self.readiness.succeeded()
-        return columns
+        if rows > cap:
+            raise ResultTooLargeError(
+                f"the answer has more than {cap:,} rows, the most one response carries; narrow "
+                "the request: a coarser granularity, a shorter range (from/to), or filters "
+                "(operator, network_type, provider, postal_code, status, top)"
+            )
+        counter = _ROWS.get()
+        if counter is not None:
+            counter[0] += rows
+        return value
 
     async def cached(
         self, key: tuple[Hashable, ...], compute: Callable[[], Awaitable[dict[str, Any]]]
     ) -> Response:
-        """The JSON response for `key`: from the cache, or computed once (single flight)."""
+        """The JSON response for `key`: from the cache, or computed once (single flight).
+
+        A computation takes one of the caller's `max_concurrent_per_key` slots, runs its
+        queries, shaping and encoding in worker threads, and is charged to the caller's rate
+        limit by the rows it read (`rows_per_token`). A hit is a dict lookup and a send."""
+        caller = CALLER.get()
 
         async def rendered() -> Rendered:
-            return Rendered(await compute())
+            async with self.concurrency.hold(caller):
+                counter = [0]
+                token = _ROWS.set(counter)
+                try:
+                    payload = await compute()
+                finally:
+                    _ROWS.reset(token)
+                self.limiter.charge(caller, counter[0] // self.settings.rows_per_token)
+                return await anyio.to_thread.run_sync(Rendered.encode, payload)
 
         result = await self.cache.get(key, rendered)
         outcome = "stale" if result.stale else "hit" if result.hit else "miss"
         self.metrics.cache.labels(outcome).inc()
-        return Response(result.value.body(result.stale, result.hit), media_type="application/json")
+        value: Rendered = result.value
+        return value.response(result.stale, result.hit)
 
     def now(self) -> dt.datetime:
         """The current time (UTC)."""

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class _Sized(Protocol):
+    @property
+    def nbytes(self) -> int: ...
+
+    def __len__(self) -> int: ...
 
 
 class Metrics:
@@ -35,6 +42,17 @@ class Metrics:
             ["query", "code"],
             registry=self.registry,
         )
+        self.cache_bytes = Gauge(
+            "signal_api_cache_bytes", "Bytes the result cache holds.", registry=self.registry
+        )
+        self.cache_entries = Gauge(
+            "signal_api_cache_entries", "Entries the result cache holds.", registry=self.registry
+        )
+
+    def watch_cache(self, cache: _Sized) -> None:
+        """Report `cache`'s size (read at scrape time: nothing on the request path)."""
+        self.cache_bytes.set_function(lambda: cache.nbytes)
+        self.cache_entries.set_function(lambda: len(cache))
 
 
 class MetricsMiddleware:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from typing import Any
 
+from fastapi import Response
 from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from signal_api.core import service
 
@@ -17,37 +20,85 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+# The `meta` marker closing every result body, one constant per (stale, cached): spliced at send
+# time, so an entry keeps one encoding whatever way it is served.
+_META_TAILS: dict[tuple[bool, bool], bytes] = {
+    (stale, cached): b',"meta":'
+    + json.dumps({"stale": stale, "cached": cached}, separators=(",", ":")).encode()
+    + b"}"
+    for stale in (False, True)
+    for cached in (False, True)
+}
+
+
+def _encode_value(value: object) -> str:
+    if isinstance(value, service.EncodedJson):
+        return value.text
+    return json.dumps(value, default=_json_default, separators=(",", ":"), allow_nan=False)
+
+
 class Rendered:
-    """A result and its JSON encodings: a cache hit costs no serialization at all.
+    """A result encoded once, as JSON without its `meta` marker and closing brace (`head`): a
+    cache hit costs no serialization, and the cache holds one representation per entry.
 
     Encoded with the C json encoder rather than through the pydantic models (which document the
     responses, and which the tests validate every response against): a 24 h / 1m series has
     ~25k rows and model validation would double the uncached latency.
     """
 
-    def __init__(self, payload: dict[str, Any]) -> None:
-        self.payload = {("from" if k == "from_" else k): v for k, v in payload.items()}
-        self._bodies: dict[tuple[bool, bool], bytes] = {}
+    __slots__ = ("head",)
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+
+    @classmethod
+    def encode(cls, payload: dict[str, Any]) -> Rendered:
+        """The payload encoded (blocking: callers run it in a worker thread for large ones).
+
+        Each top-level value is encoded on its own and joined, so a pre-encoded value
+        (service.EncodedJson) is copied once, never searched and replaced."""
+        parts = [
+            f"{json.dumps('from' if name == 'from_' else name)}:{_encode_value(value)}"
+            for name, value in payload.items()
+        ]
+        return cls(("{" + ",".join(parts)).encode())
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the encoding takes in memory."""
+        return sys.getsizeof(self.head)
 
     def body(self, stale: bool, cached: bool) -> bytes:
-        """The response body with its `meta` marker."""
-        key = (stale, cached)
-        if key not in self._bodies:
-            document = {**self.payload, "meta": {"stale": stale, "cached": cached}}
-            # Pre-encoded values (service.EncodedJson) are written as placeholders, then spliced.
-            fragments: dict[str, str] = {}
-            for name, value in document.items():
-                if isinstance(value, service.EncodedJson):
-                    marker = f"\x00fragment:{name}\x00"
-                    fragments[json.dumps(marker)] = value.text
-                    document[name] = marker
-            text = json.dumps(
-                document, default=_json_default, separators=(",", ":"), allow_nan=False
-            )
-            for marker, fragment in fragments.items():
-                text = text.replace(marker, fragment, 1)
-            self._bodies[key] = text.encode()
-        return self._bodies[key]
+        """The whole response body with its `meta` marker (a copy: tests and small bodies)."""
+        return self.head + _META_TAILS[(stale, cached)]
+
+    def response(self, stale: bool, cached: bool) -> Response:
+        """The response, sent as the encoding then the marker (no copy of the encoding)."""
+        return SplicedJsonResponse(self.head, _META_TAILS[(stale, cached)])
+
+
+class SplicedJsonResponse(Response):
+    """A 200 JSON response whose body is sent in two parts, never joined in memory."""
+
+    media_type = "application/json"
+
+    def __init__(self, head: bytes, tail: bytes) -> None:
+        # not super().__init__: it would render (copy) a single body
+        self.status_code = 200
+        self.background = None
+        self._parts = (head, tail)
+        self.raw_headers = [
+            (b"content-length", str(len(head) + len(tail)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        head, tail = self._parts
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": head, "more_body": True})
+        await send({"type": "http.response.body", "body": tail})
 
 
 def error_response(

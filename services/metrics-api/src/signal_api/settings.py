@@ -46,6 +46,38 @@ class ApiSettings(CommonSettings):
         description="Result cache TTL; set it to the stream processor's trigger interval.",
     )
     cache_max_entries: int = Field(2048, ge=1, description="Cached results kept (LRU).")
+    # 256 MiB: a quarter of the API task's 1 GiB (deploy/aws), beside ~200 MiB of interpreter,
+    # DuckDB/pyathena and in-flight work (max_concurrent_per_key computations per key, each at
+    # most max_response_rows); ~60 full 24 h / 1m signal-strength answers (~4 MB each).
+    cache_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Bytes the result cache may hold (encoded bodies; LRU out first).",
+    )
+    stale_max_age_s: float = Field(
+        300.0,
+        ge=0,
+        description="Oldest cached answer served (marked stale) when the engine fails; older "
+        "entries are dropped (0: no stale fallback).",
+    )
+    max_response_rows: int = Field(
+        100_000,
+        ge=1,
+        description="Most rows one response may carry; larger answers are a 422 "
+        "result_too_large (ask a coarser granularity, a shorter range or filters).",
+    )
+    max_concurrent_per_key: int = Field(
+        2,
+        ge=1,
+        description="Uncached requests one key may have computing at once; more wait their "
+        "turn (cached answers never wait).",
+    )
+    rows_per_token: int = Field(
+        5_000,
+        ge=1,
+        description="Rate-limit cost of a computed answer: one token, plus one per this many "
+        "rows it returned.",
+    )
     ready_cache_s: float = Field(
         30.0,
         ge=0,
@@ -63,6 +95,23 @@ class ApiSettings(CommonSettings):
     )
     rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per API key.")
     rate_limit_burst: int = Field(100, ge=1, description="Requests a key may burst at once.")
+    auth_failures_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Failed authentications (401/403) per minute per client address; past "
+        "them a 429 with Retry-After. Valid keys are never throttled by it.",
+    )
+    auth_failure_burst: int = Field(
+        10, ge=1, description="Failed authentications a client address may burst at once."
+    )
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Proxies in front of the API that append to X-Forwarded-For (1 behind an "
+        "ALB); the client address is the entry that many from the right. 0: the header is "
+        "ignored (anyone could forge it).",
+    )
     range_limits_hours: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_RANGE_LIMITS_HOURS),
         description="Longest from..to range per granularity, in hours (JSON object).",

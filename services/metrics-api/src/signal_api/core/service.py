@@ -1,4 +1,8 @@
-"""Service functions: validated parameters in, queries through a runner, response dicts out."""
+"""Service functions: validated parameters in, queries through a runner, response dicts out.
+
+A runner runs a query and applies a `shape` function to its result off the event loop
+(`await run(query, shape)`): shapes are pure and blocking, so a 25k-row answer never stalls
+the loop that serves cached answers and health checks."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from signal_api.core import queries
 from signal_api.core.alerts import AlertThresholds, find_alerts
@@ -15,8 +19,25 @@ from signal_api.core.queries import Query
 from signal_common.quality import BAND_NAMES
 from signal_common.schema import QUARANTINE_REASONS
 
-Runner = Callable[[Query], Awaitable[list[dict[str, Any]]]]
-ColumnRunner = Callable[[Query], Awaitable[dict[str, list[Any]]]]
+Rows = list[dict[str, Any]]
+Columns = dict[str, list[Any]]
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Runs a query; `shape` turns its rows into the result, in a worker thread."""
+
+    def __call__(self, query: Query, shape: Callable[[Rows], T], /) -> Awaitable[T]: ...
+
+
+class ColumnRunner(Protocol):
+    """As Runner, with the result as one list per column."""
+
+    def __call__(self, query: Query, shape: Callable[[Columns], T], /) -> Awaitable[T]: ...
+
+
+def _first(rows: Rows) -> dict[str, Any]:
+    return rows[0]
 
 
 @dataclass(frozen=True, repr=False)
@@ -82,15 +103,17 @@ async def signal_strength(
 
     A 24 h / 1m series has ~25k rows, so they are computed column-wise and encoded straight to
     JSON text (the same text `json.dumps` gives for the row dicts, without building them)."""
-    columns = await run(
-        queries.signal_strength(
-            window,
-            granularity,
-            operators=operators,
-            network_types=network_types,
-            by_network_type=by_network_type,
-        )
+    query = queries.signal_strength(
+        window,
+        granularity,
+        operators=operators,
+        network_types=network_types,
+        by_network_type=by_network_type,
     )
+    return {**_range(window, granularity), "rows": await run(query, _signal_rows)}
+
+
+def _signal_rows(columns: Columns) -> EncodedJson:
     buckets = columns.get("bucket", [])
     counts = list(map(int, columns.get("event_count", [])))
     sums = map(int, columns.get("signal_sum", []))
@@ -108,7 +131,7 @@ async def signal_strength(
             strict=True,
         )
     ]
-    return {**_range(window, granularity), "rows": EncodedJson(f"[{','.join(encoded)}]")}
+    return EncodedJson(f"[{','.join(encoded)}]")
 
 
 # One signal-strength row as `json.dumps(row, separators=(",", ":"))` writes it: the keys in
@@ -123,23 +146,24 @@ async def gps_precision(
     run: Runner, window: TimeRange, granularity: Granularity, *, providers: Sequence[str]
 ) -> dict[str, Any]:
     """Avg/min/max GPS precision and count per bucket × provider."""
-    rows = await run(queries.gps_precision(window, granularity, providers=providers))
+    query = queries.gps_precision(window, granularity, providers=providers)
+    return {**_range(window, granularity), "rows": await run(query, _gps_rows)}
+
+
+def _gps_rows(rows: Rows) -> list[dict[str, Any]]:
     label = bucket_labels()
-    return {
-        **_range(window, granularity),
-        "rows": [
-            {
-                "bucket_start": label(r["bucket"]),
-                "provider": r["provider"],
-                "event_count": int(r["event_count"]),
-                "avg_precision_m": float(r["precision_sum"]) / int(r["event_count"]),
-                "min_precision_m": float(r["precision_min"]),
-                "max_precision_m": float(r["precision_max"]),
-                "avg_satellites": _ratio(r["satellites_sum"], r["satellites_count"]),
-            }
-            for r in rows
-        ],
-    }
+    return [
+        {
+            "bucket_start": label(r["bucket"]),
+            "provider": r["provider"],
+            "event_count": int(r["event_count"]),
+            "avg_precision_m": float(r["precision_sum"]) / int(r["event_count"]),
+            "min_precision_m": float(r["precision_min"]),
+            "max_precision_m": float(r["precision_max"]),
+            "avg_satellites": _ratio(r["satellites_sum"], r["satellites_count"]),
+        }
+        for r in rows
+    ]
 
 
 async def status_counts(
@@ -152,33 +176,41 @@ async def status_counts(
     top: int | None,
 ) -> dict[str, Any]:
     """Counts per bucket × postal code × status (optionally the top-N by OUT_OF_SERVICE)."""
-    rows = await run(
-        queries.status_counts(
-            window, granularity, postal_codes=postal_codes, statuses=statuses, top=top
-        )
+    query = queries.status_counts(
+        window, granularity, postal_codes=postal_codes, statuses=statuses, top=top
     )
-    label = bucket_labels()
-    return {
-        **_range(window, granularity),
-        "rows": [
-            {
-                "bucket_start": label(r["bucket"]),
-                "postal_code": r["postal_code"],
-                "status": r["status"],
-                "event_count": int(r["event_count"]),
-            }
-            for r in rows
-        ],
-    }
+    return {**_range(window, granularity), "rows": await run(query, _status_rows)}
+
+
+def _status_rows(rows: Rows) -> EncodedJson:
+    """Encoded straight to JSON text: with 1,000 postal codes a 48 h / 1m answer has ~200k rows,
+    and a dict per row would hold several times the bytes of the text."""
+    encoded = [
+        _STATUS_ROW % row
+        for row in zip(
+            _json_texts([r["bucket"] for r in rows], bucket_labels()),
+            _json_texts([r["postal_code"] for r in rows]),
+            _json_texts([r["status"] for r in rows]),
+            [int(r["event_count"]) for r in rows],
+            strict=True,
+        )
+    ]
+    return EncodedJson(f"[{','.join(encoded)}]")
+
+
+# One status-counts row as json.dumps writes it (keys in StatusCountsRow order).
+_STATUS_ROW = '{"bucket_start":%s,"postal_code":%s,"status":%s,"event_count":%d}'
 
 
 async def signal_quality(
     run: Runner, window: TimeRange, *, operators: Sequence[str], network_types: Sequence[str]
 ) -> dict[str, Any]:
     """Share of events per quality band per operator × network type over the range."""
-    rows = await run(
-        queries.signal_quality(window, operators=operators, network_types=network_types)
-    )
+    query = queries.signal_quality(window, operators=operators, network_types=network_types)
+    return {**_range(window, None), "rows": await run(query, _quality_rows)}
+
+
+def _quality_rows(rows: Rows) -> list[dict[str, Any]]:
     result = []
     for r in rows:
         total = int(r["event_count"])
@@ -192,28 +224,29 @@ async def signal_quality(
                 "band_shares": {band: n / total for band, n in counts.items()},
             }
         )
-    return {**_range(window, None), "rows": result}
+    return result
 
 
 async def coverage(
     run: Runner, window: TimeRange, *, postal_codes: Sequence[str]
 ) -> dict[str, Any]:
     """Per postal code: centroid, event count, avg signal, out-of-service share."""
-    rows = await run(queries.coverage(window, postal_codes=postal_codes))
-    return {
-        **_range(window, None),
-        "rows": [
-            {
-                "postal_code": r["postal_code"],
-                "event_count": int(r["event_count"]),
-                "latitude": float(r["latitude_sum"]) / int(r["event_count"]),
-                "longitude": float(r["longitude_sum"]) / int(r["event_count"]),
-                "avg_signal_dbm": int(r["signal_sum"]) / int(r["event_count"]),
-                "out_of_service_share": int(r["out_of_service_count"]) / int(r["event_count"]),
-            }
-            for r in rows
-        ],
-    }
+    query = queries.coverage(window, postal_codes=postal_codes)
+    return {**_range(window, None), "rows": await run(query, _coverage_rows)}
+
+
+def _coverage_rows(rows: Rows) -> list[dict[str, Any]]:
+    return [
+        {
+            "postal_code": r["postal_code"],
+            "event_count": int(r["event_count"]),
+            "latitude": float(r["latitude_sum"]) / int(r["event_count"]),
+            "longitude": float(r["longitude_sum"]) / int(r["event_count"]),
+            "avg_signal_dbm": int(r["signal_sum"]) / int(r["event_count"]),
+            "out_of_service_share": int(r["out_of_service_count"]) / int(r["event_count"]),
+        }
+        for r in rows
+    ]
 
 
 async def alerts(
@@ -228,21 +261,22 @@ async def alerts(
     recent_start = end - dt.timedelta(minutes=thresholds.recent_minutes)
     baseline_start = recent_start - dt.timedelta(minutes=thresholds.baseline_minutes)
     window = TimeRange(baseline_start, end)
-    candidates = await run(
-        queries.alert_candidates(window, recent_start, postal_codes=postal_codes)
+    flagged = await run(
+        queries.alert_candidates(window, recent_start, postal_codes=postal_codes),
+        lambda candidates: [c for c in candidates if thresholds.triggered(c)],
     )
-    flagged = [c for c in candidates if thresholds.triggered(c)]
-    minutes: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     if flagged:
-        minutes = await run(
-            queries.coverage_by_minute(window, sorted(c["postal_code"] for c in flagged))
+        found = await run(
+            queries.coverage_by_minute(window, sorted(c["postal_code"] for c in flagged)),
+            lambda minutes: find_alerts(flagged, minutes, thresholds),
         )
     return {
         "as_of": end,
         "recent_from": recent_start,
         "baseline_from": baseline_start,
         "thresholds": thresholds.as_dict(),
-        "alerts": find_alerts(flagged, minutes, thresholds),
+        "alerts": found,
     }
 
 
@@ -255,8 +289,10 @@ async def summary(
         newest_complete - dt.timedelta(hours=lookback_hours),
         newest_complete + dt.timedelta(minutes=1),
     )
-    latest = (await run(queries.latest_window(search)))[0]["latest"]
-    batch = (await run(queries.pipeline(TimeRange(at - dt.timedelta(hours=lookback_hours), at))))[0]
+    latest = (await run(queries.latest_window(search), _first))["latest"]
+    batch = await run(
+        queries.pipeline(TimeRange(at - dt.timedelta(hours=lookback_hours), at)), _first
+    )
     result: dict[str, Any] = {
         "as_of": at,
         "window_start": None,
@@ -270,9 +306,9 @@ async def summary(
         return result
     start = epoch_to_datetime(latest)
     assert start is not None
-    totals = (await run(queries.window_totals(TimeRange(start, start + dt.timedelta(minutes=1)))))[
-        0
-    ]
+    totals = await run(
+        queries.window_totals(TimeRange(start, start + dt.timedelta(minutes=1))), _first
+    )
     result.update(
         window_start=start,
         events_per_min=int(totals["event_count"] or 0),
@@ -290,7 +326,7 @@ def _int_or_none(value: Any) -> int | None:
 async def pipeline(run: Runner, window: TimeRange, *, at: dt.datetime) -> dict[str, Any]:
     """Freshness, throughput, consumer lag, quarantine rate by reason, duplicates and late drops
     over a batch-time range."""
-    r = (await run(queries.pipeline(window)))[0]
+    r = await run(queries.pipeline(window), _first)
     rows_in = int(r["rows_in"] or 0)
     quarantined = int(r["quarantined_rows"] or 0)
     by_reason = {reason: int(r[f"q_{i}"] or 0) for i, reason in enumerate(QUARANTINE_REASONS)}
