@@ -9,7 +9,8 @@ its default:
   accepts, also never repeated);
 - one caller sending wrong keys, from 127.0.0.2 (a different client address to per-address
   limits; the traffic still goes to 127.0.0.1);
-- `/healthz` polled every 50 ms and `/readyz` every 250 ms, each on its own connection;
+- `/healthz` polled every 50 ms and `/readyz` every 250 ms, each on its own connection, from a
+  process of their own (`python -m api_soak PORT SECONDS`);
 - halfway through, one hour partition of the KPI table (inside every uncached and
   maximum-size range) made unreadable: `chmod 000` of its `dt=/hour=` directory. The server
   runs under `setpriv --bounding-set=-dac_override,-dac_read_search`, so even as root it cannot
@@ -26,13 +27,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import http.client
 import json
 import os
 import secrets
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,7 +108,7 @@ class Outcome:
     latency_s: float
     done_s: float  # seconds since the soak started
     touches_fault: bool
-    verdict: str = ""  # for 200s: ok, wrong, stale, stale_wrong, partial
+    verdict: str = ""  # for 200s: ok, wrong, wrong_cached, stale, stale_wrong, partial
     error_code: str = ""
     names_partition: bool = False
 
@@ -149,6 +153,7 @@ class SoakPlan:
 class SoakResult:
     outcomes: list[Outcome] = field(default_factory=list)
     bad_key_statuses: Counter[int] = field(default_factory=Counter)
+    bad_key_retry_after: int = 0  # replies to wrong keys with a Retry-After header
     healthz_s: list[float] = field(default_factory=list)
     healthz_statuses: Counter[int] = field(default_factory=Counter)
     readyz_s: list[float] = field(default_factory=list)
@@ -198,7 +203,9 @@ def _judge(request: Request, reply_status: int, body: bytes, oracle: EventOracle
         return "partial"
     if meta.get("stale"):
         return "stale" if right else "stale_wrong"
-    return "ok" if right else "wrong"
+    if right:
+        return "ok"
+    return "wrong_cached" if meta.get("cached") else "wrong"
 
 
 def _error_code(body: bytes) -> str:
@@ -211,6 +218,15 @@ def _error_code(body: bytes) -> str:
 async def run_soak(plan: SoakPlan, oracle: EventOracle) -> SoakResult:
     """Run the soak against the server at plan.port; the caller restores the fault."""
     result = SoakResult()
+    # /healthz and /readyz are timed from a process of their own: this one's event loop is busy
+    # decoding megabytes of JSON, which would add its own delays to theirs.
+    poller = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", __name__, str(plan.port), str(plan.seconds),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+    )  # fmt: skip
+    assert poller.stdout is not None
+    await poller.stdout.readline()  # "ready"
     t0 = time.perf_counter()
     deadline = t0 + plan.seconds
     partition = f"{plan.fault_dir.parent.name}/{plan.fault_dir.name}"
@@ -273,24 +289,10 @@ async def run_soak(plan: SoakPlan, oracle: EventOracle) -> SoakResult:
                     REQUEST_TIMEOUT_S,
                 )
                 result.bad_key_statuses[reply.status] += 1
+                result.bad_key_retry_after += "retry-after" in reply.headers
             except BROKEN:
                 result.bad_key_statuses[0] += 1
             at += 1.0 / BAD_KEY_PER_S
-        conn.close()
-
-    async def poll(path: str, every: float, times: list[float], statuses: Counter[int]) -> None:
-        conn = Connection(plan.port)
-        at = t0
-        while at < deadline:
-            await sleep_until(at)
-            started = time.perf_counter()
-            try:
-                reply = await asyncio.wait_for(conn.get(path), REQUEST_TIMEOUT_S)
-                statuses[reply.status] += 1
-            except BROKEN:
-                statuses[0] += 1
-            times.append(time.perf_counter() - started)
-            at = max(at + every, time.perf_counter())
         conn.close()
 
     async def fault() -> None:
@@ -298,14 +300,56 @@ async def run_soak(plan: SoakPlan, oracle: EventOracle) -> SoakResult:
         os.chmod(plan.fault_dir, 0)
         result.fault_at_s = now()
 
-    await asyncio.gather(
-        *(key_driver(key) for key in plan.keys.values()),
-        bad_keys(),
-        poll("/healthz", HEALTHZ_EVERY_S, result.healthz_s, result.healthz_statuses),
-        poll("/readyz", READYZ_EVERY_S, result.readyz_s, result.readyz_statuses),
-        fault(),
+    await asyncio.gather(*(key_driver(key) for key in plan.keys.values()), bad_keys(), fault())
+    polled = json.loads((await poller.communicate())[0].decode().splitlines()[-1])
+    result.healthz_s, result.healthz_statuses = (
+        polled["/healthz"]["latencies_s"],
+        Counter({int(k): v for k, v in polled["/healthz"]["statuses"].items()}),
+    )
+    result.readyz_s, result.readyz_statuses = (
+        polled["/readyz"]["latencies_s"],
+        Counter({int(k): v for k, v in polled["/readyz"]["statuses"].items()}),
     )
     return result
+
+
+def poll(port: int, path: str, every: float, seconds: float) -> dict[str, object]:
+    """GET `path` every `every` s for `seconds` on one keep-alive connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    at = time.perf_counter()
+    deadline = at + seconds
+    while at < deadline:
+        time.sleep(max(0.0, at - time.perf_counter()))
+        started = time.perf_counter()
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            statuses[response.status] += 1
+        except (OSError, http.client.HTTPException):
+            statuses[0] += 1
+            conn.close()  # the next request reconnects
+        latencies.append(time.perf_counter() - started)
+        at = max(at + every, time.perf_counter())
+    conn.close()
+    return {"latencies_s": latencies, "statuses": statuses}
+
+
+def poll_main(port: int, seconds: float) -> None:
+    """The pollers' process: /healthz and /readyz each on its own thread; one JSON line."""
+    print("ready", flush=True)
+    with ThreadPoolExecutor(2) as pool:
+        futures = {
+            path: pool.submit(poll, port, path, every, seconds)
+            for path, every in (("/healthz", HEALTHZ_EVERY_S), ("/readyz", READYZ_EVERY_S))
+        }
+    print(json.dumps({path: future.result() for path, future in futures.items()}))
+
+
+if __name__ == "__main__":
+    poll_main(int(sys.argv[1]), float(sys.argv[2]))
 
 
 def summarize(result: SoakResult, seconds: float) -> dict[str, object]:
@@ -320,6 +364,7 @@ def summarize(result: SoakResult, seconds: float) -> dict[str, object]:
         return [o.latency_s for o in outcomes if o.kind == kind and o.status == 200]
 
     verdicts: Counter[str] = Counter(o.verdict for o in outcomes if o.verdict)
+    wrong = [o for o in outcomes if o.verdict in ("wrong", "wrong_cached")]
     figures: dict[str, object] = {
         "soak_seconds": round(seconds, 1),
         "soak_requests": len(outcomes),
@@ -329,16 +374,17 @@ def summarize(result: SoakResult, seconds: float) -> dict[str, object]:
         "soak_503_naming_partition": sum(deliberate(o) and o.names_partition for o in outcomes),
         "soak_503_codes": dict(Counter(o.error_code for o in outcomes if o.status == 503)),
         "soak_broken_connections": sum(o.status == 0 for o in outcomes),
-        "soak_wrong_200": verdicts["wrong"],
-        "soak_wrong_200_before_fault": sum(
-            o.verdict == "wrong" and o.done_s < fault_at for o in outcomes
-        ),
+        "soak_wrong_200": len(wrong),
+        "soak_wrong_200_before_fault": sum(o.done_s < fault_at for o in wrong),
+        "soak_wrong_200_from_cache": verdicts["wrong_cached"],
+        "soak_wrong_200_by_kind": dict(Counter(o.kind for o in wrong)),
         "soak_stale_200": verdicts["stale"] + verdicts["stale_wrong"],
         "soak_stale_wrong_200": verdicts["stale_wrong"],
         "soak_partial_200": verdicts["partial"],
         "soak_429": sum(o.status == 429 for o in outcomes),
         "soak_max_422": sum(o.status == 422 and o.kind == "max" for o in outcomes),
         "soak_bad_key_status": {str(k): v for k, v in sorted(result.bad_key_statuses.items())},
+        "soak_bad_key_retry_after": result.bad_key_retry_after,
         "soak_fault_at_s": None if result.fault_at_s is None else round(result.fault_at_s, 1),
         "healthz_p50_ms_under_load": percentile_ms(result.healthz_s, 0.5),
         "healthz_p99_ms_under_load": percentile_ms(result.healthz_s, 0.99),

@@ -222,9 +222,11 @@ async def timed_sequential(port: int, paths: list[str]) -> list[float]:
 def start_process(
     command: list[str], env: dict[str, str], port: int, ready_path: str
 ) -> subprocess.Popen[bytes]:
-    """Start a server (its own session) and wait until GET ready_path answers."""
+    """Start a server (its own session) and wait until GET ready_path answers.
+
+    The API's settings are `env` and the defaults: no SIGNAL_API_ variable is inherited."""
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("SIGNAL_API_")},
         **env,
         # the child imports exactly what this process imports (plain script or ./pants run)
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
