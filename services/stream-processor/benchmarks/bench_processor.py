@@ -1,18 +1,40 @@
-"""Stream-processor benchmark: drain rate vs job throughput, and end-to-end freshness.
+"""Stream-processor benchmark: drain rate vs job throughput, scaling, driver memory, freshness.
 
-In one run, against a kinesalite it starts itself (4 shards):
-  1. drain_rps  - the endpoint's raw GetRecords drain rate over N events (the baseline): the
+In one run, against a kinesalite it starts itself (4 shards) and one backlog of N events:
+  1. drain_rps  - the endpoint's raw GetRecords drain rate over the N events (the baseline): the
                   faster of a boto3 loop and a json+base64 loop, one thread per shard;
-  2. job_rps    - the job's sustained throughput on local[2] over the same N events;
-  3. freshness  - a producer puts a steady R events/s for D seconds while the job runs with a
-                  20 s trigger; for every event, (time the KPI row covering it is in the lake)
-                  - (time it was put), from the KPI file's mtime and the event's arrival time;
-  4. late_dropped - rows the job's dedup dropped as late in runs 2 and 3 (must be 0);
-  5. state store - the job's dedup step over 1M distinct keys (Spark's rate source, 10
+  2. job_rps_local1 / job_rps - the job's sustained throughput on local[1] and on local[2] over
+                  the same backlog (mid batch size); scaling_1_to_2 = their quotient, ratio =
+                  job_rps / drain_rps;
+  3. driver memory - the job on local[2] over the same backlog at three batch sizes
+                  (maxRecordsPerBatch 25k, 100k, 400k): the peak RSS of the Python driver process
+                  and of the JVM, and the bytes the driver received per batch;
+  4. freshness  - a producer puts a steady R events/s for D seconds while the job runs, with a
+                  20 s trigger and with a 5 s trigger: for every event, (time the KPI row
+                  covering it is in the lake) - (time it was put), from the KPI file's mtime and
+                  the event's arrival time;
+  5. late_dropped - rows the job's dedup dropped as late in every run above (must be 0);
+  6. state store - the job's dedup step over 1M distinct keys (Spark's rate source, 10
                   batches) with Spark's default HDFS-backed store and with RocksDB: state memory
                   and batch time at the end.
+
+Every job run (2-4) is the service's own command, `python -m signal_processor.cli run`, in a
+process of its own, so its memory is measured alone:
+  - the driver: that Python process (the job's driver code: the foreachBatch sink, the lake
+    writer's commits). Its peak RSS is VmHWM from /proc. The Python workers Spark forks (they
+    read, validate and, in the executor design, aggregate and write) are children of the JVM, not
+    of this process, and are not counted;
+  - the JVM: in local mode it hosts the driver *and* the executor threads, so its peak RSS is
+    reported (jvm_rss_mb_by_batch) but is no measure of the driver alone;
+  - the bytes the driver received per batch: the sum of the "Result Size" task metric over the
+    batch's tasks (what every task sent back to the driver: collected rows or aggregates), read
+    from Spark's event log (spark.eventLog.enabled, given through PYSPARK_SUBMIT_ARGS; jobs are
+    tied to their micro-batch by the streaming.sql.batchId job property).
+Spark binds 127.0.0.1 only (SPARK_LOCAL_IP, in this process and in every job process).
 Prints figures, then one JSON object as the last line:
-  {"drain_rps", "job_rps", "ratio", "fresh_p50_s", "fresh_p95_s", "late_dropped",
+  {"drain_rps", "job_rps", "job_rps_local1", "scaling_1_to_2", "ratio",
+   "driver_rss_mb_by_batch", "driver_bytes_per_batch", "jvm_rss_mb_by_batch",
+   "fresh_p50_s", "fresh_p95_s", "fresh_p95_s_trigger5", "late_dropped",
    "rocksdb_state_mb", "rocksdb_batch_ms", "hdfs_state_mb", "hdfs_batch_ms", ...}
 """
 
@@ -23,25 +45,30 @@ import datetime as dt
 import json
 import os
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 import duckdb
 
 from signal_local.endpoints import FAKE_CREDENTIALS, start_kinesalite
 from signal_processor.adapters.kinesis_source import ShardReader, SourceOptions, decode_record
-from signal_processor.job import STATE_STORES, build_session, deduplicate, start_query
+from signal_processor.job import STATE_STORES, build_session, deduplicate
 from signal_processor.settings import ProcessorSettings
 
 OPERATORS = ("Movistar", "Vodafone", "Orange", "Yoigo")
 NETWORKS = ("2G", "3G", "4G", "5G")
+LOOPBACK = {"SPARK_LOCAL_IP": "127.0.0.1"}
 
 
 def event_payload(rng: random.Random, when: dt.datetime) -> bytes:
@@ -140,6 +167,17 @@ def rows_in(lake: Path) -> int:
         return 0
 
 
+def late_dropped(lake: Path) -> int:
+    """Rows the job's dedup dropped as late (must be 0)."""
+    return int(
+        lake_sql(
+            lake,
+            "SELECT coalesce(sum(late_dropped), 0) "
+            "FROM read_parquet('{lake}/pipeline_batches/**/*.parquet')",
+        )[0][0]
+    )
+
+
 def settings_for(stream: str, url: str, work: Path, name: str, trigger: float) -> ProcessorSettings:
     return ProcessorSettings(
         stream_name=stream,
@@ -154,93 +192,274 @@ def settings_for(stream: str, url: str, work: Path, name: str, trigger: float) -
     )
 
 
-def job_throughput(spark: Any, stream: str, url: str, work: Path, n: int) -> tuple[float, float]:
-    """(overall, sustained) records/s of the job draining `n` records.
-
-    Overall counts from query start (JVM warm-up, first planning); sustained counts the batches
-    after the first, from the end of the first batch to the end of the last.
-    """
-    settings = settings_for(stream, url, work, "throughput", trigger=0.1)
-    lake = work / "throughput" / "lake"
-    started = time.perf_counter()
-    query = start_query(spark, settings)
+def status_kb(pid: int, key: str) -> int | None:
+    """A figure of /proc/<pid>/status in kB (e.g. VmHWM, the peak RSS), None once it is gone."""
     try:
-        while rows_in(lake) < n:
-            if query.exception():
-                raise RuntimeError(query.exception())
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def java_child(pid: int) -> int | None:
+    """The JVM the PySpark driver `pid` launched (its child; spark-submit execs java)."""
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            for child in children.read_text().split():
+                if Path(f"/proc/{child}/comm").read_text().strip() == "java":
+                    return int(child)
+        except OSError:
+            continue
+    return None
+
+
+class PeakRss(threading.Thread):
+    """Samples the peak RSS (VmHWM) of a driver process and of its JVM until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.jvm: int | None = None
+        self.driver_kb = self.jvm_kb = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.jvm = self.jvm or java_child(self.pid)
+            self.driver_kb = max(self.driver_kb, status_kb(self.pid, "VmHWM") or 0)
+            if self.jvm:
+                self.jvm_kb = max(self.jvm_kb, status_kb(self.jvm, "VmHWM") or 0)
+
+
+def result_bytes_by_batch(event_log: Path) -> dict[int, int]:
+    """Bytes the driver received per micro-batch: the tasks' "Result Size" in Spark's event log."""
+    stage_batch: dict[int, int] = {}
+    received: dict[int, int] = defaultdict(int)
+    for path in sorted(event_log.glob("*")):  # one file per application (rolling off)
+        with path.open() as lines:
+            for line in lines:
+                event = json.loads(line)
+                kind = event["Event"]
+                if kind == "SparkListenerJobStart":
+                    batch = (event.get("Properties") or {}).get("streaming.sql.batchId")
+                    if batch is not None:
+                        stage_batch.update((s, int(batch)) for s in event["Stage IDs"])
+                elif kind == "SparkListenerTaskEnd" and event["Stage ID"] in stage_batch:
+                    metrics = event.get("Task Metrics") or {}
+                    received[stage_batch[event["Stage ID"]]] += int(metrics.get("Result Size", 0))
+    return dict(received)
+
+
+@dataclass
+class JobRun:
+    """What one job process did: its batches (id, end time, rows), memory and driver bytes."""
+
+    name: str
+    lake: Path
+    master: str
+    batch_size: int
+    elapsed_s: float
+    batches: list[tuple[int, float, int]]
+    driver_peak_mb: float
+    jvm_peak_mb: float
+    received: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def sustained_rps(self) -> float:
+        """Records/s after the first batch (JVM warm-up, first planning), to the last batch."""
+        later = sum(rows for _, _, rows in self.batches[1:])
+        span = self.batches[-1][1] - self.batches[0][1] if len(self.batches) > 1 else 0.0
+        total = sum(rows for _, _, rows in self.batches)
+        return later / span if span > 0 else total / self.elapsed_s
+
+    @property
+    def max_received(self) -> int:
+        """The most bytes the driver received for one batch that read records."""
+        return max((self.received.get(b, 0) for b, _, _ in self.batches), default=0)
+
+
+class Job:
+    """The service's command (`signal_processor.cli run`) in a process of its own."""
+
+    def __init__(
+        self,
+        work: Path,
+        name: str,
+        *,
+        url: str,
+        stream: str,
+        master: str,
+        batch: int,
+        trigger: float,
+    ) -> None:
+        self.name, self.master, self.batch = name, master, batch
+        self.base = work / name
+        self.lake = self.base / "lake"
+        self.event_log = self.base / "eventlog"
+        self.event_log.mkdir(parents=True)
+        env = {
+            **os.environ,
+            **LOOPBACK,
+            # under pex or Pants the sources are not on the interpreter's default path
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            "SIGNAL_PROCESSOR_SPARK_MASTER": master,
+            "SIGNAL_PROCESSOR_SHUFFLE_PARTITIONS": "2",
+            "SIGNAL_PROCESSOR_LOG_JSON": "false",
+            "SIGNAL_PROCESSOR_LOG_LEVEL": "WARNING",
+            "PYSPARK_SUBMIT_ARGS": " ".join(
+                f"--conf {key}={value}"
+                for key, value in {
+                    "spark.eventLog.enabled": "true",
+                    "spark.eventLog.dir": self.event_log.as_uri(),
+                    "spark.eventLog.compress": "false",
+                    "spark.eventLog.rolling.enabled": "false",
+                    "spark.ui.showConsoleProgress": "false",
+                }.items()
+            )
+            + " pyspark-shell",
+        }
+        argv = [
+            sys.executable, "-m", "signal_processor.cli", "run",
+            "--stream", stream, "--endpoint-url", url,
+            "--lake-root", self.lake.as_uri(), "--checkpoint", (self.base / "checkpoint").as_uri(),
+            "--trigger-seconds", str(trigger), "--max-records-per-batch", str(batch),
+            "--starting-position", "trim_horizon",
+        ]  # fmt: skip
+        self.log: IO[bytes] = (self.base / "job.log").open("wb")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.rss = PeakRss(self.process.pid)
+        self.rss.start()
+
+    def __enter__(self) -> Job:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()  # a no-op once stopped; on an error or Ctrl-C no job process outlives us
+
+    def wait_rows(self, n: int, *, timeout: float) -> None:
+        """Wait until the lake's committed batches hold `n` records read."""
+        deadline = time.monotonic() + timeout
+        while rows_in(self.lake) < n:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                tail = (self.base / "job.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"job {self.name} did not reach {n} records:\n{tail}")
             time.sleep(0.5)
-        elapsed = time.perf_counter() - started
-    finally:
-        query.stop()
-    batches = lake_sql(
-        lake,
-        "SELECT epoch(batch_time), rows_in "
-        "FROM read_parquet('{lake}/pipeline_batches/**/*.parquet') "
-        "WHERE rows_in > 0 ORDER BY batch_id",
-    )
-    sustained = n / elapsed
-    if len(batches) >= 2:
-        later = sum(int(r[1]) for r in batches[1:])
-        sustained = later / (float(batches[-1][0]) - float(batches[0][0]))
-    for when, count in batches:
-        print(f"  batch of {count} records ended at {when:.1f}", flush=True)
-    return n / elapsed, sustained
+
+    def kill(self) -> None:
+        """SIGKILL the job's process group (its JVM and Python workers too) if still running."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.rss.done.set()
+        self.log.close()
+
+    def stop(self) -> JobRun:
+        """Stop the command as an operator does (SIGTERM: the query stops, then Spark)."""
+        elapsed = time.perf_counter() - self.started
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(120)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.rss.done.set()
+        self.rss.join()
+        self.log.close()
+        batches = [
+            (int(b), float(t), int(r))
+            for b, t, r in lake_sql(
+                self.lake,
+                "SELECT batch_id, epoch(batch_time), rows_in "
+                "FROM read_parquet('{lake}/pipeline_batches/**/*.parquet') "
+                "WHERE rows_in > 0 ORDER BY batch_id",
+            )
+        ]
+        return JobRun(
+            name=self.name,
+            lake=self.lake,
+            master=self.master,
+            batch_size=self.batch,
+            elapsed_s=elapsed,
+            batches=batches,
+            driver_peak_mb=self.rss.driver_kb / 1024,
+            jvm_peak_mb=self.rss.jvm_kb / 1024,
+            received=result_bytes_by_batch(self.event_log),
+        )
 
 
-def late_dropped(lake: Path) -> int:
-    """Rows the job's dedup dropped as late (must be 0)."""
-    return int(
-        lake_sql(
-            lake,
-            "SELECT coalesce(sum(late_dropped), 0) "
-            "FROM read_parquet('{lake}/pipeline_batches/**/*.parquet')",
-        )[0][0]
+def drain_job(work: Path, name: str, url: str, n: int, *, master: str, batch: int) -> JobRun:
+    """The job draining the `n`-record backlog from the trim horizon (0.1 s trigger)."""
+    with Job(work, name, url=url, stream="bench", master=master, batch=batch, trigger=0.1) as job:
+        job.wait_rows(n, timeout=max(600.0, n / 500))
+        run = job.stop()
+    sizes = [rows for _, _, rows in run.batches]
+    print(
+        f"  {name} ({master}, batches of <= {batch:,}): {len(sizes)} batches "
+        f"(median {statistics.median(sizes):,.0f} records), sustained {run.sustained_rps:,.0f} "
+        f"records/s; driver peak RSS {run.driver_peak_mb:.0f} MB, JVM {run.jvm_peak_mb:.0f} MB; "
+        f"driver received <= {run.max_received:,} bytes a batch",
+        flush=True,
     )
+    return run
 
 
 def freshness(
-    spark: Any, client: Any, url: str, work: Path, rate: int, seconds: int, trigger: float
-) -> list[float]:
-    stream = "bench-fresh"
+    client: Any, url: str, work: Path, *, rate: int, seconds: int, trigger: float
+) -> tuple[list[float], int]:
+    """(latency of every event put in the measured window, late rows) at `rate` events/s."""
+    name = f"fresh-{trigger:g}s"
+    stream = f"bench-{name.replace('.', '-')}"
     client.create_stream(StreamName=stream, ShardCount=4)
     client.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1})
-    settings = settings_for(stream, url, work, "fresh", trigger=trigger)
-    lake = work / "fresh" / "lake"
-    query = start_query(spark, settings)
-    rng = random.Random(3)
-    stop_at = time.monotonic() + seconds
-    sent = 0
-    tick = 0.25
-    next_tick = time.monotonic()
-    while time.monotonic() < stop_at:
-        now = dt.datetime.now(dt.UTC)
-        put(client, stream, [event_payload(rng, now) for _ in range(int(rate * tick))])
-        sent += int(rate * tick)
-        next_tick += tick
-        time.sleep(max(0.0, next_tick - time.monotonic()))
-    print(f"  freshness producer: {sent} events at {rate}/s for {seconds}s", flush=True)
-    deadline = time.monotonic() + 120
-    while rows_in(lake) < sent and time.monotonic() < deadline:
-        time.sleep(1)
-    query.stop()
-    # when each batch's KPI rows landed: the mtime of its signal_strength_by_operator files
-    landed: dict[tuple[str, int], float] = {}
-    for manifest in (lake / "_batches").glob("*/signal_strength_by_operator/*.json"):
-        files = json.loads(manifest.read_text())["files"]
-        if files:
-            run = manifest.parent.parent.name
-            landed[(run, int(manifest.stem))] = max(
-                os.stat(f.removeprefix("file://")).st_mtime for f in files
-            )
-    latencies: list[float] = []
-    for (run, batch_id), mtime in landed.items():
-        rows = lake_sql(
-            lake,
-            "SELECT epoch(arrival_time) "
-            f"FROM read_parquet('{{lake}}/events/**/part-{run}-{batch_id:012d}-*.parquet')",
+    job = Job(work, name, url=url, stream=stream, master="local[2]", batch=200_000, trigger=trigger)
+    with job:
+        rng = random.Random(3)
+        # a second of warm-up events: measuring starts once the job has started and committed them
+        warm = rate
+        put(client, stream, [event_payload(rng, dt.datetime.now(dt.UTC)) for _ in range(warm)])
+        job.wait_rows(warm, timeout=600)
+        measured_from = time.time()
+        stop_at = time.monotonic() + seconds
+        sent = 0
+        tick = 0.25
+        next_tick = time.monotonic()
+        while time.monotonic() < stop_at:
+            now = dt.datetime.now(dt.UTC)
+            put(client, stream, [event_payload(rng, now) for _ in range(int(rate * tick))])
+            sent += int(rate * tick)
+            next_tick += tick
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+        print(
+            f"  freshness producer: {sent} events at {rate}/s for {seconds}s, trigger {trigger:g}s",
+            flush=True,
         )
-        latencies.extend(mtime - float(r[0]) for r in rows)
-    return latencies
+        job.wait_rows(warm + sent, timeout=300 + 4 * trigger)
+        job.stop()
+    lake = job.lake
+    # when each batch's KPI rows landed: the newest mtime of its signal_strength_by_operator files
+    landed: dict[int, float] = {}
+    for path, seq in lake_sql(
+        lake,
+        "SELECT DISTINCT filename, commit_seq FROM read_parquet("
+        "'{lake}/signal_strength_by_operator/**/*.parquet', filename = true)",
+    ):
+        landed[int(seq)] = max(landed.get(int(seq), 0.0), os.stat(path).st_mtime)
+    latencies = [
+        landed[int(seq)] - float(arrival)
+        for seq, arrival in lake_sql(
+            lake,
+            "SELECT commit_seq, epoch(arrival_time) "
+            "FROM read_parquet('{lake}/events/**/*.parquet') "
+            f"WHERE epoch(arrival_time) >= {measured_from}",
+        )
+    ]
+    return latencies, late_dropped(lake)
 
 
 def state_store_cost(
@@ -297,30 +516,50 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def rounded(value: float | None, digits: int = 2) -> float | None:
+    return round(value, digits) if value is not None else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=300_000, help="events for drain/throughput")
+    parser.add_argument("--events", type=int, default=800_000, help="backlog for drain and jobs")
+    parser.add_argument(
+        "--batch-sizes",
+        default="25000,100000,400000",
+        help="maxRecordsPerBatch of the driver-memory runs (the middle one: throughput runs)",
+    )
     parser.add_argument("--rate", type=int, default=2_000, help="freshness producer events/s")
     parser.add_argument(
-        "--seconds", type=int, default=180, help="freshness run length (0: skip freshness)"
+        "--seconds", type=int, default=180, help="each freshness run's length (0: skip freshness)"
     )
     parser.add_argument("--trigger", type=float, default=20.0, help="freshness run trigger (s)")
+    parser.add_argument(
+        "--short-trigger", type=float, default=5.0, help="second freshness run's trigger (s)"
+    )
     parser.add_argument(
         "--state-keys", type=int, default=1_000_000, help="distinct keys for the state-store run"
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="seconds, not minutes: 3,000 events, 15 s of freshness at 200/s with a 2 s "
-        "trigger, 20,000 state keys (CI: proves the script runs; the figures mean nothing)",
+        help="a few minutes: 3,000 events in batches of 250/1,000/3,000, 8 s of freshness at "
+        "200/s with 4 s and 1 s triggers, 20,000 state keys (CI: proves the script runs and "
+        "emits every key; the figures mean nothing)",
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.events, args.rate, args.seconds = 3_000, 200, 15
-        args.trigger, args.state_keys = 2.0, 20_000
+        args.events, args.batch_sizes, args.rate, args.seconds = 3_000, "250,1000,3000", 200, 8
+        args.trigger, args.short_trigger, args.state_keys = 4.0, 1.0, 20_000
+    sizes = sorted(int(s) for s in args.batch_sizes.split(","))
+    mid = sizes[len(sizes) // 2]
     os.environ.update(FAKE_CREDENTIALS)
+    os.environ.update(LOOPBACK)
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C: job processes and kinesalite are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load_start = os.getloadavg()[0]
+    print(f"load average (1 min) at start: {load_start:.2f} on {os.cpu_count()} cores", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-processor-"))
     kinesalite = start_kinesalite(work / "logs")
     try:
@@ -329,12 +568,20 @@ def main(argv: list[str] | None = None) -> int:
         client.get_waiter("stream_exists").wait(StreamName="bench", WaiterConfig={"Delay": 1})
         rng = random.Random(1)
         base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-        payloads = [
-            event_payload(rng, base + dt.timedelta(milliseconds=30 * i)) for i in range(args.events)
-        ]
         t0 = time.perf_counter()
-        put(client, "bench", payloads)
-        print(f"loaded {args.events} events in {time.perf_counter() - t0:.1f}s", flush=True)
+        record_bytes = 0
+        for start in range(0, args.events, 50_000):  # in slices: the payloads never all in memory
+            payloads = [
+                event_payload(rng, base + dt.timedelta(milliseconds=9 * i))
+                for i in range(start, min(args.events, start + 50_000))
+            ]
+            record_bytes += sum(map(len, payloads))
+            put(client, "bench", payloads)
+        print(
+            f"loaded {args.events} events ({record_bytes / args.events:.0f} bytes each) in "
+            f"{time.perf_counter() - t0:.1f}s",
+            flush=True,
+        )
         drain_boto3 = drain_rate(kinesalite.url, "bench", args.events, lean=False)
         drain_lean = drain_rate(kinesalite.url, "bench", args.events, lean=True)
         drain = max(drain_boto3, drain_lean)  # the stricter baseline
@@ -343,23 +590,48 @@ def main(argv: list[str] | None = None) -> int:
             f"json+base64 {drain_lean:,.0f} records/s; baseline {drain:,.0f}",
             flush=True,
         )
-        spark = build_session(settings_for("bench", kinesalite.url, work, "x", 1.0))
-        spark.sparkContext.setLogLevel("ERROR")
-        overall, job = job_throughput(spark, "bench", kinesalite.url, work, args.events)
+        url, n = kinesalite.url, args.events
+        one = drain_job(work, "local1", url, n, master="local[1]", batch=mid)
+        two = drain_job(work, "local2", url, n, master="local[2]", batch=mid)
+        by_size = {mid: two} | {
+            size: drain_job(work, f"batch-{size}", url, n, master="local[2]", batch=size)
+            for size in sizes
+            if size != mid
+        }
+        by_size = dict(sorted(by_size.items()))
+        job = two.sustained_rps
+        scaling = job / one.sustained_rps
+        rss = {str(size): round(run.driver_peak_mb, 1) for size, run in by_size.items()}
+        spread = max(rss.values()) / min(rss.values()) - 1
         print(
-            f"job (local[2]): sustained {job:,.0f} records/s (ratio {job / drain:.2f}); "
-            f"overall incl. start-up {overall:,.0f} records/s",
+            f"job: local[1] {one.sustained_rps:,.0f} records/s, local[2] {job:,.0f} records/s "
+            f"(scaling {scaling:.2f}, ratio to the drain {job / drain:.2f}); overall incl. "
+            f"start-up {n / two.elapsed_s:,.0f} records/s",
             flush=True,
         )
-        latencies = (
-            freshness(spark, client, kinesalite.url, work, args.rate, args.seconds, args.trigger)
-            if args.seconds > 0
-            else []
+        print(
+            f"driver peak RSS by batch size (MB): {rss} (spread {spread:.1%}); "
+            "bytes received per batch: "
+            f"{ {size: run.max_received for size, run in by_size.items()} }",
+            flush=True,
         )
-        late = late_dropped(work / "throughput" / "lake")
-        if args.seconds > 0:
-            late += late_dropped(work / "fresh" / "lake")
+        late = sum(late_dropped(run.lake) for run in (one, *by_size.values()))
+        fresh: dict[float, list[float]] = {}
+        for trigger in (args.trigger, args.short_trigger) if args.seconds > 0 else ():
+            fresh[trigger], fresh_late = freshness(
+                client, url, work, rate=args.rate, seconds=args.seconds, trigger=trigger
+            )
+            late += fresh_late
+            if fresh[trigger]:
+                print(
+                    f"freshness at {args.rate}/s, {trigger:g}s trigger, over "
+                    f"{len(fresh[trigger])} events: p50 {percentile(fresh[trigger], 0.5):.1f}s  "
+                    f"p95 {percentile(fresh[trigger], 0.95):.1f}s",
+                    flush=True,
+                )
         print(f"rows dropped as late by dedup: {late}", flush=True)
+        spark = build_session(settings_for("bench", url, work, "x", 1.0))
+        spark.sparkContext.setLogLevel("ERROR")
         per_batch = max(1, args.state_keys // 10)
         stores = {
             name: state_store_cost(spark, work, name, args.state_keys, per_batch)
@@ -372,28 +644,38 @@ def main(argv: list[str] | None = None) -> int:
                 f"{cost['batch_ms']} ms",
                 flush=True,
             )
-        p50 = percentile(latencies, 0.5) if latencies else None
-        p95 = percentile(latencies, 0.95) if latencies else None
-        if latencies:
-            print(f"freshness over {len(latencies)} events: p50 {p50:.1f}s  p95 {p95:.1f}s "
-                  f"(mean {statistics.fmean(latencies):.1f}s)", flush=True)  # fmt: skip
         spark.stop()
     finally:
         kinesalite.stop()
+    load_end = os.getloadavg()[0]
+    print(f"load average (1 min) at the end: {load_end:.2f}", flush=True)
+
+    def quantile(trigger: float, q: float) -> float | None:
+        values = fresh.get(trigger)
+        return rounded(percentile(values, q)) if values else None
+
     print(json.dumps({
-        "events": args.events, "drain_rps": round(drain), "job_rps": round(job),
+        "events": n, "record_bytes": round(record_bytes / n), "drain_rps": round(drain),
+        "job_rps": round(job), "job_rps_local1": round(one.sustained_rps),
+        "scaling_1_to_2": round(scaling, 3), "ratio": round(job / drain, 3),
         "drain_rps_boto3": round(drain_boto3), "drain_rps_lean": round(drain_lean),
-        "job_rps_incl_startup": round(overall),
-        "ratio": round(job / drain, 3),
-        "fresh_p50_s": round(p50, 2) if p50 is not None else None,
-        "fresh_p95_s": round(p95, 2) if p95 is not None else None,
-        "fresh_events": len(latencies), "trigger_s": args.trigger, "producer_rps": args.rate,
+        "job_rps_incl_startup": round(n / two.elapsed_s), "batch_size": mid,
+        "driver_rss_mb_by_batch": rss, "driver_rss_spread": round(spread, 3),
+        "driver_bytes_per_batch": {str(s): r.max_received for s, r in by_size.items()},
+        "jvm_rss_mb_by_batch": {str(s): round(r.jvm_peak_mb, 1) for s, r in by_size.items()},
+        "job_rps_by_batch": {str(s): round(r.sustained_rps) for s, r in by_size.items()},
+        "fresh_p50_s": quantile(args.trigger, 0.5), "fresh_p95_s": quantile(args.trigger, 0.95),
+        "fresh_events": len(fresh.get(args.trigger, [])), "trigger_s": args.trigger,
+        "fresh_p50_s_trigger5": quantile(args.short_trigger, 0.5),
+        "fresh_p95_s_trigger5": quantile(args.short_trigger, 0.95),
+        "short_trigger_s": args.short_trigger, "producer_rps": args.rate,
         "late_dropped": late,
         "state_keys": stores["rocksdb"]["keys"],
         "rocksdb_state_mb": stores["rocksdb"]["state_memory_mb"],
         "rocksdb_batch_ms": stores["rocksdb"]["batch_ms"],
         "hdfs_state_mb": stores["hdfs"]["state_memory_mb"],
         "hdfs_batch_ms": stores["hdfs"]["batch_ms"],
+        "load_avg_1m": [round(load_start, 2), round(load_end, 2)],
     }))  # fmt: skip
     return 0
 
