@@ -1,9 +1,9 @@
 """Athena's rules for execution parameters, checked on every SQL text the catalog gives Athena.
 
 The catalog manager sends Athena two kinds of SQL, neither with parameters: `validate`'s smoke
-query (AthenaEngine.smoke, StartQueryExecution without ExecutionParameters) and the per-minute
-views (stored in Glue as Presto view text, which Athena runs when the view is read). So each
-must be one statement of Athena's (Trino) dialect, parsed with sqlglot, without a single `?`:
+query (AthenaSmokeEngine.smoke, StartQueryExecution without ExecutionParameters) and the
+per-minute views (stored in Glue as Presto view text, which Athena runs when the view is read).
+So each must be one statement of Athena's (Trino) dialect, parsed with sqlglot, without a `?`:
 Amazon Athena User Guide, "Use parameterized queries", Considerations and limitations
 (https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html):
 "Currently, ? parameters can be placed only in the WHERE clause. Syntax like SELECT ? FROM
@@ -121,7 +121,7 @@ SENT_TO_ATHENA: dict[str, Callable[[], list[str]]] = {
     ],
 }
 NEVER_SENT_TO_ATHENA = {
-    "signal_catalog.adapters.query:DuckDBEngine.smoke": (
+    "signal_catalog.adapters.query:DuckDBSmokeEngine.smoke": (
         "DuckDB's own view over local Parquet (read_parquet), only in the duckdb engine"
     ),
 }

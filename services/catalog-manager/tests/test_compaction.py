@@ -15,7 +15,6 @@ import pyarrow as pa
 import sqlglot
 from typer.testing import CliRunner
 
-from signal_catalog import operations
 from signal_catalog.adapters.lake import LocalLake
 from signal_catalog.cli import app
 from signal_catalog.core.compaction import (
@@ -26,6 +25,7 @@ from signal_catalog.core.compaction import (
     visible_rows,
 )
 from signal_catalog.core.views import view_columns, view_name, view_sql
+from signal_catalog.operations.compaction import CompactionResult, compact
 from signal_common.lake import (
     KPI_TABLES,
     SIGNAL_STRENGTH_BY_OPERATOR,
@@ -228,8 +228,8 @@ def run_pass(
     now: dt.datetime = NOW,
     reader_grace: dt.timedelta = dt.timedelta(0),
     dry_run: bool = False,
-) -> operations.CompactionResult:
-    return operations.compact(
+) -> CompactionResult:
+    return compact(
         LocalLake(str(root)),
         KPI_TABLES,
         now=now,

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from signal_catalog import operations
 from signal_catalog.errors import CrawlerTimeoutError, TableMissingError
+from signal_catalog.operations.crawlers import crawler_status, create_crawlers, start_crawlers
+from signal_catalog.operations.sync import sync
 from signal_catalog.settings import CatalogSettings
 from signal_catalog.wiring import catalog_from, lake_from
 from signal_common.lake import ALL_TABLES, KPI_TABLES
@@ -25,11 +26,10 @@ ROLE = "arn:aws:iam::123456789012:role/crawler"
 
 
 def synced(settings: CatalogSettings) -> CatalogSettings:
-    operations.sync(
+    sync(
         catalog_from(settings),
         lake_from(settings),
         list(ALL_TABLES),
-        lake_root=settings.lake_root,
         modes=settings.mode_of,
         dt_range=settings.projection_dt_range,
     )
@@ -53,7 +53,7 @@ def test_create_makes_one_crawler_per_table_named_like_the_seed(
 ) -> None:
     # The only test using the default prefix: the seed's names.
     catalog = catalog_from(synced(make_settings(lake_root=lake_dir.uri)))
-    reports = operations.create_crawlers(catalog, list(KPI_TABLES), role=ROLE)
+    reports = create_crawlers(catalog, list(KPI_TABLES), role=ROLE)
     assert [(r.name, r.action) for r in reports] == [
         ("crawler_signal_strength_by_operator", "created"),
         ("crawler_gps_precision_by_provider", "created"),
@@ -72,16 +72,16 @@ def test_create_makes_one_crawler_per_table_named_like_the_seed(
     }
     assert crawler["State"] == "READY"
     # Idempotent: the same definitions are left alone.
-    again = operations.create_crawlers(catalog, list(KPI_TABLES), role=ROLE)
+    again = create_crawlers(catalog, list(KPI_TABLES), role=ROLE)
     assert {r.action for r in again} == {"unchanged"}
 
 
 def test_start_waits_for_running_to_ready_and_reports(settings: CatalogSettings, glue: Any) -> None:
     catalog, prefix = catalog_from(settings), settings.crawler_prefix
     tables = list(KPI_TABLES[:2])
-    operations.create_crawlers(catalog, tables, role=ROLE, prefix=prefix)
+    create_crawlers(catalog, tables, role=ROLE, prefix=prefix)
     polls: list[dict[str, str]] = []
-    reports = operations.start_crawlers(
+    reports = start_crawlers(
         catalog,
         tables,
         prefix=prefix,
@@ -106,16 +106,12 @@ def test_start_without_wait_leaves_the_crawler_running(
 ) -> None:
     catalog, prefix = catalog_from(settings), settings.crawler_prefix
     tables = list(KPI_TABLES[2:3])
-    operations.create_crawlers(catalog, tables, role=ROLE, prefix=prefix)
-    reports = operations.start_crawlers(
-        catalog, tables, prefix=prefix, wait=False, timeout_s=1, poll_s=0
-    )
+    create_crawlers(catalog, tables, role=ROLE, prefix=prefix)
+    reports = start_crawlers(catalog, tables, prefix=prefix, wait=False, timeout_s=1, poll_s=0)
     assert [(r.name, r.action) for r in reports] == [(f"{prefix}status_count", "started")]
     assert glue.get_crawler(Name=f"{prefix}status_count")["Crawler"]["State"] == "RUNNING"
     # Starting a running crawler is reported, not an error.
-    again = operations.start_crawlers(
-        catalog, tables, prefix=prefix, wait=False, timeout_s=1, poll_s=0
-    )
+    again = start_crawlers(catalog, tables, prefix=prefix, wait=False, timeout_s=1, poll_s=0)
     assert again[0].action == "already running"
 
 
@@ -142,11 +138,11 @@ def slow_crawls(moto_endpoint_url: str) -> Iterator[None]:
 def test_start_times_out_with_a_named_error(settings: CatalogSettings) -> None:
     catalog, prefix = catalog_from(settings), settings.crawler_prefix
     tables = list(KPI_TABLES[3:])
-    operations.create_crawlers(catalog, tables, role=ROLE, prefix=prefix)
+    create_crawlers(catalog, tables, role=ROLE, prefix=prefix)
     ticks = iter(range(100))
     polls: list[dict[str, str]] = []
     with pytest.raises(CrawlerTimeoutError) as caught:
-        operations.start_crawlers(
+        start_crawlers(
             catalog,
             tables,
             prefix=prefix,
@@ -162,7 +158,7 @@ def test_start_times_out_with_a_named_error(settings: CatalogSettings) -> None:
 
 def test_status_and_start_of_missing_crawlers(settings: CatalogSettings) -> None:
     catalog, prefix = catalog_from(settings), settings.crawler_prefix
-    status = operations.crawler_status(catalog, list(KPI_TABLES), prefix=prefix)
+    status = crawler_status(catalog, list(KPI_TABLES), prefix=prefix)
     assert [r.action for r in status] == ["missing"] * 4
     with pytest.raises(TableMissingError):
-        operations.start_crawlers(catalog, list(KPI_TABLES), prefix=prefix, timeout_s=1, poll_s=0)
+        start_crawlers(catalog, list(KPI_TABLES), prefix=prefix, timeout_s=1, poll_s=0)

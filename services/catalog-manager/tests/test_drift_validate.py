@@ -13,31 +13,30 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from signal_catalog import operations
-from signal_catalog.adapters.query import AthenaEngine, DuckDBEngine
+from signal_catalog.adapters.query import AthenaSmokeEngine, DuckDBSmokeEngine
 from signal_catalog.errors import ConfigurationError, DatabaseMissingError, TableMissingError
+from signal_catalog.operations.checks import drift, validate
+from signal_catalog.operations.sync import sync
 from signal_catalog.settings import CatalogSettings
 from signal_catalog.wiring import catalog_from, engine_from, lake_from
 from signal_common.lake import ALL_TABLES, STATUS_COUNT, TABLES_BY_NAME
 
 
 def synced(settings: CatalogSettings) -> None:
-    operations.sync(
+    sync(
         catalog_from(settings),
         lake_from(settings),
         list(ALL_TABLES),
-        lake_root=settings.lake_root,
         modes=settings.mode_of,
         dt_range=settings.projection_dt_range,
     )
 
 
 def run_drift(settings: CatalogSettings, sample: int = 5) -> list[Any]:
-    findings, _ = operations.drift(
+    findings, _ = drift(
         catalog_from(settings),
         lake_from(settings),
         list(ALL_TABLES),
-        lake_root=settings.lake_root,
         sample_files=sample,
     )
     return findings
@@ -48,11 +47,10 @@ def test_no_drift_when_lake_catalog_and_code_agree(
 ) -> None:
     settings = make_settings(lake_root=lake_dir.uri)
     synced(settings)
-    findings, files_read = operations.drift(
+    findings, files_read = drift(
         catalog_from(settings),
         lake_from(settings),
         list(ALL_TABLES),
-        lake_root=settings.lake_root,
         sample_files=3,
     )
     assert findings == []
@@ -144,7 +142,7 @@ def test_validate_smoke_queries_return_what_the_lake_holds(
     small = make_settings(lake_root=lake_dir.uri)
     synced(small)
     lake_dir.write("pipeline_batches", "2026-11-24", 1, rows=1)
-    results = operations.validate(catalog_from(small), DuckDBEngine(), list(ALL_TABLES))
+    results = validate(catalog_from(small), DuckDBSmokeEngine(), list(ALL_TABLES))
     for result in results:
         # Oracle: pyarrow's own reading of the table directory.
         expected = ds.dataset(
@@ -177,8 +175,8 @@ def test_validate_reports_small_and_empty_tables(
     synced(settings)
     results = {
         r.table: r.rows
-        for r in operations.validate(
-            catalog_from(settings), DuckDBEngine(), [STATUS_COUNT, TABLES_BY_NAME["events"]]
+        for r in validate(
+            catalog_from(settings), DuckDBSmokeEngine(), [STATUS_COUNT, TABLES_BY_NAME["events"]]
         )
     }
     assert results == {"status_count": 3, "events": 0}
@@ -190,7 +188,7 @@ def test_validate_needs_the_tables(
     settings = make_settings(lake_root=lake_dir.uri)
     glue.create_database(DatabaseInput={"Name": database})
     with pytest.raises(TableMissingError):
-        operations.validate(catalog_from(settings), DuckDBEngine(), [STATUS_COUNT])
+        validate(catalog_from(settings), DuckDBSmokeEngine(), [STATUS_COUNT])
 
 
 def test_athena_engine_sends_the_smoke_query_to_athena(
@@ -238,7 +236,7 @@ def test_athena_engine_sends_the_smoke_query_to_athena(
         athena_workgroup="primary",
     )
     engine = engine_from(settings)
-    assert isinstance(engine, AthenaEngine)
+    assert isinstance(engine, AthenaSmokeEngine)
     result = engine.smoke("status_count", f"s3://{bucket}/lake/status_count")
     assert (result.rows, result.columns) == (2, ("postal_code", "event_count"))
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from signal_catalog import operations
+from signal_catalog.operations.sync import sync
 from signal_catalog.settings import CatalogSettings
 from signal_catalog.wiring import catalog_from, lake_from
 from signal_common.lake import ALL_TABLES
@@ -249,11 +249,10 @@ def test_the_handler_registers_a_partition_on_cpython_312_from_the_image_layout(
     lake_root = f"s3://{bucket}/lake"
     settings = make_settings(lake_root=lake_root)
     # The scheduled sync task creates the tables first; the Lambda only adds partitions.
-    operations.sync(
+    sync(
         catalog_from(settings),
         lake_from(settings),
         list(ALL_TABLES),
-        lake_root=lake_root,
         modes=settings.mode_of,
         dt_range=settings.projection_dt_range,
     )

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from signal_catalog import lambda_handler, operations
+from signal_catalog import lambda_handler
 from signal_catalog.adapters.lake import S3Lake
 from signal_catalog.core.partitions import Partition, partition_input
 from signal_catalog.core.plan import Action
 from signal_catalog.errors import DatabaseMissingError, LakePathMissingError, TableMissingError
+from signal_catalog.operations.sync import SyncResult, TableReport, handle_s3_event, sync, watch
 from signal_catalog.settings import CatalogSettings, PartitionMode
 from signal_catalog.wiring import catalog_from, lake_from, s3_client
 from signal_common.lake import (
@@ -31,12 +32,11 @@ PartitionsOf = Callable[[str], set[tuple[str, int]]]
 
 def run_sync(
     settings: CatalogSettings, *, tables: Any = ALL_TABLES, force: bool = False
-) -> operations.SyncResult:
-    return operations.sync(
+) -> SyncResult:
+    return sync(
         catalog_from(settings),
         lake_from(settings),
         list(tables),
-        lake_root=settings.lake_root,
         modes=settings.mode_of,
         dt_range=settings.projection_dt_range,
         force=force,
@@ -123,11 +123,10 @@ def test_second_sync_changes_nothing(
         count_calls(catalog.client, op)
         for op in ("CreateTable", "UpdateTable", "BatchCreatePartition", "CreateDatabase")
     ]
-    second = operations.sync(
+    second = sync(
         catalog,
         lake_from(settings),
         list(ALL_TABLES),
-        lake_root=settings.lake_root,
         modes=settings.mode_of,
         dt_range=settings.projection_dt_range,
     )
@@ -151,11 +150,10 @@ def test_new_partitions_appear_after_sync_in_chunks_of_at_most_100(
         new.add((dt_value, hour))
     catalog = catalog_from(settings)
     sizes = count_calls(catalog.client, "BatchCreatePartition")
-    result = operations.sync(
+    result = sync(
         catalog,
         lake_from(settings),
         [STATUS_COUNT],
-        lake_root=settings.lake_root,
         modes=settings.mode_of,
         dt_range=settings.projection_dt_range,
     )
@@ -298,16 +296,15 @@ def test_watch_picks_up_a_partition_within_its_interval(
         if len(slept) == 1:
             lake_dir.write("status_count", "2026-11-23", 10, rows=2, batch=9)
 
-    def after_cycle(cycle: int, reports: list[operations.TableReport]) -> None:
+    def after_cycle(cycle: int, reports: list[TableReport]) -> None:
         seen.append((cycle, reports[0].partitions_added))
         if cycle == 2:
             assert ("2026-11-23", 10) in partitions_of("status_count")
 
-    cycles = operations.watch(
+    cycles = watch(
         catalog_from(settings),
         lake_from(settings),
         [STATUS_COUNT],
-        lake_root=settings.lake_root,
         interval_s=2.5,
         cycles=3,
         sleep=writer_lands_a_file_during_the_interval,
@@ -323,11 +320,10 @@ def test_watch_requires_the_database(
 ) -> None:
     settings = make_settings(lake_root=lake_dir.uri)
     with pytest.raises(DatabaseMissingError):
-        operations.watch(
+        watch(
             catalog_from(settings),
             lake_from(settings),
             [STATUS_COUNT],
-            lake_root=settings.lake_root,
             interval_s=1,
             cycles=1,
             sleep=lambda _: None,
@@ -449,7 +445,7 @@ def test_lambda_for_a_table_not_yet_synced_fails_loudly(
         ]
     }
     with pytest.raises(TableMissingError) as caught:
-        operations.handle_s3_event(
+        handle_s3_event(
             event, catalog_from(settings), lake_root=settings.lake_root, tables=TABLES_BY_NAME
         )
     assert "signal-catalog sync" in caught.value.one_line()

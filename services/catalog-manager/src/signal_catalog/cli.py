@@ -21,15 +21,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from signal_catalog import operations
 from signal_catalog.core.plan import Action
 from signal_catalog.errors import CatalogError
+from signal_catalog.operations.checks import drift, validate
+from signal_catalog.operations.compaction import CompactionResult, PartitionCompaction, compact
+from signal_catalog.operations.crawlers import (
+    CrawlerReport,
+    crawler_status,
+    create_crawlers,
+    start_crawlers,
+)
+from signal_catalog.operations.sync import SyncResult, TableReport, sync, watch
 from signal_catalog.settings import CatalogSettings, PartitionMode, get_settings
 from signal_catalog.wiring import catalog_from, engine_from, lake_from
 from signal_common.lake import ALL_TABLES, TABLES_BY_NAME, LakeTable
 from signal_common.logs import configure_logging
 
-EXIT_OK = 0
 EXIT_DISAGREEMENT = 1
 EXIT_CONFIG = 2
 EXIT_REFUSED = 3
@@ -95,7 +102,7 @@ def _tables(names: list[str] | None) -> list[LakeTable]:
     return [TABLES_BY_NAME[n] for n in names]
 
 
-def _sync_table(result: operations.SyncResult, settings: CatalogSettings) -> Table:
+def _sync_table(result: SyncResult, settings: CatalogSettings) -> Table:
     table = Table(title=f"Glue database {settings.glue_database} ← {settings.lake_root}")
     table.add_column("table", no_wrap=True)
     for column in ("mode", "table change", "partitions added", "partitions in lake"):
@@ -134,14 +141,13 @@ def sync_command(
     ) as progress:
         task = progress.add_task("syncing tables", total=len(tables))
 
-        def advance(report: operations.TableReport) -> None:
+        def advance(report: TableReport) -> None:
             progress.update(task, advance=1, description=f"synced {report.table}")
 
-        result = operations.sync(
+        result = sync(
             catalog,
             lake,
             tables,
-            lake_root=settings.lake_root,
             modes=settings.mode_of,
             dt_range=settings.projection_dt_range,
             force=force,
@@ -184,17 +190,16 @@ def watch_command(
         raise _fail("no table is in `register` mode; nothing to watch", EXIT_CONFIG)
     every = interval if interval is not None else settings.watch_interval_s
 
-    def report(cycle: int, reports: list[operations.TableReport]) -> None:
+    def report(cycle: int, reports: list[TableReport]) -> None:
         added = {r.table: r.partitions_added for r in reports if r.partitions_added}
         detail = ", ".join(f"{t} +{n}" for t, n in added.items()) or "no new partitions"
         out.print(f"cycle {cycle}: {detail}", highlight=False)
 
     try:
-        done = operations.watch(
+        done = watch(
             catalog_from(settings),
             lake_from(settings),
             tables,
-            lake_root=settings.lake_root,
             interval_s=every,
             cycles=cycles,
             on_cycle=report,
@@ -212,7 +217,7 @@ def crawlers_create(table: TablesOption = None, verbose: VerboseOption = False) 
     settings = _setup(verbose)
     catalog = catalog_from(settings)
     catalog.require_database()
-    reports = operations.create_crawlers(
+    reports = create_crawlers(
         catalog, _tables(table), role=settings.crawler_role, prefix=settings.crawler_prefix
     )
     summary = Table(title="crawlers")
@@ -223,7 +228,7 @@ def crawlers_create(table: TablesOption = None, verbose: VerboseOption = False) 
     out.print(summary)
 
 
-def _crawler_table(reports: list[operations.CrawlerReport]) -> Table:
+def _crawler_table(reports: list[CrawlerReport]) -> Table:
     summary = Table(title="crawlers")
     summary.add_column("crawler", no_wrap=True)
     for column in ("action", "state", "last crawl", "catalog changes"):
@@ -254,7 +259,7 @@ def crawlers_start(
             running = sum(s != "READY" for s in states.values())
             status.update(f"{running}/{len(states)} crawler(s) still running")
 
-        reports = operations.start_crawlers(
+        reports = start_crawlers(
             catalog,
             _tables(table),
             prefix=settings.crawler_prefix,
@@ -275,7 +280,7 @@ def crawlers_status(table: TablesOption = None, verbose: VerboseOption = False) 
     """Show each crawler's state and last crawl."""
     settings = _setup(verbose)
     catalog = catalog_from(settings)
-    reports = operations.crawler_status(catalog, _tables(table), prefix=settings.crawler_prefix)
+    reports = crawler_status(catalog, _tables(table), prefix=settings.crawler_prefix)
     out.print(_crawler_table(reports))
     missing = [r.name for r in reports if r.action == "missing"]
     if missing:
@@ -300,11 +305,10 @@ def drift_command(
     """Compare Parquet footers in the lake, the catalog and libs/common; exit 1 on drift."""
     settings = _setup(verbose)
     tables = _tables(table)
-    findings, files_read = operations.drift(
+    findings, files_read = drift(
         catalog_from(settings),
         lake_from(settings),
         tables,
-        lake_root=settings.lake_root,
         sample_files=sample or settings.drift_sample_files,
     )
     summary = Table(title="schema drift: lake files vs catalog vs libs/common")
@@ -332,7 +336,7 @@ def validate_command(table: TablesOption = None, verbose: VerboseOption = False)
     results = []
     for t in _tables(table):
         try:
-            results += operations.validate(catalog_from(settings), engine, [t])
+            results += validate(catalog_from(settings), engine, [t])
         except CatalogError:
             raise
         except Exception as exc:  # a failing query is a finding, reported per table
@@ -349,13 +353,13 @@ def validate_command(table: TablesOption = None, verbose: VerboseOption = False)
         raise _fail(f"{len(failures)} smoke quer(y/ies) failed", EXIT_DISAGREEMENT)
 
 
-def _compaction_summary(result: operations.CompactionResult, *, dry_run: bool) -> Table:
+def _compaction_summary(result: CompactionResult, *, dry_run: bool) -> Table:
     title = "compaction (dry run: nothing written or deleted)" if dry_run else "compaction"
     summary = Table(title=f"{title}, committed through sequence {result.committed_seq}")
     summary.add_column("table", no_wrap=True)
     for column in ("closed partitions", "compacted", "files before", "files after", "waiting"):
         summary.add_column(column, justify="right")
-    by_table: dict[str, list[operations.PartitionCompaction]] = {}
+    by_table: dict[str, list[PartitionCompaction]] = {}
     for p in result.partitions:
         by_table.setdefault(p.table, []).append(p)
     for name, parts in by_table.items():
@@ -377,7 +381,7 @@ def _compact_once(
     grace_s: float,
     reader_grace_s: float,
     dry_run: bool,
-) -> operations.CompactionResult:
+) -> CompactionResult:
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -391,14 +395,14 @@ def _compact_once(
         def candidates(n: int) -> None:
             progress.update(task, total=n, description="compacting partitions")
 
-        def advance(report: operations.PartitionCompaction) -> None:
+        def advance(report: PartitionCompaction) -> None:
             progress.update(
                 task,
                 advance=1,
                 description=f"{report.table} {report.partition.dt} {report.partition.hour:02d}h",
             )
 
-        return operations.compact(
+        return compact(
             lake_from(settings),
             tables,
             now=dt.datetime.now(dt.UTC),

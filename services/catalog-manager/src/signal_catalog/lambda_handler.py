@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from signal_catalog.operations import handle_s3_event
+from signal_catalog.operations.sync import handle_s3_event
 from signal_catalog.settings import PartitionMode, get_settings
 from signal_catalog.wiring import catalog_from
 from signal_common.lake import TABLES_BY_NAME

@@ -20,7 +20,7 @@ class PartitionMode(StrEnum):
     EVENT = "event"  # the S3 ObjectCreated Lambda registers each new partition
 
 
-class QueryEngine(StrEnum):
+class EngineChoice(StrEnum):
     """Engine of `validate`: Athena in AWS, DuckDB over a local lake."""
 
     AUTO = "auto"  # duckdb for file:// lake roots, athena for s3://
@@ -53,7 +53,7 @@ class CatalogSettings(CommonSettings):
     crawler_timeout_s: float = Field(900.0, gt=0, description="How long `crawlers start` waits.")
     crawler_poll_s: float = Field(5.0, gt=0, description="Seconds between crawler state polls.")
     drift_sample_files: int = Field(5, ge=1, description="Parquet files read per table by drift.")
-    query_engine: QueryEngine = Field(QueryEngine.AUTO, description="Engine of `validate`.")
+    query_engine: EngineChoice = Field(EngineChoice.AUTO, description="Engine of `validate`.")
     athena_workgroup: str = Field("primary", description="Athena workgroup of `validate`.")
     athena_output_location: str | None = Field(
         None, description="s3:// staging dir for Athena results (required by the athena engine)."
@@ -94,11 +94,11 @@ class CatalogSettings(CommonSettings):
         """The partition mode of one table."""
         return self.table_modes.get(table, self.partition_mode)
 
-    def engine(self) -> QueryEngine:
+    def engine(self) -> EngineChoice:
         """The concrete query engine (AUTO resolved from the lake root's scheme)."""
-        if self.query_engine is not QueryEngine.AUTO:
+        if self.query_engine is not EngineChoice.AUTO:
             return self.query_engine
-        return QueryEngine.ATHENA if self.lake_root.startswith("s3://") else QueryEngine.DUCKDB
+        return EngineChoice.ATHENA if self.lake_root.startswith("s3://") else EngineChoice.DUCKDB
 
 
 def get_settings() -> CatalogSettings:

@@ -9,9 +9,8 @@ from botocore.config import Config
 
 from signal_catalog.adapters.glue import GlueCatalog, RetryPolicy
 from signal_catalog.adapters.lake import Lake, open_lake
-from signal_catalog.adapters.query import AthenaEngine, DuckDBEngine, QueryEngine
-from signal_catalog.settings import CatalogSettings
-from signal_catalog.settings import QueryEngine as EngineChoice
+from signal_catalog.adapters.query import AthenaSmokeEngine, DuckDBSmokeEngine, SmokeEngine
+from signal_catalog.settings import CatalogSettings, EngineChoice
 
 
 def client_config(settings: CatalogSettings) -> Config:
@@ -59,14 +58,14 @@ def lake_from(settings: CatalogSettings) -> Lake:
     return open_lake(settings.lake_root, s3_client_factory=lambda: s3_client(settings))
 
 
-def engine_from(settings: CatalogSettings) -> QueryEngine:
+def engine_from(settings: CatalogSettings) -> SmokeEngine:
     """The query engine of `validate`."""
     if settings.engine() is EngineChoice.ATHENA:
-        return AthenaEngine(
+        return AthenaSmokeEngine(
             database=settings.glue_database,
             region=settings.aws_region,
             workgroup=settings.athena_workgroup,
             output_location=settings.athena_output_location,
             endpoint_url=settings.athena_endpoint_url,
         )
-    return DuckDBEngine()
+    return DuckDBSmokeEngine()

@@ -29,7 +29,7 @@ class SmokeResult:
     columns: tuple[str, ...]
 
 
-class QueryEngine(Protocol):
+class SmokeEngine(Protocol):
     """Runs a table's smoke query; `location` is the table's catalog location."""
 
     name: str
@@ -38,7 +38,7 @@ class QueryEngine(Protocol):
         """Run `SELECT * FROM <table> LIMIT 10` and report what came back."""
 
 
-class DuckDBEngine:
+class DuckDBSmokeEngine:
     """DuckDB over the local lake: each table is a view over its Hive-partitioned Parquet."""
 
     name = "duckdb"
@@ -68,7 +68,7 @@ class DuckDBEngine:
         return SmokeResult(table, result.num_rows, tuple(result.column_names))
 
 
-class AthenaEngine:
+class AthenaSmokeEngine:
     """Athena through pyathena, reading the tables of the Glue database."""
 
     name = "athena"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,11 +108,3 @@ def catalog_findings(
             )
         )
     return findings
-
-
-def drift_summary(findings: Sequence[DriftFinding]) -> dict[str, int]:
-    """Number of findings per table."""
-    counts: dict[str, int] = {}
-    for f in findings:
-        counts[f.table] = counts.get(f.table, 0) + 1
-    return counts
