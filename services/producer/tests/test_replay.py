@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from signal_common.legacy import LEGACY_DEVICE_ID
+from signal_producer.core.legacy import LEGACY_DEVICE_ID
 from signal_producer.core.replay import ReplayStats, replay_records
 
 DAY = dt.date(2026, 2, 3)

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import functools
+import inspect
 import json
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, get_type_hints
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from signal_common.legacy import LEGACY_COLUMNS, LegacyRowError, event_to_legacy_row
 from signal_common.logs import configure_logging
 from signal_common.schema import QUARANTINE_REASONS
 from signal_producer import wiring
@@ -26,6 +29,7 @@ from signal_producer.adapters.dead_letters import DeadLetters
 from signal_producer.adapters.kinesis import Summary
 from signal_producer.adapters.sources import SourceError
 from signal_producer.core.generator import GeneratorConfig, generate_events, generate_records
+from signal_producer.core.legacy import LEGACY_COLUMNS, LegacyRowError, event_to_legacy_row
 from signal_producer.core.records import GeneratedRecord
 from signal_producer.core.replay import (
     LegacyHeaderError,
@@ -98,30 +102,66 @@ def _settings(**overrides: Any) -> ProducerSettings:
     return base.model_copy(update=values) if values else base
 
 
-def _writer_settings(
-    *,
-    stream: str | None,
-    endpoint_url: str | None,
-    target_rps: float | None,
-    partition_key: str | None,
-    concurrency: int | None,
-    max_attempts: int | None,
-    dead_letter: str | None,
-    ground_truth: Path | None,
-) -> ProducerSettings:
-    """Settings with the sending commands' shared CLI overrides applied; logging configured."""
-    settings = _settings(
-        stream_name=stream,
-        kinesis_endpoint_url=endpoint_url,
-        target_rps=target_rps,
-        partition_key=partition_key,
-        concurrency=concurrency,
-        max_attempts=max_attempts,
-        dead_letter_path=dead_letter or None,
-        ground_truth_path=str(ground_truth) if ground_truth else None,
+@dataclass(frozen=True)
+class SendOptions:
+    """The options every sending command takes (generate, replay), declared once."""
+
+    stream: StreamOpt = None
+    endpoint_url: EndpointOpt = None
+    target_rps: RpsOpt = None
+    partition_key: KeyOpt = None
+    concurrency: ConcurrencyOpt = None
+    max_attempts: AttemptsOpt = None
+    dead_letter: DeadLetterOpt = None
+    ground_truth: GroundTruthOpt = None
+    progress: ProgressOpt = True
+
+    def settings(self) -> ProducerSettings:
+        """Settings with these overrides applied; logging configured."""
+        settings = _settings(
+            stream_name=self.stream,
+            kinesis_endpoint_url=self.endpoint_url,
+            target_rps=self.target_rps,
+            partition_key=self.partition_key,
+            concurrency=self.concurrency,
+            max_attempts=self.max_attempts,
+            dead_letter_path=self.dead_letter or None,
+            ground_truth_path=str(self.ground_truth) if self.ground_truth else None,
+        )
+        configure_logging(settings.log_level, json_lines=settings.log_json)
+        return settings
+
+
+SEND = SendOptions()  # the default a command names; with_send_options always passes its own
+
+
+def with_send_options(command: Callable[..., None]) -> Callable[..., None]:
+    """A command whose `send: SendOptions` parameter stands for the send options, in its place.
+
+    Typer reads a command's options from its signature, so the wrapper's signature lists
+    SendOptions' fields where `send` was (the --help order stays the command's) and the wrapper
+    hands the command one SendOptions built from them.
+    """
+    hints = get_type_hints(SendOptions, include_extras=True)
+    options = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                          annotation=hints[f.name])
+        for f in dataclasses.fields(SendOptions)
+    ]  # fmt: skip
+    signature = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        parameters += options if parameter.name == "send" else [parameter]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        send = SendOptions(**{o.name: kwargs.pop(o.name) for o in options})
+        command(send=send, **kwargs)
+
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in parameters]
     )
-    configure_logging(settings.log_level, json_lines=settings.log_json)
-    return settings
+    return wrapper
 
 
 @contextmanager
@@ -289,6 +329,7 @@ def _generator_config(
 
 
 @app.command()
+@with_send_options
 def generate(
     events: Annotated[int, typer.Option(help="Records to send in total (all kinds).")] = 10_000,
     seed: Annotated[
@@ -321,29 +362,12 @@ def generate(
             "after --start-time, e.g. 47015,47016@+2m/+5m."
         ),
     ] = None,
-    stream: StreamOpt = None,
-    endpoint_url: EndpointOpt = None,
-    target_rps: RpsOpt = None,
-    partition_key: KeyOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    max_attempts: AttemptsOpt = None,
-    dead_letter: DeadLetterOpt = None,
-    ground_truth: GroundTruthOpt = None,
-    progress: ProgressOpt = True,
+    send: SendOptions = SEND,
     fault_rate: FaultRateOpt = 0.0,
     fault_rounds: FaultRoundsOpt = 3,
 ) -> None:
     """Generate synthetic telemetry (with optional scenarios) and send it."""
-    settings = _writer_settings(
-        stream=stream,
-        endpoint_url=endpoint_url,
-        target_rps=target_rps,
-        partition_key=partition_key,
-        concurrency=concurrency,
-        max_attempts=max_attempts,
-        dead_letter=dead_letter,
-        ground_truth=ground_truth,
-    )
+    settings = send.settings()
     config = _generator_config(
         events=events,
         seed=seed,
@@ -362,7 +386,7 @@ def generate(
         generate_records(config),
         settings,
         total=events,
-        progress=progress,
+        progress=send.progress,
         fault_rate=fault_rate,
         fault_rounds=fault_rounds,
     )
@@ -370,6 +394,7 @@ def generate(
 
 
 @app.command()
+@with_send_options
 def replay(
     file: Annotated[
         str,
@@ -386,27 +411,10 @@ def replay(
     speedup: Annotated[
         float, typer.Option(help="Replay at N times the original cadence (0: as fast as possible).")
     ] = 0.0,
-    stream: StreamOpt = None,
-    endpoint_url: EndpointOpt = None,
-    target_rps: RpsOpt = None,
-    partition_key: KeyOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    max_attempts: AttemptsOpt = None,
-    dead_letter: DeadLetterOpt = None,
-    ground_truth: GroundTruthOpt = None,
-    progress: ProgressOpt = True,
+    send: SendOptions = SEND,
 ) -> None:
     """Replay a legacy mobile_logs.csv; bad rows are reported with their line number and skipped."""
-    settings = _writer_settings(
-        stream=stream,
-        endpoint_url=endpoint_url,
-        target_rps=target_rps,
-        partition_key=partition_key,
-        concurrency=concurrency,
-        max_attempts=max_attempts,
-        dead_letter=dead_letter,
-        ground_truth=ground_truth,
-    )
+    settings = send.settings()
     try:
         day = dt.date.fromisoformat(base_date) if base_date else dt.datetime.now(dt.UTC).date()
     except ValueError:
@@ -441,7 +449,7 @@ def replay(
                 stats=stats,
                 on_bad_row=report,
             )
-            sent = _send(records, settings, total=total, speedup=speedup, progress=progress)
+            sent = _send(records, settings, total=total, speedup=speedup, progress=send.progress)
     except (SourceError, LegacyHeaderError) as exc:
         # the records read before the failure were sent (the writer flushes on the way out)
         _fail(f"{exc} ({stats.rows} row(s) had been read)")

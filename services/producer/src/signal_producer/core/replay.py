@@ -8,13 +8,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from signal_common.legacy import (
+from signal_common.schema import event_to_json, event_to_json_dict
+from signal_producer.core.legacy import (
     LEGACY_COLUMNS,
     REQUIRED_LEGACY_COLUMNS,
     LegacyRowError,
     legacy_row_to_event,
 )
-from signal_common.schema import event_to_json, event_to_json_dict
 from signal_producer.core.records import GeneratedRecord
 
 log = logging.getLogger(__name__)

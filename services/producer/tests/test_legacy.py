@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from signal_common.legacy import (
+from signal_producer.core.legacy import (
     LEGACY_DEVICE_ID,
     LegacyRowError,
     event_to_legacy_row,
