@@ -43,6 +43,9 @@ def main() -> None:
             port=settings.port,
             log_config=None,
             access_log=False,
+            # the client address is the settings' call (trusted_proxy_hops), not uvicorn's: by
+            # default uvicorn trusts X-Forwarded-For from 127.0.0.1
+            proxy_headers=False,
         )
     finally:
         engine.close()
