@@ -228,6 +228,7 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "latest_window": (call(WINDOW),),
     "window_totals": (call(WINDOW),),
     "pipeline": (call(WINDOW),),
+    "newest_batch": (call(WINDOW),),
     "ping": (call(),),
 }
 

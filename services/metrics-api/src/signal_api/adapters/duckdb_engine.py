@@ -4,11 +4,19 @@ Views read `<lake_root>/<table>/dt=*/hour=*/*.parquet` with Hive partitioning, s
 predicates of every query prune whole files before they are opened (no `union_by_name`: it would
 open every file's footer on each query; all files of a table share the lake.py schema). Queries
 arrive in Trino dialect and are transpiled to DuckDB by sqlglot (cached per query text).
+
+DuckDB's glob silently skips a directory it cannot list or enter, so a scan over an unreadable
+partition would answer without it. Before each query the engine therefore opens the directories
+of the partitions the query reads (`Query.reads`: its tables and dt/hour bounds; about 30
+`os.scandir` calls for a day) and refuses it with LakeUnreadableError naming those it cannot
+read; a file DuckDB cannot open or parse is refused the same way, by name. The answer is then a
+503, never a partial 200 (and, being an error, never cached).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +28,13 @@ import duckdb
 import sqlglot
 
 from signal_api.adapters.engine import Columns, Row
-from signal_api.core.errors import EngineError, EngineTimeoutError, EngineUnavailableError
-from signal_api.core.queries import Query
+from signal_api.core.errors import (
+    EngineError,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    LakeUnreadableError,
+)
+from signal_api.core.queries import Query, TableRead
 from signal_common.lake import ALL_TABLES, LakeTable, local_path, table_uri
 
 log = logging.getLogger(__name__)
@@ -36,9 +49,11 @@ _DUCKDB_TYPES = {
     "map<string,bigint>": "MAP(VARCHAR, BIGINT)",
     "boolean": "BOOLEAN",
 }
+_TABLES = {table.name: table for table in ALL_TABLES}
 
 
 _EMPTY_RECHECK_S = 5.0
+_MAX_NAMED = 5  # unreadable directories named in one message (then "and N more")
 
 
 @lru_cache(maxsize=512)
@@ -51,6 +66,15 @@ def _has_files(directory: Path) -> bool:
     return directory.is_dir() and any(directory.glob("dt=*/hour=*/*.parquet"))
 
 
+def _empty_view_sql(table: LakeTable) -> str:
+    """No data yet: an empty view with the right columns, so queries answer with no rows."""
+    columns = ", ".join(
+        f"CAST(NULL AS {_DUCKDB_TYPES[c.hive_type]}) AS {c.name}"
+        for c in (*table.columns, *table.partition_keys)
+    )
+    return f"CREATE OR REPLACE VIEW {table.name} AS SELECT {columns} WHERE false"
+
+
 def _view_sql(table: LakeTable, directory: Path) -> str:
     if _has_files(directory):
         pattern = str(directory / "dt=*" / "hour=*" / "*.parquet").replace("'", "''")
@@ -58,12 +82,59 @@ def _view_sql(table: LakeTable, directory: Path) -> str:
             f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet('{pattern}', "
             "hive_partitioning = true, hive_types = {'dt': VARCHAR, 'hour': INTEGER})"
         )
-    # No data yet: an empty view with the right columns, so queries answer with no rows.
-    columns = ", ".join(
-        f"CAST(NULL AS {_DUCKDB_TYPES[c.hive_type]}) AS {c.name}"
-        for c in (*table.columns, *table.partition_keys)
-    )
-    return f"CREATE OR REPLACE VIEW {table.name} AS SELECT {columns} WHERE false"
+    return _empty_view_sql(table)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _entries(directory: str, *, listing: bool = True) -> list[os.DirEntry[str]] | None:
+    """A directory's entries (none read unless `listing`), or None when there is no such
+    directory; OSError when it exists but cannot be listed (read permission: opening it checks
+    that) or entered (search permission): what DuckDB's glob needs, and silently does without."""
+    try:
+        with os.scandir(directory) as found:
+            entries = list(found) if listing else []
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    os.stat(os.path.join(directory, "."))  # resolving a name inside needs search permission
+    return entries
+
+
+def unreadable_partitions(
+    root: str, read: TableRead, *, count_files: bool = False
+) -> tuple[list[str], int]:
+    """The directories of `read`'s table and of its partitions in range that exist but cannot
+    be read (relative to the lake root, with the reason), and, if asked, the data files in the
+    others (listing each partition costs more than opening it)."""
+    problems: list[str] = []
+
+    def listed(relative: str, *, listing: bool = True) -> list[os.DirEntry[str]]:
+        try:
+            return _entries(os.path.join(root, relative), listing=listing) or []
+        except OSError as exc:
+            problems.append(f"{relative} ({_reason(exc)})")
+            return []
+
+    files = 0
+    for day in listed(read.table):
+        dt_value = day.name.removeprefix("dt=")
+        if dt_value == day.name or not read.first[0] <= dt_value <= read.last[0]:
+            continue
+        for hour_dir in listed(f"{read.table}/{day.name}"):
+            hour = hour_dir.name.removeprefix("hour=")
+            if not hour.isdigit() or not read.first <= (dt_value, int(hour)) <= read.last:
+                continue
+            data = listed(f"{read.table}/{day.name}/{hour_dir.name}", listing=count_files)
+            files += sum(1 for entry in data if entry.name.endswith(".parquet"))
+    return problems, files
+
+
+def _named(items: list[str]) -> str:
+    more = len(items) - _MAX_NAMED
+    shown = ", ".join(items[:_MAX_NAMED])
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 class DuckDBEngine:
@@ -87,14 +158,29 @@ class DuckDBEngine:
         for table in ALL_TABLES:
             self._create_view(table)
 
-    def _create_view(self, table: LakeTable) -> None:
+    def _create_view(self, table: LakeTable) -> str | None:
+        """(Re)create `table`'s view. If its files cannot be read the view is left empty and
+        the reason returned: a query that reads files of the table is then refused."""
         directory = Path(local_path(table_uri(str(self._root), table)))
-        sql = _view_sql(table, directory)
-        self._conn.execute(sql)
+        try:
+            sql = _view_sql(table, directory)
+            self._conn.execute(sql)
+        except (OSError, duckdb.Error) as exc:
+            reason = self._relative(exc)
+            log.warning("lake table unreadable", extra={"table": table.name, "error": reason})
+            self._conn.execute(_empty_view_sql(table))
+            self._empty.add(table.name)
+            return reason
         if "read_parquet" in sql:
             self._empty.discard(table.name)
         else:
             self._empty.add(table.name)
+        return None
+
+    def _relative(self, exc: BaseException) -> str:
+        """An error's first line, lake paths relative to the root (clients read it)."""
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        return lines[0].replace(str(self._root) + os.sep, "")
 
     def _refresh_empty_views(self) -> None:
         """Tables that had no files when last seen get a real view once files appear (checked
@@ -106,6 +192,34 @@ class DuckDBEngine:
             for table in ALL_TABLES:
                 if table.name in self._empty:
                     self._create_view(table)
+
+    def _check_root(self) -> None:
+        try:
+            missing = _entries(str(self._root), listing=False) is None
+        except OSError as exc:
+            raise LakeUnreadableError(
+                f"lake root {self._root} cannot be read ({_reason(exc)})"
+            ) from exc
+        if missing:
+            raise EngineUnavailableError(f"lake root {self._root} does not exist")
+
+    def _check_reads(self, query: Query) -> None:
+        """Refuse a query unless every partition it reads can be read; a table that had no
+        files gets its real view at once when the query reads files of it."""
+        problems: list[str] = []
+        for read in query.reads:
+            empty = read.table in self._empty
+            unreadable, files = unreadable_partitions(str(self._root), read, count_files=empty)
+            problems += unreadable
+            if files and empty:
+                with self._lock:
+                    reason = self._create_view(_TABLES[read.table])
+                if reason is not None:
+                    problems.append(f"{read.table} ({reason})")
+        if problems:
+            named = _named(list(dict.fromkeys(problems)))
+            log.warning("lake partitions unreadable", extra={"query": query.name, "error": named})
+            raise LakeUnreadableError(f"query {query.name} cannot read {named}")
 
     def run(self, query: Query) -> list[Row]:
         """Rows of a Trino query, run on DuckDB with the same positional parameters."""
@@ -126,8 +240,8 @@ class DuckDBEngine:
         return self._execute(query, fetch)
 
     def _execute(self, query: Query, fetch: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        if not self._root.is_dir():
-            raise EngineUnavailableError(f"lake root {self._root} does not exist")
+        self._check_root()
+        self._check_reads(query)
         self._refresh_empty_views()
         sql = to_duckdb(query.sql)
         cursor = self._conn.cursor()  # one cursor per call: safe across threads
@@ -139,10 +253,14 @@ class DuckDBEngine:
             raise EngineTimeoutError(
                 f"query {query.name} exceeded {self._timeout_s:g} s and was cancelled"
             ) from exc
-        except duckdb.IOException as exc:
-            log.warning("lake read failed", extra={"query": query.name, "error": str(exc)})
-            raise EngineUnavailableError(f"lake read failed for query {query.name}") from exc
         except duckdb.Error as exc:
+            # a listed file that could not be opened, or is no Parquet file (truncated, corrupt)
+            if isinstance(exc, duckdb.IOException) or (
+                isinstance(exc, duckdb.InvalidInputException) and str(self._root) in str(exc)
+            ):
+                reason = self._relative(exc)
+                log.warning("lake read failed", extra={"query": query.name, "error": reason})
+                raise LakeUnreadableError(f"query {query.name} cannot read: {reason}") from exc
             log.error("query failed", extra={"query": query.name, "error": str(exc)})
             raise EngineError(f"query {query.name} failed") from exc
         finally:

@@ -43,6 +43,13 @@ class EngineUnavailableError(EngineError):
     code = "engine_unavailable"
 
 
+class LakeUnreadableError(EngineError):
+    """Part of the lake a query needs cannot be read (503), so any answer would be partial: the
+    message names what could not be read (a table, partition or file, relative to the lake)."""
+
+    code = "lake_unreadable"
+
+
 class EngineTimeoutError(EngineError):
     """The query ran longer than the timeout and was cancelled (504)."""
 
@@ -55,3 +62,10 @@ class ResultTooLargeError(ApiError):
 
     status_code = 422
     code = "result_too_large"
+
+
+class NotReadyError(ApiError):
+    """Readiness is withdrawn: recent data queries failed in a row (503)."""
+
+    status_code = 503
+    code = "not_ready"

@@ -61,12 +61,24 @@ def _timestamp(value: dt.datetime) -> str:
 
 
 @dataclass(frozen=True)
+class TableRead:
+    """A table a query reads and the (dt, hour) partitions it is limited to, both inclusive: an
+    engine can check that each of them can be read before it answers (a scan that skips a
+    partition it cannot list would answer with a bucket missing)."""
+
+    table: str
+    first: tuple[str, int]
+    last: tuple[str, int]
+
+
+@dataclass(frozen=True)
 class Query:
-    """A Trino query text and its positional parameters."""
+    """A Trino query text, its positional parameters and the partitions it reads."""
 
     name: str
     sql: str
     params: tuple[Param, ...]
+    reads: tuple[TableRead, ...] = ()
 
 
 class _Builder:
@@ -74,6 +86,7 @@ class _Builder:
 
     def __init__(self) -> None:
         self.params: list[Param] = []
+        self.reads: list[TableRead] = []
 
     def p(self, value: Param) -> str:
         self.params.append(value)
@@ -108,12 +121,13 @@ class _Builder:
 
     def visible(self, table: LakeTable, where: Callable[[], str], window: TimeRange) -> str:
         """`table`'s rows a reader counts (signal_common.lake.visible_rows_sql), filtered by
-        `where` (`window` is part of it; kept in the signature so every call names it)."""
-        del window
+        `where` (`window` is part of it, and names the partitions the query reads)."""
+        lo_dt, lo_hour, hi_dt, hi_hour = window.partition_bounds()
+        self.reads.append(TableRead(table.name, (lo_dt, lo_hour), (hi_dt, hi_hour)))
         return visible_rows_sql(table, where())
 
     def query(self, name: str, sql: str) -> Query:
-        return Query(name, " ".join(sql.split()), tuple(self.params))
+        return Query(name, " ".join(sql.split()), tuple(self.params), tuple(self.reads))
 
 
 def _bucket(granularity: Granularity) -> str:
@@ -303,18 +317,23 @@ def coverage_by_minute(window: TimeRange, postal_codes: Sequence[str]) -> Query:
     )
 
 
-def latest_window(window: TimeRange) -> Query:
-    """The newest window start with data in the range (epoch seconds, or NULL)."""
+def _newest(name: str, table: LakeTable, column: str, alias: str, window: TimeRange) -> Query:
+    """The newest `column` value of `table`'s rows in the range (epoch seconds, or NULL)."""
     b = _Builder()
 
     def where() -> str:
-        return b.in_range("window_start", window)
+        return b.in_range(column, window)
 
     return b.query(
-        "latest_window",
-        f"""SELECT to_unixtime(MAX(window_start)) AS latest
-            FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where, window)}""",
+        name,
+        f"""SELECT to_unixtime(MAX({column})) AS {alias}
+            FROM {b.visible(table, where, window)}""",
     )
+
+
+def latest_window(window: TimeRange) -> Query:
+    """The newest window start with data in the range (epoch seconds, or NULL)."""
+    return _newest("latest_window", SIGNAL_STRENGTH_BY_OPERATOR, "window_start", "latest", window)
 
 
 def window_totals(window: TimeRange) -> Query:
@@ -367,6 +386,12 @@ def pipeline(window: TimeRange) -> Query:
     )
 
 
+def newest_batch(window: TimeRange) -> Query:
+    """The newest batch time in a batch-time range (epoch seconds, or NULL when it has none):
+    the readiness probe, reading only the newest pipeline_batches partitions."""
+    return _newest("newest_batch", PIPELINE_BATCHES, "batch_time", "newest_batch_time", window)
+
+
 def ping() -> Query:
     """A trivial query proving the engine answers."""
     return Query("ping", "SELECT 1 AS ok", ())
@@ -389,5 +414,6 @@ def all_example_queries(now: dt.datetime) -> list[Query]:
         latest_window(window),
         window_totals(window),
         pipeline(window),
+        newest_batch(window),
         ping(),
     ]
