@@ -2,13 +2,18 @@
 
 moto does not execute SQL; results are injected through its
 /moto-api/static/athena/query-results endpoint, and query progress is controlled through its
-state manager (`athena::execution` transitions).
+state manager (`athena::execution` transitions). moto never ends a query FAILED, so the failure
+tests put a loopback proxy in front of it that answers GetQueryExecution with the execution
+FAILED, in the shape AWS documents (cited at FAILURES), and forwards every other call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -16,10 +21,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from signal_api.adapters.athena_engine import AthenaEngine, athena_literal
+from signal_api.adapters.athena_engine import AthenaEngine, athena_literal, failed_query_error
 from signal_api.app import create_app
 from signal_api.core import queries
-from signal_api.core.errors import EngineTimeoutError, EngineUnavailableError
+from signal_api.core.errors import (
+    EngineError,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    LakeUnreadableError,
+)
 from signal_api.core.params import Granularity, TimeRange
 from signal_api.settings import ApiSettings
 from signal_local.endpoints import free_port
@@ -270,3 +280,152 @@ def _sent_query_on_known_partials(execution: dict[str, Any]) -> list[tuple[Any, 
     )
     rows = con.execute(sqlglot.transpile(sql, read="trino", write="duckdb")[0]).fetchall()
     return [(int(r[0]), *r[1:]) for r in rows]
+
+
+# --- queries Athena ends FAILED ---------------------------------------------------------------
+#
+# The reasons below are the StateChangeReason texts AWS documents for them:
+# - Access denied on a source object: AWS Knowledge Center, "Why do I get 'Access Denied' errors
+#   when I run Amazon Athena queries?" (https://repost.aws/knowledge-center/access-denied-athena)
+# - Slow Down (S3 throttling, transient): AWS Knowledge Center, "How do I resolve the
+#   'HIVE_CANNOT_OPEN_SPLIT ... Slow Down' error in Athena?"
+#   (https://repost.aws/knowledge-center/hive-cannot-open-split-503-athena)
+# - Corrupt objects: AWS Knowledge Center, "How do I resolve the HIVE_CURSOR_ERROR exception when
+#   I query a table in Amazon Athena?" (https://repost.aws/knowledge-center/athena-hive-cursor-error)
+# - A denied listing of a partition's prefix, as Athena reports it (quoted in Kubecost's Athena
+#   troubleshooting guide: "Permission denied on S3 path: s3://cur-report/.../year=2022/month=8").
+# AthenaError (Amazon Athena API Reference, AthenaError, and the User Guide's "Athena error
+# catalog", https://docs.aws.amazon.com/athena/latest/ug/error-reference.html): ErrorCategory
+# 1 SYSTEM, 2 USER, 3 OTHER; Retryable "True if the query might succeed if resubmitted".
+LAKE = "s3://signal-lake/signal_strength_by_operator"
+DENIED_OBJECT = (
+    "com.amazonaws.services.s3.model.AmazonS3Exception: Access Denied (Service: Amazon S3; "
+    "Status Code: 403; Error Code: AccessDenied; Request ID: 72VA5FB0ASWCQFPD; S3 Extended "
+    "Request ID: cykX1CZ/KfxpL/h8=; Proxy: null), S3 Extended Request ID: cykX1CZ/KfxpL/h8= "
+    f"(Path: {LAKE}/dt=2026-11-23/hour=0/part-00001.parquet)"
+)
+DENIED_PREFIX = (
+    f"Permission denied on S3 path: {LAKE}/dt=2026-11-23/hour=0\n\nThis query ran against the "
+    '"mobile_network_aggregations" database, unless qualified by the query. Please post the '
+    "error message on our forum or contact customer support with Query Id: 0b5a9f0e-1"
+)
+SLOW_DOWN = (
+    f"HIVE_CANNOT_OPEN_SPLIT: Error opening Hive split {LAKE}/dt=2026-11-23/hour=0/part-00000"
+    ".parquet (offset=0, length=18614): Slow Down (Service: Amazon S3; Status Code: 503; "
+    "Error Code: 503 Slow Down;"
+)
+CORRUPT = "HIVE_CURSOR_ERROR: Unexpected end of input stream"
+FAILURES = [
+    pytest.param(
+        DENIED_OBJECT,
+        2,
+        LakeUnreadableError,
+        f"cannot read {LAKE}/dt=2026-11-23/hour=0/part-00001.parquet (access denied)",
+        id="object-access-denied",
+    ),
+    pytest.param(
+        DENIED_PREFIX,
+        2,
+        LakeUnreadableError,
+        f"cannot read {LAKE}/dt=2026-11-23/hour=0 (access denied)",
+        id="prefix-permission-denied",
+    ),
+    pytest.param(
+        CORRUPT, 2, LakeUnreadableError, "cannot read its S3 data (corrupt)", id="corrupt"
+    ),
+    pytest.param(SLOW_DOWN, 1, EngineUnavailableError, "(transient)", id="slow-down"),
+    pytest.param("INTERNAL_ERROR_QUERY_ENGINE", 1, EngineUnavailableError, "system", id="system"),
+    pytest.param(
+        "SYNTAX_ERROR: line 1:8: Column 'x' cannot be resolved",
+        2,
+        EngineError,
+        "failed",
+        id="user-error",
+    ),
+]
+
+
+@pytest.mark.parametrize(("reason", "category", "kind", "says"), FAILURES)
+def test_failed_queries_map_to_what_happened(
+    reason: str, category: int, kind: type[EngineError], says: str
+) -> None:
+    error = failed_query_error("signal_strength", reason, category=category, retryable=False)
+    assert type(error) is kind
+    assert says in error.message
+    assert "Request ID" not in error.message  # the reason is logged, not sent to callers
+
+
+class FailingAthena:
+    """A loopback proxy in front of moto server: every call is forwarded, and while `reason`
+    is set GetQueryExecution answers with the execution FAILED (Status.StateChangeReason and
+    Status.AthenaError, as the Athena API Reference's QueryExecutionStatus describes)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.reason: str | None = None
+        self.category = 2
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = httpx.post(upstream + self.path, content=body, headers=headers)
+                content = answer.content
+                target = self.headers.get("X-Amz-Target", "")
+                if proxy.reason is not None and target.endswith(".GetQueryExecution"):
+                    document = answer.json()
+                    document["QueryExecution"]["Status"].update(
+                        State="FAILED",
+                        StateChangeReason=proxy.reason,
+                        AthenaError={
+                            "ErrorCategory": proxy.category,
+                            "ErrorType": 1000 if proxy.category == 2 else 100,
+                            "Retryable": False,
+                            "ErrorMessage": proxy.reason,
+                        },
+                    )
+                    content = json.dumps(document).encode()
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", ""))
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def failing_athena(athena: Any, moto_endpoint_url: str) -> Iterator[FailingAthena]:
+    proxy = FailingAthena(moto_endpoint_url)
+    yield proxy
+    proxy.close()
+
+
+def test_a_denied_prefix_is_a_503_naming_it(
+    failing_athena: FailingAthena, make_engine: Any
+) -> None:
+    """The real engine and route over moto: the FAILED execution becomes lake_unreadable."""
+    engine = make_engine(endpoint_url=failing_athena.url)
+    failing_athena.reason = DENIED_PREFIX
+    with pytest.raises(LakeUnreadableError, match=r"hour=0 \(access denied\)"):
+        engine.run(queries.signal_strength(WINDOW, Granularity.H1))
+    settings = ApiSettings(engine="athena", auth_enabled=False, cache_ttl_s=60)
+    params = {"from": "2026-11-22T23:00:00Z", "to": "2026-11-23T01:00:00Z", "granularity": "1h"}
+    with TestClient(create_app(settings, engine)) as c:
+        response = c.get("/v1/kpis/signal-strength", params=params)
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["code"] == "lake_unreadable"
+        assert f"{LAKE}/dt=2026-11-23/hour=0" in error["message"]
+        failing_athena.category, failing_athena.reason = 1, SLOW_DOWN
+        assert c.get("/readyz").json()["error"]["code"] == "engine_unavailable"

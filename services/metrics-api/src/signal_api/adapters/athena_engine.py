@@ -3,12 +3,17 @@
 Queries go to a workgroup with an optional output location, parameters travel as Athena
 execution parameters (never spliced into the text), status is polled at a set interval, and a
 query still running at the timeout is cancelled (StopQueryExecution) before EngineTimeoutError.
+
+A query that ends FAILED because part of the lake could not be read (S3 denied a prefix or an
+object, an object is missing or corrupt) becomes LakeUnreadableError naming the S3 path, as the
+DuckDB engine names an unreadable partition: the answer is a 503, never a partial 200.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
+import re
 from typing import Any
 
 from botocore.config import Config
@@ -19,7 +24,12 @@ from pyathena.error import Error as PyAthenaError
 from pyathena.util import RetryConfig
 
 from signal_api.adapters.engine import Row
-from signal_api.core.errors import EngineError, EngineTimeoutError, EngineUnavailableError
+from signal_api.core.errors import (
+    EngineError,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    LakeUnreadableError,
+)
 from signal_api.core.queries import Param, Query
 
 log = logging.getLogger(__name__)
@@ -38,6 +48,39 @@ _TRANSIENT_CODES = frozenset(
     {"ThrottlingException", "TooManyRequestsException", "InternalServerException"}
 )
 
+# What a FAILED query's StateChangeReason says when the lake could not be read, by kind (the
+# documents each comes from are cited in tests/test_athena.py). Checked after the transient
+# ones: HIVE_CANNOT_OPEN_SPLIT is also how S3 throttling ("Slow Down") surfaces.
+_TRANSIENT_REASON = re.compile(r"reduce your request rate|slow ?down|throttl", re.IGNORECASE)
+_UNREADABLE_REASONS = (
+    ("access denied", re.compile(r"access denied|permission denied|AccessDenied", re.I)),
+    ("missing", re.compile(r"NoSuch(Key|Bucket)|HIVE_FILE_NOT_FOUND|specified key does", re.I)),
+    ("corrupt", re.compile(r"HIVE_CURSOR_ERROR|HIVE_BAD_DATA|not a valid Parquet|corrupt", re.I)),
+    ("not opened", re.compile(r"HIVE_CANNOT_OPEN_SPLIT", re.I)),
+)
+_S3_PATH = re.compile(r"s3a?://[^\s()'\"]+")
+_SYSTEM_ERROR = 1  # AthenaError.ErrorCategory: 1 SYSTEM, 2 USER, 3 OTHER
+
+
+def failed_query_error(
+    name: str, reason: str | None, *, category: int | None = None, retryable: bool | None = None
+) -> EngineError:
+    """The engine error of a query Athena ended FAILED, from its StateChangeReason and
+    AthenaError fields: LakeUnreadableError naming the S3 path when part of the lake could not
+    be read; EngineUnavailableError when resubmitting may succeed (a system error, throttling);
+    else EngineError."""
+    text = reason or ""
+    if retryable or _TRANSIENT_REASON.search(text):
+        return EngineUnavailableError(f"Athena could not run query {name} now (transient)")
+    for kind, pattern in _UNREADABLE_REASONS:
+        if pattern.search(text):
+            paths = list(dict.fromkeys(p.rstrip(".,;:") for p in _S3_PATH.findall(text)))
+            where = ", ".join(paths) if paths else "its S3 data"
+            return LakeUnreadableError(f"query {name} cannot read {where} ({kind})")
+    if category == _SYSTEM_ERROR:
+        return EngineUnavailableError(f"Athena failed to run query {name} (system error)")
+    return EngineError(f"query {name} failed")
+
 
 def _unavailable(exc: BaseException) -> bool:
     """Whether an error means Athena could not be reached (vs. a query that failed)."""
@@ -46,12 +89,7 @@ def _unavailable(exc: BaseException) -> bool:
         if isinstance(seen, BotoCoreError) and not isinstance(seen, ClientError):
             return True
         if isinstance(seen, ClientError):
-            code = seen.response.get("Error", {}).get("Code", "")
-            return code in {
-                "ThrottlingException",
-                "TooManyRequestsException",
-                "InternalServerException",
-            }
+            return seen.response.get("Error", {}).get("Code", "") in _TRANSIENT_CODES
         seen = seen.__cause__ or seen.__context__
     return False
 
@@ -114,8 +152,17 @@ class AthenaEngine:
                     "query_id": query_id,
                     "state": result_set.state,
                     "reason": result_set.state_change_reason,
+                    "error_category": result_set.error_category,
+                    "error_type": result_set.error_type,
                 },
             )
+            if result_set.state == "FAILED":
+                raise failed_query_error(
+                    query.name,
+                    result_set.state_change_reason or result_set.error_message,
+                    category=result_set.error_category,
+                    retryable=result_set.retryable,
+                )
             raise EngineError(f"query {query.name} ended {result_set.state}")
         try:
             names = [d[0] for d in result_set.description or ()]
