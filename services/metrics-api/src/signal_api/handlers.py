@@ -12,6 +12,7 @@ from signal_api.core.errors import ApiError, InvalidParameterError
 from signal_api.core.models import ErrorResponse
 from signal_api.core.params import GRANULARITIES
 from signal_api.deps import AuthError
+from signal_api.query_params import install_contract
 from signal_api.rendering import error_response
 from signal_common.schema import NetworkType, Provider, Status
 
@@ -28,9 +29,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, text in (
         (401, "Missing API key"),
         (403, "Unknown API key"),
-        (422, "Invalid parameter (names the parameter and the allowed values)"),
-        (429, "Rate limit exceeded (see Retry-After)"),
-        (503, "Query engine unavailable"),
+        (
+            422,
+            "Invalid parameter (invalid_parameter: names the parameter and the allowed values), "
+            "or an answer past the response cap (result_too_large: says how to narrow the "
+            "request)",
+        ),
+        (
+            429,
+            "Rate limit exceeded, or too many failed authentications from this client address "
+            "(see Retry-After)",
+        ),
+        (
+            503,
+            "Query engine unavailable, or lake data it cannot read (lake_unreadable: names "
+            "what could not be read); never a partial answer",
+        ),
         (504, "Query engine timed out"),
     )
 }
@@ -74,7 +88,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers on `app`."""
+    """Register the handlers on `app`, and its contract: the OpenAPI document stating these
+    error responses and the parameter limits of the app's settings (`app.state.context`)."""
+    install_contract(app, app.state.context.settings)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

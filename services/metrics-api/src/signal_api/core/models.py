@@ -107,11 +107,15 @@ class CoverageRow(BaseModel):
     out_of_service_share: float
 
 
+_FROM_USED = "Range start used: the request's, rounded up to the millisecond the queries bind."
+_TO_USED = "Range end used (exclusive), rounded up to the millisecond as `from` is."
+
+
 class Series(BaseModel):
     """Rows of a time series or breakdown."""
 
-    from_: dt.datetime = Field(serialization_alias="from")
-    to: dt.datetime
+    from_: dt.datetime = Field(serialization_alias="from", description=_FROM_USED)
+    to: dt.datetime = Field(description=_TO_USED)
     granularity: str | None = None
     meta: Meta = Field(default_factory=Meta)
 
@@ -170,7 +174,7 @@ class AlertsResponse(BaseModel):
 
 
 class SummaryResponse(BaseModel):
-    as_of: dt.datetime
+    as_of: dt.datetime = Field(description="The instant used: `at` rounded up to the millisecond.")
     window_start: dt.datetime | None = Field(description="Latest complete 1-minute window.")
     events_per_min: int
     avg_signal_dbm: float | None
@@ -181,8 +185,8 @@ class SummaryResponse(BaseModel):
 
 
 class PipelineResponse(BaseModel):
-    from_: dt.datetime = Field(serialization_alias="from")
-    to: dt.datetime
+    from_: dt.datetime = Field(serialization_alias="from", description=_FROM_USED)
+    to: dt.datetime = Field(description=_TO_USED)
     as_of: dt.datetime
     batches: int
     rows_in: int

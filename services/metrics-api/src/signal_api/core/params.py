@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,10 +30,36 @@ class Granularity(enum.StrEnum):
 _SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 GRANULARITIES: tuple[str, ...] = tuple(g.value for g in Granularity)
 
-# Times outside these bounds are refused: they are typos, and they keep date arithmetic finite.
-EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+# A request's date-time: RFC 3339 `date-time` text (section 5.6), with a year 2000-2099 as
+# written (other years are typos, and the bound keeps date arithmetic finite), no leap second
+# and at most 9 fraction digits. One declaration: the server parses with it (`parse_instant`)
+# and the contract states it as the parameters' `pattern` (`RFC3339_PATTERN`).
+_RFC3339 = re.compile(
+    r"^(?P<year>20[0-9]{2})-(?P<month>0[1-9]|1[0-2])-(?P<day>0[1-9]|[12][0-9]|3[01])[Tt]"
+    r"(?P<hour>[01][0-9]|2[0-3]):(?P<minute>[0-5][0-9]):(?P<second>[0-5][0-9])"
+    r"(?:\.(?P<fraction>[0-9]{1,9}))?"
+    r"(?P<offset>[Zz]|(?P<sign>[+-])(?P<off_hour>[01][0-9]|2[0-3]):(?P<off_minute>[0-5][0-9]))$"
+)
+# The same expression without group names (ECMA-262, as JSON Schema reads a `pattern`).
+RFC3339_PATTERN = re.sub(r"\?P<\w+>", "", _RFC3339.pattern)
+# The UTC instants that text can name (a year 2000-2099 in any offset); datetimes given in code
+# are held to them too.
+EARLIEST = dt.datetime(1999, 12, 31, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 2, tzinfo=dt.UTC)
 DEFAULT_RANGE = dt.timedelta(hours=1)
+# The precision the queries bind instants at (core/queries.py writes TIMESTAMP text with
+# milliseconds, Athena's TIMESTAMP(3)). Request bounds are rounded *up* to it: for data stored
+# at that precision, t >= from and t < to hold exactly when t >= ceil(from) and t < ceil(to),
+# so the half-open range selects what was asked and the response echoes the bounds used.
+QUERY_PRECISION = dt.timedelta(milliseconds=1)
+_PRECISION_US = QUERY_PRECISION // dt.timedelta(microseconds=1)
+
+# A filter value: 1..max_length characters, none of them a control character (Unicode Cc).
+# The server checks it with this pattern and the contract declares the same one.
+FILTER_VALUE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+OPERATOR_MAX_LENGTH = 64
+POSTAL_CODE_MAX_LENGTH = 16
+_FILTER_VALUE = re.compile(FILTER_VALUE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -63,10 +90,42 @@ def floor_minute(value: dt.datetime) -> dt.datetime:
     return value.replace(second=0, microsecond=0)
 
 
-def instant(name: str, value: dt.datetime) -> dt.datetime:
-    """A validated UTC instant given as parameter `name`."""
+def at_query_precision(value: dt.datetime) -> dt.datetime:
+    """`value` rounded up to `QUERY_PRECISION` (unchanged when it is already a multiple)."""
+    extra = value.microsecond % _PRECISION_US
+    return value + dt.timedelta(microseconds=_PRECISION_US - extra) if extra else value
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """The UTC instant of RFC 3339 text (`_RFC3339`), rounded up to `QUERY_PRECISION` from the
+    digits as written; ValueError names what is wrong (numbers and other formats included)."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            "must be an RFC 3339 date-time with an offset and a year 2000-2099, "
+            "e.g. 2026-11-23T07:00:00Z"
+        )
+    g = match.groupdict()
+    offset = dt.timedelta(0)
+    if g["sign"] is not None:
+        offset = dt.timedelta(hours=int(g["off_hour"]), minutes=int(g["off_minute"]))
+        offset = -offset if g["sign"] == "-" else offset
+    year, month, day, hour, minute, second = (
+        int(g[k]) for k in ("year", "month", "day", "hour", "minute", "second")
+    )
     try:
-        utc = as_utc(value)
+        moment = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.timezone(offset))
+    except ValueError as exc:  # a day the month does not have
+        raise ValueError(f"is not a date-time: {exc}") from None
+    nanos = int((g["fraction"] or "0").ljust(9, "0"))
+    steps = -(-nanos // (_PRECISION_US * 1000))  # ceiling division: rounded up
+    return (moment + steps * QUERY_PRECISION).astimezone(dt.UTC)
+
+
+def instant(name: str, value: dt.datetime) -> dt.datetime:
+    """A validated UTC instant given as parameter `name`, at the precision queries bind."""
+    try:
+        utc = at_query_precision(as_utc(value))
     except (OverflowError, ValueError) as exc:
         raise InvalidParameterError(name, f"parameter '{name}' is out of range") from exc
     if not EARLIEST <= utc < LATEST:
@@ -85,22 +144,24 @@ def time_range(
     max_hours: float | None = None,
     granularity: str | None = None,
 ) -> TimeRange:
-    """The validated [from, to) range; missing bounds default to the hour up to the current
-    minute's end (stable within a minute, so default requests can be cached)."""
-    for name, value in (("from", start), ("to", end)):
-        if value is not None:
-            instant(name, value)
-    if end is None:
-        end_utc = (
-            floor_minute(as_utc(start) + DEFAULT_RANGE)
-            if start is not None
-            else floor_minute(as_utc(now)) + dt.timedelta(minutes=1)
-        )
+    """The validated [from, to) range at the precision queries bind (`QUERY_PRECISION`, both
+    bounds rounded up); missing bounds default to the hour up to the current minute's end
+    (stable within a minute, so default requests can be cached)."""
+    given_start = instant("from", start) if start is not None else None
+    given_end = instant("to", end) if end is not None else None
+    if given_end is not None:
+        end_utc = given_end
+    elif given_start is not None:
+        end_utc = floor_minute(given_start + DEFAULT_RANGE)
     else:
-        end_utc = as_utc(end)
-    start_utc = as_utc(start) if start is not None else end_utc - DEFAULT_RANGE
+        end_utc = floor_minute(as_utc(now)) + dt.timedelta(minutes=1)
+    start_utc = given_start if given_start is not None else end_utc - DEFAULT_RANGE
     if start_utc >= end_utc:
-        raise InvalidParameterError("from", "parameter 'from' must be earlier than 'to'")
+        raise InvalidParameterError(
+            "from",
+            "parameter 'from' must be earlier than 'to' "
+            f"(both are rounded up to {QUERY_PRECISION.total_seconds() * 1000:g} ms)",
+        )
     result = TimeRange(start_utc, end_utc)
     if max_hours is not None and result.seconds > max_hours * 3600:
         what = f"granularity {granularity}" if granularity else "this endpoint"
@@ -138,14 +199,16 @@ def filter_values(
     max_length: int = 64,
     allowed: Sequence[str] | None = None,
 ) -> tuple[str, ...]:
-    """The distinct, validated values of a repeatable filter (sorted, for stable cache keys)."""
+    """The distinct, validated values of a repeatable filter (sorted, for stable cache keys).
+
+    The count is of the values as sent (repeats included), as the contract's `maxItems` says."""
     if not values:
         return ()
-    distinct = sorted(set(values))
-    if len(distinct) > max_values:
+    if len(values) > max_values:
         raise InvalidParameterError(
-            name, f"parameter '{name}' accepts at most {max_values} values, got {len(distinct)}"
+            name, f"parameter '{name}' accepts at most {max_values} values, got {len(values)}"
         )
+    distinct = sorted(set(values))
     for value in distinct:
         if allowed is not None and value not in allowed:
             raise InvalidParameterError(
@@ -154,10 +217,11 @@ def filter_values(
                 f"{', '.join(allowed)}",
                 allowed=allowed,
             )
-        if not 1 <= len(value) <= max_length or not value.isprintable():
+        if len(value) > max_length or not _FILTER_VALUE.fullmatch(value):
             raise InvalidParameterError(
                 name,
-                f"parameter '{name}' values must be 1-{max_length} printable characters",
+                f"parameter '{name}' values must be 1-{max_length} characters, "
+                "none a control character",
             )
     return tuple(distinct)
 

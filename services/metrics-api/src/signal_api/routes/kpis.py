@@ -13,23 +13,38 @@ from signal_api.core.models import (
     SignalStrengthResponse,
     StatusCountsResponse,
 )
-from signal_api.core.params import Granularity, granularity_range, time_range
+from signal_api.core.params import (
+    OPERATOR_MAX_LENGTH,
+    POSTAL_CODE_MAX_LENGTH,
+    Granularity,
+    granularity_range,
+    time_range,
+)
 from signal_api.deps import Context, client
 from signal_api.handlers import ERROR_RESPONSES
 from signal_api.query_params import (
+    RANGE_LIMIT_EXTENSION,
     FromParam,
     GranularityParam,
     NetworkParam,
     OperatorParam,
     PostalParam,
+    ProviderParam,
+    StatusParam,
     ToParam,
+    single_values,
 )
-from signal_common.schema import Provider, Status
 
 # Ranges of endpoints without a granularity (they aggregate over the whole range).
 MAX_AGGREGATE_RANGE_HOURS = 24 * 31
+# ... as the contract states it (query_params.with_settings adds it to `to`'s description).
+AGGREGATE_RANGE_DOC = {RANGE_LIMIT_EXTENSION: MAX_AGGREGATE_RANGE_HOURS}
 
-router = APIRouter(prefix="/kpis", responses=ERROR_RESPONSES, dependencies=[Depends(client)])
+router = APIRouter(
+    prefix="/kpis",
+    responses=ERROR_RESPONSES,
+    dependencies=[Depends(client), Depends(single_values)],
+)
 
 
 @router.get("/signal-strength", response_model=SignalStrengthResponse)
@@ -48,7 +63,10 @@ async def signal_strength(
     window = granularity_range(
         from_, to, granularity, now=ctx.now(), limits_hours=ctx.settings.range_limits_hours
     )
-    ops, nets = ctx.filters("operator", operator), ctx.filters("network_type", network_type)
+    ops, nets = (
+        ctx.filters("operator", operator, max_length=OPERATOR_MAX_LENGTH),
+        ctx.filters("network_type", network_type),
+    )
     return await ctx.cached(
         ("signal_strength", window, granularity, ops, nets, by_network_type),
         lambda: service.signal_strength(
@@ -68,9 +86,7 @@ async def gps_precision(
     from_: FromParam = None,
     to: ToParam = None,
     granularity: GranularityParam = Granularity.M1,
-    provider: Annotated[
-        list[Provider] | None, Query(description="Location provider (repeatable).")
-    ] = None,
+    provider: ProviderParam = None,
 ) -> Response:
     """Average/min/max GPS precision (m) and event count per provider per time bucket."""
     window = granularity_range(
@@ -90,9 +106,7 @@ async def status_counts(
     to: ToParam = None,
     granularity: GranularityParam = Granularity.M1,
     postal_code: PostalParam = None,
-    status: Annotated[
-        list[Status] | None, Query(description="Service status (repeatable).")
-    ] = None,
+    status: StatusParam = None,
     top: Annotated[
         int | None,
         Query(ge=1, le=1000, description="Keep the N postal codes with most OUT_OF_SERVICE."),
@@ -102,7 +116,7 @@ async def status_counts(
     window = granularity_range(
         from_, to, granularity, now=ctx.now(), limits_hours=ctx.settings.range_limits_hours
     )
-    codes = ctx.filters("postal_code", postal_code, max_length=16)
+    codes = ctx.filters("postal_code", postal_code, max_length=POSTAL_CODE_MAX_LENGTH)
     statuses = ctx.filters("status", status)
     return await ctx.cached(
         ("status_counts", window, granularity, codes, statuses, top),
@@ -112,7 +126,11 @@ async def status_counts(
     )
 
 
-@router.get("/signal-quality", response_model=SignalQualityResponse)
+@router.get(
+    "/signal-quality",
+    response_model=SignalQualityResponse,
+    openapi_extra=AGGREGATE_RANGE_DOC,
+)
 async def signal_quality(
     ctx: Context,
     from_: FromParam = None,
@@ -122,7 +140,10 @@ async def signal_quality(
 ) -> Response:
     """Share of events per signal-quality band per operator × network type over the range."""
     window = time_range(from_, to, now=ctx.now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
-    ops, nets = ctx.filters("operator", operator), ctx.filters("network_type", network_type)
+    ops, nets = (
+        ctx.filters("operator", operator, max_length=OPERATOR_MAX_LENGTH),
+        ctx.filters("network_type", network_type),
+    )
     return await ctx.cached(
         ("signal_quality", window, ops, nets),
         lambda: service.signal_quality(ctx.run, window, operators=ops, network_types=nets),

@@ -6,16 +6,18 @@ from fastapi import APIRouter, Depends, Response
 
 from signal_api.core import service
 from signal_api.core.models import AlertsResponse, CoverageResponse, SummaryResponse
-from signal_api.core.params import instant, time_range
+from signal_api.core.params import POSTAL_CODE_MAX_LENGTH, instant, time_range
 from signal_api.deps import Context, client
 from signal_api.handlers import ERROR_RESPONSES
-from signal_api.query_params import AtParam, FromParam, PostalParam, ToParam
-from signal_api.routes.kpis import MAX_AGGREGATE_RANGE_HOURS
+from signal_api.query_params import AtParam, FromParam, PostalParam, ToParam, single_values
+from signal_api.routes.kpis import AGGREGATE_RANGE_DOC, MAX_AGGREGATE_RANGE_HOURS
 
-router = APIRouter(responses=ERROR_RESPONSES, dependencies=[Depends(client)])
+router = APIRouter(
+    responses=ERROR_RESPONSES, dependencies=[Depends(client), Depends(single_values)]
+)
 
 
-@router.get("/coverage", response_model=CoverageResponse)
+@router.get("/coverage", response_model=CoverageResponse, openapi_extra=AGGREGATE_RANGE_DOC)
 async def coverage(
     ctx: Context,
     from_: FromParam = None,
@@ -24,7 +26,7 @@ async def coverage(
 ) -> Response:
     """Per postal code over the range: centroid, events, avg signal, out-of-service share."""
     window = time_range(from_, to, now=ctx.now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
-    codes = ctx.filters("postal_code", postal_code, max_length=16)
+    codes = ctx.filters("postal_code", postal_code, max_length=POSTAL_CODE_MAX_LENGTH)
     return await ctx.cached(
         ("coverage", window, codes),
         lambda: service.coverage(ctx.run, window, postal_codes=codes),
@@ -39,7 +41,7 @@ async def alerts(
 ) -> Response:
     """Postal codes in trouble now: out-of-service share or signal drop above thresholds."""
     moment = instant("at", at) if at is not None else ctx.rounded_now()
-    codes = ctx.filters("postal_code", postal_code, max_length=16)
+    codes = ctx.filters("postal_code", postal_code, max_length=POSTAL_CODE_MAX_LENGTH)
     return await ctx.cached(
         ("alerts", moment.replace(second=0, microsecond=0), codes),
         lambda: service.alerts(ctx.run, moment, ctx.thresholds, postal_codes=codes),

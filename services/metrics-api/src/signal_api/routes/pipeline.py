@@ -9,13 +9,15 @@ from signal_api.core.models import PipelineResponse
 from signal_api.core.params import time_range
 from signal_api.deps import Context, client
 from signal_api.handlers import ERROR_RESPONSES
-from signal_api.query_params import FromParam, ToParam
-from signal_api.routes.kpis import MAX_AGGREGATE_RANGE_HOURS
+from signal_api.query_params import FromParam, ToParam, single_values
+from signal_api.routes.kpis import AGGREGATE_RANGE_DOC, MAX_AGGREGATE_RANGE_HOURS
 
-router = APIRouter(responses=ERROR_RESPONSES, dependencies=[Depends(client)])
+router = APIRouter(
+    responses=ERROR_RESPONSES, dependencies=[Depends(client), Depends(single_values)]
+)
 
 
-@router.get("/pipeline", response_model=PipelineResponse)
+@router.get("/pipeline", response_model=PipelineResponse, openapi_extra=AGGREGATE_RANGE_DOC)
 async def pipeline(ctx: Context, from_: FromParam = None, to: ToParam = None) -> Response:
     """Pipeline health from pipeline_batches: freshness, throughput, quarantine, dedup."""
     window = time_range(from_, to, now=ctx.now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
