@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 import signal_dashboard
 from signal_dashboard.settings import get_settings
-from signal_dashboard.ui.context import CLIENT_KEY, CONTEXT_KEY
+from signal_dashboard.ui.context import CONTEXT_KEY
+from signal_dashboard.wiring import CLIENT_KEY
 
 APP = str(Path(signal_dashboard.__file__).with_name("app.py"))
 PAGES = ("views/overview.py", "views/coverage.py", "views/alerts.py", "views/pipeline.py")

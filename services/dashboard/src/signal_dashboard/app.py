@@ -12,8 +12,9 @@ from signal_dashboard.adapters.api_client import ApiError
 from signal_dashboard.core.filters import Filters, aggregate_window
 from signal_dashboard.core.shaping import operators_of
 from signal_dashboard.settings import get_settings
-from signal_dashboard.ui.context import CONTEXT_KEY, Client, Context, client_for
+from signal_dashboard.ui.context import CONTEXT_KEY, Client, Context
 from signal_dashboard.ui.sidebar import render_sidebar
+from signal_dashboard.wiring import client_for
 
 _VIEWS = Path(__file__).parent / "views"
 _OPERATORS_KEY = "signal_dashboard.operators"

@@ -1,4 +1,5 @@
-"""What every page needs (settings, the API client, the filters), kept in the session."""
+"""What every page needs (settings, the API client, the filters), kept in the session; the
+client itself is built in wiring.py."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from typing import Protocol
 
 import streamlit as st
 
-from signal_dashboard.adapters.api_client import ApiClient, ApiResponse
+from signal_dashboard.adapters.api_client import ApiResponse
 from signal_dashboard.core.filters import Filters, aggregate_window, window
 from signal_dashboard.settings import DashboardSettings
 
-# Session keys. Tests put a fake client under CLIENT_KEY before the first run.
-CLIENT_KEY = "signal_dashboard.client"
+# Session key of the run's Context (app.py stores it, pages read it).
 CONTEXT_KEY = "signal_dashboard.context"
 
 
@@ -80,34 +80,6 @@ class Context:
     def aggregate_window(self) -> tuple[dt.datetime, dt.datetime]:
         """[from, to) of the range-only panels (at most 31 days), computed now."""
         return aggregate_window(self.filters, dt.datetime.now(dt.UTC))
-
-
-@st.cache_resource(show_spinner=False)
-def _shared_client(
-    base_url: str, api_key: str | None, timeout_s: float, retries: int, backoff_base_s: float
-) -> ApiClient:
-    # one connection pool per server process, shared by every browser session (thread-safe)
-    return ApiClient(
-        base_url,
-        api_key=api_key,
-        timeout_s=timeout_s,
-        retries=retries,
-        backoff_base_s=backoff_base_s,
-    )
-
-
-def client_for(settings: DashboardSettings) -> Client:
-    """The session's client: a test's fake if one was put in the session, else the shared one."""
-    injected = st.session_state.get(CLIENT_KEY)
-    if injected is not None:
-        return injected
-    return _shared_client(
-        settings.api_url,
-        settings.api_key.get_secret_value() if settings.api_key else None,
-        settings.request_timeout_s,
-        settings.retries,
-        settings.backoff_base_s,
-    )
 
 
 def current() -> Context:
