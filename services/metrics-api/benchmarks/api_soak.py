@@ -35,7 +35,6 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -348,10 +347,6 @@ def poll_main(port: int, seconds: float) -> None:
     print(json.dumps({path: future.result() for path, future in futures.items()}))
 
 
-if __name__ == "__main__":
-    poll_main(int(sys.argv[1]), float(sys.argv[2]))
-
-
 def summarize(result: SoakResult, seconds: float) -> dict[str, object]:
     """The soak's figures (keys prefixed soak_, plus the /healthz and /readyz figures)."""
     fault_at = result.fault_at_s if result.fault_at_s is not None else float("inf")
@@ -408,11 +403,5 @@ def vm_kib(pid: int, field_name: str) -> int:
     raise RuntimeError(f"no {field_name} in /proc/{pid}/status")
 
 
-def setting_default(settings_cls: type, name: str) -> object | None:
-    """The default of a settings field, None when the settings class has no such field."""
-    fields: dict[str, object] = getattr(settings_cls, "model_fields", {})
-    info = fields.get(name)
-    if info is None:
-        return None
-    factory: Callable[[], object] | None = getattr(info, "default_factory", None)
-    return factory() if factory is not None else getattr(info, "default", None)
+if __name__ == "__main__":
+    poll_main(int(sys.argv[1]), float(sys.argv[2]))

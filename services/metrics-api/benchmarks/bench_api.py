@@ -34,7 +34,6 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import cast
 
 import api_hello
 import api_soak
@@ -43,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from api_http import Connection
-from api_soak import iso, setting_default
+from api_soak import iso
 from api_wrk import run_wrk
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
@@ -365,11 +364,13 @@ def soak(lake: Path, window: TimeRange, args: argparse.Namespace) -> dict[str, o
     fault_dir = lake / partition_path(
         SIGNAL_STRENGTH_BY_OPERATOR, fault_hour.strftime("%Y-%m-%d"), fault_hour.hour
     )
-    range_limits = cast(dict[str, int], setting_default(ApiSettings, "range_limits_hours"))
-    max_rows = cast(int | None, setting_default(ApiSettings, "max_response_rows"))
-    max_hours = range_limits["1m"]
-    if max_rows is not None:  # the longest 1m range whose rows stay within the cap
-        max_hours = max(1, min(max_hours, max_rows // (60 * api_soak.SERIES_PER_MINUTE)))
+    # the server runs on the defaults (it inherits no SIGNAL_API_ variable): read them, unvalidated
+    defaults = ApiSettings.model_construct()
+    # the longest 1m range the server accepts whose rows stay within the response cap
+    max_hours = min(
+        defaults.range_limits_hours["1m"],
+        max(1, defaults.max_response_rows // (60 * api_soak.SERIES_PER_MINUTE)),
+    )
     port = free_port()
     plan = api_soak.SoakPlan(
         port=port,
@@ -380,8 +381,8 @@ def soak(lake: Path, window: TimeRange, args: argparse.Namespace) -> dict[str, o
         window=(window.start, window.end),
         lake_end=START + dt.timedelta(hours=args.hours),
         max_hours=max_hours,
-        rate_per_minute=cast(int, setting_default(ApiSettings, "rate_limit_per_minute")),
-        burst=cast(int, setting_default(ApiSettings, "rate_limit_burst")),
+        rate_per_minute=defaults.rate_limit_per_minute,
+        burst=defaults.rate_limit_burst,
     )
     oracle = api_soak.EventOracle(lake)
     api_soak.restore_fault(plan)  # a run stopped by force may have left it unreadable
@@ -403,13 +404,12 @@ def soak(lake: Path, window: TimeRange, args: argparse.Namespace) -> dict[str, o
         finally:
             api_soak.restore_fault(plan)
     figures = api_soak.summarize(result, elapsed)
-    cache_bound = cast(int | None, setting_default(ApiSettings, "cache_max_bytes"))
     figures |= {
         "soak_fault_partition": str(fault_dir.relative_to(lake)),
         "soak_max_hours": max_hours,
         "baseline_rss_mb": round(baseline_kib / 1024, 1),
         "peak_rss_mb": round(peak_kib / 1024, 1),
-        "cache_bound_mb": None if cache_bound is None else round(cache_bound / 2**20, 1),
+        "cache_bound_mb": round(defaults.cache_max_bytes / 2**20, 1),
     }
     print(
         f"soak {elapsed:.0f} s (3 keys at {plan.rate_per_minute}/min, burst {plan.burst};"
