@@ -479,7 +479,8 @@ def main() -> None:
         # The 24 h window sits in the middle of the lake, so pruning has something to skip.
         end = START + dt.timedelta(hours=args.hours // 2 + 12)
         window = TimeRange(end - dt.timedelta(hours=24), end)
-        engine = DuckDBEngine(lake.as_uri(), threads=1)
+        # the raw baseline scans 24 h of raw events: no API timeout (slow on a busy machine)
+        engine = DuckDBEngine(lake.as_uri(), threads=1, timeout_s=3600)
         engine.run(queries.ping())
         kpi_bytes, kpi_s, kpi_rows = bytes_read(
             engine, queries.signal_strength(window, Granularity.M1)
