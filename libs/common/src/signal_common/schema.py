@@ -1,8 +1,8 @@
 """The telemetry event, declared once; every other form of it is derived from EVENT_FIELDS.
 
 Derived here: the pydantic model (`TelemetryEvent`), the Arrow schema, the Glue/Athena (Hive)
-column list and the JSON Schema. The Spark `StructType` lives in `spark_schema` so that importing
-this package never needs pyspark. `tests/test_schema.py` proves the forms agree field by field.
+column list and the JSON Schema; nothing here imports pyspark. `tests/test_schema.py` proves the
+forms agree field by field.
 """
 
 from __future__ import annotations
