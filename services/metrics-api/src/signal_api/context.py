@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, overload
 
 import anyio
@@ -42,7 +42,7 @@ def row_capped(query: queries.Query, cap: int) -> queries.Query:
     WHERE, as Athena requires), and an ORDER BY before it still orders the rows kept."""
     if _TRAILING_LIMIT.search(query.sql):
         return query  # already bounded; the row count is still checked
-    return queries.Query(query.name, f"{query.sql} LIMIT {int(cap) + 1}", query.params)
+    return replace(query, sql=f"{query.sql} LIMIT {int(cap) + 1}")
 
 
 def _row_count(result: Any) -> int:
@@ -177,7 +177,7 @@ class ApiContext:
             value, rows = await anyio.to_thread.run_sync(work)
         except EngineError as exc:
             self.metrics.query_errors.labels(query.name, exc.code).inc()
-            self.readiness.failed()
+            self.readiness.failed(capped, exc)
             raise
         finally:
             self.metrics.queries.labels(query.name).observe(timing[0])

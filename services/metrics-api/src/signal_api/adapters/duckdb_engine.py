@@ -9,8 +9,10 @@ DuckDB's glob silently skips a directory it cannot list or enter, so a scan over
 partition would answer without it. Before each query the engine therefore opens the directories
 of the partitions the query reads (`Query.reads`: its tables and dt/hour bounds; about 30
 `os.scandir` calls for a day) and refuses it with LakeUnreadableError naming those it cannot
-read; a file DuckDB cannot open or parse is refused the same way, by name. The answer is then a
-503, never a partial 200 (and, being an error, never cached).
+read, and checks them again once the scan is done (a directory made unreadable while the query
+ran was skipped by the glob); a file DuckDB cannot open or parse is refused the same way, by
+name. The answer is then a 503, never a partial 200 (and, being an error, never cached). Left:
+a directory unreadable only between the two checks, never before or after.
 """
 
 from __future__ import annotations
@@ -248,7 +250,7 @@ class DuckDBEngine:
         timer = threading.Timer(self._timeout_s, cursor.interrupt)
         timer.start()
         try:
-            return fetch(cursor.execute(sql, list(query.params)))
+            result = fetch(cursor.execute(sql, list(query.params)))
         except duckdb.InterruptException as exc:
             raise EngineTimeoutError(
                 f"query {query.name} exceeded {self._timeout_s:g} s and was cancelled"
@@ -266,6 +268,10 @@ class DuckDBEngine:
         finally:
             timer.cancel()
             cursor.close()
+        # again after the scan: a directory that became unreadable while the query ran was
+        # skipped by DuckDB's glob (the soak benchmark's chmod mid-query found that race)
+        self._check_reads(query)
+        return result
 
     def close(self) -> None:
         """Close the DuckDB connection."""
