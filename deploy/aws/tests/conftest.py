@@ -4,6 +4,7 @@ as glue_packaging/bundle.py writes it (the wheels' contents do not reach a templ
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from signal_aws.app import build
-from signal_aws.settings import DeploySettings
+from signal_aws.settings import DeploySettings, repo_root
 
 WHEELS = [
     "wheels/signal_common-{common}-py3-none-any.whl",
@@ -24,7 +25,9 @@ WHEELS = [
 def make_bundle(root: Path, processor_version: str) -> Path:
     """A bundle directory with the manifest, script and wheel files bundle.py writes."""
     bundle = root / "glue-bundle"
-    wheels = [w.format(common="0.3.0", processor=processor_version) for w in WHEELS]
+    common = (repo_root() / "libs" / "common" / "pyproject.toml").read_text("utf-8")
+    common_version = tomllib.loads(common)["project"]["version"]
+    wheels = [w.format(common=common_version, processor=processor_version) for w in WHEELS]
     for relative in ["glue_job.py", *wheels]:
         path = bundle / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -162,6 +162,8 @@ class ServicesStack(Stack):
                     f"s3://{data.bucket.bucket_name}/{ATHENA_RESULTS_PREFIX}/"
                 ),
                 "SIGNAL_API_CACHE_TTL_S": str(settings.trigger_seconds),
+                # the ALB appends the address it saw to X-Forwarded-For (failed-auth throttling)
+                "SIGNAL_API_TRUSTED_PROXY_HOPS": "1",
             },
             secrets={
                 "SIGNAL_API_API_KEYS_SHA256": ecs.Secret.from_secrets_manager(
