@@ -291,9 +291,9 @@ class BatchWriter:
             w.record_files(table.name, batch_id, result.files[table.name])
         keep = [uri for uris in result.files.values() for uri in uris]
         w.delete_strays(batch_id, keep, known=result.intents)
-        for name, rows in result.partials.items():
+        for table, rows in result.partials.items():
             # an idle batch still clears any earlier attempt's files
-            w.write_arrow(rows if rows.num_rows else None, name, batch_id)
+            w.write_arrow(rows if rows.num_rows else None, table, batch_id)
         if self.settings.fault_after_write_batch == batch_id:
             log.error("fault injection: crashing after writing batch", extra={"batch_id": batch_id})
             os._exit(137)
