@@ -35,8 +35,8 @@ from signal_api.app import create_app
 from signal_api.core import queries
 from signal_api.core.params import Granularity, TimeRange
 from signal_api.settings import ApiSettings
-from signal_catalog import operations
 from signal_catalog.adapters.lake import LocalLake
+from signal_catalog.operations import compaction
 from signal_common.lake import (
     ALL_TABLES,
     EVENTS,
@@ -288,13 +288,13 @@ def main() -> None:
         switches: list[float] = []
         last = [time.perf_counter()]
 
-        def timed(_: operations.PartitionCompaction) -> None:
+        def timed(_: compaction.PartitionCompaction) -> None:
             now = time.perf_counter()
             switches.append(now - last[0])
             last[0] = now
 
         started = time.perf_counter()
-        result = operations.compact(
+        result = compaction.compact(
             LocalLake(str(root)),
             ALL_TABLES,
             now=dt.datetime.now(dt.UTC),
