@@ -106,3 +106,16 @@ def test_arrow_schemas_cover_every_table() -> None:
     batches = table_arrow_schema(PIPELINE_BATCHES, with_partitions=True)
     assert batches.field("quarantined_by_reason").type == pa.map_(pa.string(), pa.int64())
     assert batches.names[-2:] == ["dt", "hour"]
+
+
+def test_hole_thresholds_are_data_with_sources_and_overridable() -> None:
+    assert DEFAULT_BANDS["4G"].hole_max_dbm == -110
+    assert DEFAULT_BANDS["4G"].is_weak(-110)
+    assert not DEFAULT_BANDS["4G"].is_weak(-109)
+    assert all(b.hole_source for b in DEFAULT_BANDS.values())
+    bands = bands_with_overrides({"4G": {"hole_max_dbm": -115}})
+    assert bands["4G"].hole_max_dbm == -115
+    assert bands["4G"].hole_source.endswith("(overridden by settings)")
+    assert bands["5G"].hole_source == DEFAULT_BANDS["5G"].hole_source
+    with pytest.raises(ValueError, match="hole_max_dbm"):
+        bands_with_overrides({"4G": {"hole_max_dbm": -10}})

@@ -12,13 +12,23 @@ BAND_NAMES: tuple[str, ...] = ("excellent", "good", "fair", "poor")
 
 @dataclass(frozen=True)
 class QualityBands:
-    """Lower bounds (dBm, inclusive) of the excellent, good and fair bands; below fair is poor."""
+    """Lower bounds (dBm, inclusive) of the excellent, good and fair bands; below fair is poor.
+
+    ``hole_max_dbm`` is the coverage-hole threshold: a sample at or below it is a weak sample
+    (drive-test practice counts RSRP <= -110 dBm on LTE); ``hole_source`` says where it is from.
+    """
 
     measure: str
     excellent_min: int
     good_min: int
     fair_min: int
     source: str
+    hole_max_dbm: int = -110
+    hole_source: str = "drive-test practice: weak sample at RSRP <= -110 dBm"
+
+    def is_weak(self, signal_dbm: float) -> bool:
+        """Whether one measurement counts toward a coverage hole."""
+        return signal_dbm <= self.hole_max_dbm
 
     def band(self, signal_dbm: float) -> str:
         """The band name of one measurement."""
@@ -38,6 +48,8 @@ DEFAULT_BANDS: Mapping[str, QualityBands] = {
         good_min=-85,
         fair_min=-100,
         source="GSM RSSI ranges as in Android SignalStrength levels and operator field guides",
+        hole_max_dbm=-100,
+        hole_source="GSM coverage edge near -100 dBm RSSI in operator field guides",
     ),
     NetworkType.G3.value: QualityBands(
         "RSCP",
@@ -45,6 +57,8 @@ DEFAULT_BANDS: Mapping[str, QualityBands] = {
         good_min=-85,
         fair_min=-100,
         source="UMTS RSCP field-engineering ranges: 0..-70 / -71..-85 / -86..-100 / worse",
+        hole_max_dbm=-105,
+        hole_source="UMTS drive-test practice: weak sample at RSCP <= -105 dBm",
     ),
     NetworkType.G4.value: QualityBands(
         "RSRP",
@@ -52,6 +66,8 @@ DEFAULT_BANDS: Mapping[str, QualityBands] = {
         good_min=-90,
         fair_min=-100,
         source="LTE RSRP ranges: >= -80 excellent, -80..-90 good, -90..-100 fair, < -100 poor",
+        hole_max_dbm=-110,
+        hole_source="LTE drive-test practice: weak sample at RSRP <= -110 dBm",
     ),
     NetworkType.G5.value: QualityBands(
         "SS-RSRP",
@@ -59,6 +75,8 @@ DEFAULT_BANDS: Mapping[str, QualityBands] = {
         good_min=-105,
         fair_min=-120,
         source="5G NR SS-RSRP ranges: > -85 / -86..-105 / -106..-120 / worse",
+        hole_max_dbm=-110,
+        hole_source="NR coverage practice: weak sample at SS-RSRP <= -110 dBm, as on LTE",
     ),
 }
 
@@ -66,7 +84,10 @@ DEFAULT_BANDS: Mapping[str, QualityBands] = {
 def bands_with_overrides(
     overrides: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, QualityBands]:
-    """DEFAULT_BANDS with per-network overrides, e.g. {"4G": {"excellent_min": -75}}."""
+    """DEFAULT_BANDS with per-network overrides, e.g. {"4G": {"excellent_min": -75}}.
+
+    ``hole_max_dbm`` may be overridden the same way.
+    """
     result = dict(DEFAULT_BANDS)
     for network, values in (overrides or {}).items():
         if network not in result:
@@ -81,10 +102,18 @@ def bands_with_overrides(
             good_min=int(values.get("good_min", base.good_min)),
             fair_min=int(values.get("fair_min", base.fair_min)),
             source=f"{base.source} (overridden by settings)",
+            hole_max_dbm=int(values.get("hole_max_dbm", base.hole_max_dbm)),
+            hole_source=(
+                f"{base.hole_source} (overridden by settings)"
+                if "hole_max_dbm" in values
+                else base.hole_source
+            ),
         )
         if not merged.excellent_min > merged.good_min > merged.fair_min:
             raise ValueError(
                 f"quality bands for {network} must satisfy excellent_min > good_min > fair_min"
             )
+        if not -150 <= merged.hole_max_dbm <= -20:
+            raise ValueError(f"hole_max_dbm for {network} must lie in [-150, -20] dBm")
         result[network] = merged
     return result
