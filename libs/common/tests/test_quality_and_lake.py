@@ -119,3 +119,45 @@ def test_hole_thresholds_are_data_with_sources_and_overridable() -> None:
     assert bands["5G"].hole_source == DEFAULT_BANDS["5G"].hole_source
     with pytest.raises(ValueError, match="hole_max_dbm"):
         bands_with_overrides({"4G": {"hole_max_dbm": -10}})
+
+
+def test_band_definition_is_plain_json_of_every_threshold_with_its_source() -> None:
+    import json
+
+    from signal_common.quality import BANDS_VERSION, band_definition
+
+    definition = band_definition()
+    assert json.loads(json.dumps(definition)) == definition  # plain JSON, nothing lost
+    assert definition["version"] == BANDS_VERSION
+    assert definition["overridden"] is False
+    assert definition["band_names"] == ["excellent", "good", "fair", "poor"]
+    # the LTE entry written out by hand from the documented ranges (not read from quality.py)
+    assert definition["networks"]["4G"] == {
+        "measure": "RSRP",
+        "unit": "dBm",
+        "excellent_min": -80,
+        "good_min": -90,
+        "fair_min": -100,
+        "source": DEFAULT_BANDS["4G"].source,
+        "hole_max_dbm": -110,
+        "hole_source": DEFAULT_BANDS["4G"].hole_source,
+        "overridden": False,
+    }
+    assert set(definition["networks"]) == {"2G", "3G", "4G", "5G"}
+    assert [definition["networks"][n]["hole_max_dbm"] for n in ("2G", "3G", "5G")] == [
+        -100,
+        -105,
+        -110,
+    ]
+
+
+def test_band_definition_marks_overrides_per_network_and_overall() -> None:
+    from signal_common.quality import band_definition
+
+    definition = band_definition(bands_with_overrides({"3G": {"hole_max_dbm": -108}}))
+    assert definition["overridden"] is True
+    assert definition["networks"]["3G"]["overridden"] is True
+    assert definition["networks"]["3G"]["hole_max_dbm"] == -108
+    assert definition["networks"]["3G"]["good_min"] == -85  # the rest stays the default
+    assert definition["networks"]["4G"]["overridden"] is False
+    assert band_definition(bands_with_overrides({}))["overridden"] is False

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from signal_common.schema import NetworkType
 
 BAND_NAMES: tuple[str, ...] = ("excellent", "good", "fair", "poor")
+# The version of the default definition below: bump it when a default threshold, measure or
+# source changes, so a reader of `band_definition` can tell two definitions apart.
+# 1: bands per RAT; 2: hole thresholds per RAT (hole_max_dbm, hole_source).
+BANDS_VERSION = 2
+# The fields `bands_with_overrides` reads per network type.
+OVERRIDABLE_FIELDS: tuple[str, ...] = ("excellent_min", "good_min", "fair_min", "hole_max_dbm")
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,11 @@ class QualityBands:
         """Whether one measurement counts toward a coverage hole."""
         return signal_dbm <= self.hole_max_dbm
 
+    @property
+    def overridden(self) -> bool:
+        """Whether settings changed any threshold of this network type's defaults."""
+        return self.source.endswith(_OVERRIDDEN) or self.hole_source.endswith(_OVERRIDDEN)
+
     def band(self, signal_dbm: float) -> str:
         """The band name of one measurement."""
         if signal_dbm >= self.excellent_min:
@@ -40,6 +52,8 @@ class QualityBands:
             return "fair"
         return "poor"
 
+
+_OVERRIDDEN = " (overridden by settings)"
 
 DEFAULT_BANDS: Mapping[str, QualityBands] = {
     NetworkType.G2.value: QualityBands(
@@ -101,12 +115,10 @@ def bands_with_overrides(
             excellent_min=int(values.get("excellent_min", base.excellent_min)),
             good_min=int(values.get("good_min", base.good_min)),
             fair_min=int(values.get("fair_min", base.fair_min)),
-            source=f"{base.source} (overridden by settings)",
+            source=f"{base.source}{_OVERRIDDEN}",
             hole_max_dbm=int(values.get("hole_max_dbm", base.hole_max_dbm)),
             hole_source=(
-                f"{base.hole_source} (overridden by settings)"
-                if "hole_max_dbm" in values
-                else base.hole_source
+                f"{base.hole_source}{_OVERRIDDEN}" if "hole_max_dbm" in values else base.hole_source
             ),
         )
         if not merged.excellent_min > merged.good_min > merged.fair_min:
@@ -117,3 +129,35 @@ def bands_with_overrides(
             raise ValueError(f"hole_max_dbm for {network} must lie in [-150, -20] dBm")
         result[network] = merged
     return result
+
+
+def band_definition(bands: Mapping[str, QualityBands] | None = None) -> dict[str, Any]:
+    """The whole definition as plain JSON: version, band names (best first) and, per network
+    type, its measure, band lower bounds, hole threshold, their sources and whether settings
+    overrode them (`bands`: the result of `bands_with_overrides`; default: DEFAULT_BANDS)."""
+    chosen = DEFAULT_BANDS if bands is None else bands
+    networks = {
+        network: {
+            "measure": b.measure,
+            "unit": "dBm",
+            "excellent_min": b.excellent_min,
+            "good_min": b.good_min,
+            "fair_min": b.fair_min,
+            "source": b.source,
+            "hole_max_dbm": b.hole_max_dbm,
+            "hole_source": b.hole_source,
+            "overridden": b.overridden,
+        }
+        for network, b in chosen.items()
+    }
+    return {
+        "version": BANDS_VERSION,
+        "overridden": any(n["overridden"] for n in networks.values()),
+        "band_names": list(BAND_NAMES),
+        "rule": (
+            "a sample is in the first band whose lower bound (inclusive) it reaches: "
+            "excellent >= excellent_min, good >= good_min, fair >= fair_min, else poor; "
+            "a weak (coverage-hole) sample is <= hole_max_dbm"
+        ),
+        "networks": networks,
+    }
