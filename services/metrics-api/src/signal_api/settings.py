@@ -130,6 +130,50 @@ class ApiSettings(CommonSettings):
     alert_min_events: int = Field(
         20, ge=1, description="Alerts: events a postal code needs in the 'now' window."
     )
+    # alerts (#25): the evaluator (`signal-api alerts evaluate`) and its rules; see README "Alerts"
+    alert_window_minutes: int = Field(
+        5, ge=1, le=60, description="Alerts: length of the windows each rule judges, minutes."
+    )
+    alert_horizon_minutes: int = Field(
+        60,
+        ge=5,
+        le=24 * 60,
+        description="Alerts: windows this recent are re-evaluated every cycle (late data "
+        "inside it is recorded as a correction; older late data is not).",
+    )
+    alert_resolve_after_windows: int = Field(
+        3, ge=1, description="Alerts: clear windows in a row before a firing alert resolves."
+    )
+    alert_out_of_service_windows: int = Field(
+        1, ge=1, description="Alerts: breaching windows in a row before out_of_service fires."
+    )
+    alert_signal_drop_windows: int = Field(
+        1, ge=1, description="Alerts: breaching windows in a row before signal_drop fires."
+    )
+    alert_hole_share: float = Field(
+        0.3, gt=0, le=1, description="Alerts: share of weak samples that makes a window a hole."
+    )
+    alert_hole_min_events: int = Field(
+        50, ge=1, description="Alerts: events a window needs before a hole can be judged."
+    )
+    alert_hole_min_devices: int = Field(
+        5, ge=1, description="Alerts: distinct devices a hole window needs."
+    )
+    alert_hole_windows: int = Field(
+        3, ge=1, description="Alerts: hole windows in a row before coverage_hole fires."
+    )
+    alert_every_s: float = Field(
+        60.0, gt=0, description="Alerts: seconds between evaluator cycles (--every)."
+    )
+    alert_state_lookback_days: int = Field(
+        7, ge=1, description="Alerts: how far back the evaluator looks for its last state."
+    )
+    alert_stale_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="Alerts: /v1/alerts marks the state stale when the last cycle is older.",
+    )
+    # end of alerts (#25)
     summary_lookback_hours: int = Field(
         6, ge=1, description="Summary: how far back to look for the latest complete window."
     )
