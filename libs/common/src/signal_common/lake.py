@@ -253,6 +253,56 @@ PIPELINE_BATCHES = LakeTable(
     partition_keys=PARTITION_KEYS,
 )
 
+# --- alert_events (#25): written by the metrics API's alert evaluator, read by its API --------
+# Not a stream table: partitioned by day only and written one file per evaluation cycle, so it
+# stays out of ALL_TABLES (whose readers and compaction assume dt/hour partitions and lineage).
+ALERT_EVENTS = LakeTable(
+    "alert_events",
+    "The alert evaluator's cycles, per-window alert states and state transitions (history).",
+    columns=(
+        Column(
+            "evaluated_at", "timestamp", "Evaluation time of the cycle that wrote the row.", False
+        ),
+        Column(
+            "kind",
+            "string",
+            "cycle (one per cycle), state (per alert and window) or transition.",
+            False,
+        ),
+        Column("alert_id", "string", "Alert identity: rule:area_kind:area (null on cycle rows)."),
+        Column("rule", "string", "out_of_service, signal_drop or coverage_hole."),
+        Column("area_kind", "string", "postal_code (h3 cells later)."),
+        Column("area", "string", "The area's value, e.g. a postal code."),
+        Column(
+            "state", "string", "pending, firing, resolved or inactive (new state on transitions)."
+        ),
+        Column("previous", "string", "The state before a transition."),
+        Column(
+            "window_end",
+            "timestamp",
+            "End of the window the row judges (cycle: the newest).",
+            False,
+        ),
+        Column("since", "timestamp", "Start of the alert's current episode (first pending)."),
+        Column("breaches", "int", "Breaching windows in a row (state rows)."),
+        Column("clears", "int", "Clear windows in a row while firing (state rows)."),
+        Column("measures", "string", "JSON object of the window's measures (events, shares...)."),
+        Column("summary", "string", "One human sentence."),
+        Column("correction", "boolean", "True when late data re-evaluated a past window."),
+        Column("transition_key", "string", "Dedup key of a transition: alert_id|state|since."),
+    ),
+    partition_keys=(PARTITION_KEYS[0],),
+)
+
+
+def alert_events_file(evaluated_at: dt.datetime) -> str:
+    """The relative path of one evaluation cycle's file (deterministic: a rerun replaces it)."""
+    moment = evaluated_at.astimezone(dt.UTC)
+    return f"{ALERT_EVENTS.name}/dt={moment:%Y-%m-%d}/eval-{moment:%Y%m%dT%H%M%S}Z.parquet"
+
+
+# --- end of alert_events (#25) ------------------------------------------------------------------
+
 KPI_TABLES: tuple[LakeTable, ...] = (
     SIGNAL_STRENGTH_BY_OPERATOR,
     GPS_PRECISION_BY_PROVIDER,

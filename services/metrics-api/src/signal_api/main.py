@@ -1,6 +1,11 @@
-"""Entry point: build settings, the engine and the app, and serve it with uvicorn."""
+"""Entry point: `signal-api` serves the API with uvicorn; `signal-api alerts evaluate` runs the
+alert evaluator (same image, settings and engine; one process of it per deployment)."""
 
 from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections.abc import Sequence
 
 import uvicorn
 
@@ -31,10 +36,59 @@ def build_engine(settings: ApiSettings) -> QueryEngine:
     )
 
 
-def main() -> None:
-    """Serve the API on the configured host and port."""
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="signal-api", description="Serve the metrics API (no arguments), or run a command."
+    )
+    commands = parser.add_subparsers(dest="command")
+    alerts = commands.add_parser("alerts", help="alert evaluator").add_subparsers(
+        dest="alerts_command", required=True
+    )
+    evaluate = alerts.add_parser(
+        "evaluate", help="evaluate the alert rules over the lake every --every seconds"
+    )
+    evaluate.add_argument(
+        "--every",
+        type=float,
+        default=None,
+        help="seconds between cycles (SIGNAL_API_ALERT_EVERY_S)",
+    )
+    evaluate.add_argument("--once", action="store_true", help="run one cycle and exit")
+    evaluate.add_argument(
+        "--at",
+        type=dt.datetime.fromisoformat,
+        default=None,
+        help="evaluation time of the one cycle (ISO 8601, UTC; implies --once)",
+    )
+    return parser
+
+
+def evaluate_alerts(settings: ApiSettings, args: argparse.Namespace) -> None:
+    """Run the alert evaluator the settings describe."""
+    from signal_api.alerts.evaluator import run_forever
+    from signal_api.alerts.wiring import build_evaluator
+
+    engine = build_engine(settings)
+    try:
+        evaluator = build_evaluator(settings, engine)
+        if args.at is not None:
+            at = args.at if args.at.tzinfo else args.at.replace(tzinfo=dt.UTC)
+            evaluator.evaluate(at)
+            return
+        every = args.every if args.every is not None else settings.alert_every_s
+        run_forever(evaluator, every_s=every, once=args.once)
+    finally:
+        engine.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the API on the configured host and port, or run the command given."""
+    args = _parser().parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    if args.command == "alerts":
+        evaluate_alerts(settings, args)
+        return
     engine = build_engine(settings)
     try:
         uvicorn.run(

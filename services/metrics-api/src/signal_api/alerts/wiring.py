@@ -1,0 +1,74 @@
+"""Build the alert evaluator from settings: engine, store, rules and notifier."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from signal_api.adapters.engine import QueryEngine
+from signal_api.alerts.evaluator import Evaluator
+from signal_api.alerts.model import Transition, TransitionNotifier
+from signal_api.alerts.rules import rules_from_settings
+from signal_api.alerts.store import AlertStore, LocalAlertStore, S3AlertStore
+from signal_api.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+
+class LogNotifier:
+    """Delivery when no delivery layer is configured: one log line per transition key."""
+
+    def __init__(self) -> None:
+        self._sent: set[str] = set()
+
+    def deliver(self, transitions: Sequence[Transition]) -> int:
+        fresh = [t for t in transitions if t.key not in self._sent]
+        for t in fresh:
+            log.warning("alert %s", t.state, extra={"key": t.key, "summary": t.summary})
+            self._sent.add(t.key)
+        return len(fresh)
+
+
+def build_store(settings: ApiSettings) -> AlertStore:
+    """alert_events under the lake root (S3 in AWS, a directory locally)."""
+    if settings.lake_root.startswith("s3://"):
+        import boto3
+
+        client: Any = boto3.client(
+            "s3", region_name=settings.aws_region, endpoint_url=settings.s3_endpoint_url
+        )
+        return S3AlertStore(client, settings.lake_root)
+    return LocalAlertStore(settings.lake_root)
+
+
+def build_notifier(settings: ApiSettings) -> TransitionNotifier:
+    """signal_api.alerts.delivery's notifier when that layer is present, else log lines."""
+    try:
+        delivery = importlib.import_module("signal_api.alerts.delivery")
+    except ImportError:
+        return LogNotifier()
+    factory = getattr(delivery, "build_notifier", None)
+    if factory is None:
+        return LogNotifier()
+    notifier: TransitionNotifier = factory(settings)
+    return notifier
+
+
+def build_evaluator(
+    settings: ApiSettings,
+    engine: QueryEngine,
+    *,
+    store: AlertStore | None = None,
+    notifier: TransitionNotifier | None = None,
+) -> Evaluator:
+    """The evaluator the settings describe (store and notifier may be given, e.g. by tests)."""
+    return Evaluator(
+        engine,
+        store if store is not None else build_store(settings),
+        rules_from_settings(settings),
+        notifier if notifier is not None else build_notifier(settings),
+        lookback=dt.timedelta(days=settings.alert_state_lookback_days),
+    )
