@@ -197,6 +197,13 @@ def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str
     """The API on AthenaEngine: Athena's typed rows become the same response shape."""
     engine = make_engine()
     bucket = int(WINDOW.start.timestamp())
+    # the lake's state is read first (the response's meta), then the data
+    batch, watermark = bucket + 7200.5, bucket + 7190.25
+    _inject(
+        moto_endpoint_url,
+        [("newest_batch_time", "double"), ("watermark", "double")],
+        [[str(batch), str(watermark)]],
+    )
     _inject(
         moto_endpoint_url,
         [
@@ -231,6 +238,10 @@ def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str
             "max_signal_dbm": -70,
         }
     ]
+    # Athena's doubles become the meta's instants (23:00 + 7200.5 s, + 7190.25 s)
+    assert body["meta"]["newest_batch_time"] == "2026-11-23T01:00:00.500000Z"
+    assert body["meta"]["watermark"] == "2026-11-23T00:59:50.250000Z"
+    assert [q["name"] for q in body["meta"]["queries"]] == ["signal_strength"]
     sent = _last_execution(athena)
     h23 = int(dt.datetime(2026, 11, 22, 23, tzinfo=dt.UTC).timestamp())
     h00 = h23 + 3600

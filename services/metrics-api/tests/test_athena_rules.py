@@ -229,6 +229,7 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "window_totals": (call(WINDOW),),
     "pipeline": (call(WINDOW),),
     "newest_batch": (call(WINDOW),),
+    "lake_state": (call(WINDOW),),
     "ping": (call(),),
 }
 

@@ -107,9 +107,9 @@ def test_rows_are_shaped_and_encoded_in_worker_threads(
         shaped.append(_on_event_loop())
         return status_rows(rows)
 
-    def recording_encode(payload: dict[str, Any]) -> rendering.Rendered:
+    def recording_encode(payload: dict[str, Any], *meta: Any) -> rendering.Rendered:
         encoded.append(_on_event_loop())
-        return encode(payload)
+        return encode(payload, *meta)
 
     monkeypatch.setattr(service, "_status_rows", recording_status_rows, raising=False)
     monkeypatch.setattr(rendering.Rendered, "encode", recording_encode, raising=False)

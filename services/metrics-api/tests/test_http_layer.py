@@ -29,7 +29,7 @@ def test_the_openapi_document_is_the_committed_contract() -> None:
 
 def _v1_paths() -> list[str]:
     paths = sorted(p for p in document()["paths"] if p.startswith("/v1/"))
-    assert len(paths) == 8  # 4 KPI series, coverage, alerts, summary, pipeline
+    assert len(paths) == 9  # 4 KPI series, coverage, alerts, summary, pipeline, meta/bands
     return paths
 
 

@@ -19,7 +19,7 @@ from signal_api import __version__, handlers
 from signal_api.adapters.engine import QueryEngine
 from signal_api.context import ApiContext
 from signal_api.observability import MetricsMiddleware
-from signal_api.routes import kpis, network, ops, pipeline
+from signal_api.routes import kpis, meta, network, ops, pipeline
 from signal_api.settings import ApiSettings
 
 
@@ -43,7 +43,7 @@ def create_app(
     )
     app.state.context = context
     handlers.install(app)
-    mounted = [("/v1", r) for r in (kpis.router, network.router, pipeline.router)]
+    mounted = [("/v1", r) for r in (kpis.router, network.router, pipeline.router, meta.router)]
     mounted.append(("", ops.router))
     for prefix, router in mounted:
         app.include_router(router, prefix=prefix)

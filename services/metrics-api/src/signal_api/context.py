@@ -19,12 +19,14 @@ from signal_api.core.alerts import AlertThresholds
 from signal_api.core.auth import KeyRing
 from signal_api.core.cache import ResultCache
 from signal_api.core.errors import EngineError, ResultTooLargeError
-from signal_api.core.params import as_utc, filter_values
+from signal_api.core.meta import LakeState, Recent, query_meta
+from signal_api.core.params import TimeRange, as_utc, filter_values
 from signal_api.core.ratelimit import ConcurrencyLimit, RateLimiter
 from signal_api.core.readiness import Readiness
 from signal_api.observability import Metrics
 from signal_api.rendering import Rendered
 from signal_api.settings import ApiSettings
+from signal_common.quality import QualityBands, bands_with_overrides
 
 T = TypeVar("T")
 
@@ -33,6 +35,8 @@ T = TypeVar("T")
 CALLER: ContextVar[str] = ContextVar("signal_api_caller", default="-")
 # Rows the current computation has read so far (set by ApiContext.cached, added to by runs).
 _ROWS: ContextVar[list[int] | None] = ContextVar("signal_api_rows", default=None)
+# The data queries the current computation has run (set by ApiContext.cached): its meta.
+_QUERIES: ContextVar[list[queries.Query] | None] = ContextVar("signal_api_queries", default=None)
 _TRAILING_LIMIT = re.compile(r"\bLIMIT\s+\d+\s*$", re.IGNORECASE)
 
 
@@ -66,6 +70,8 @@ class ApiContext:
     thresholds: AlertThresholds
     readiness: Readiness
     clock: Callable[[], dt.datetime]
+    bands: dict[str, QualityBands]
+    recent_lake_state: Recent
 
     @classmethod
     def build(
@@ -117,6 +123,10 @@ class ApiContext:
                 clock=monotonic,
             ),
             clock=clock,
+            bands=bands_with_overrides(settings.quality_band_overrides),
+            # the state is read at most once per result-cache TTL: an uncached answer costs one
+            # small query of pipeline_batches more only when no other did so that recently
+            recent_lake_state=Recent(ttl_s=settings.cache_ttl_s, clock=monotonic),
         )
 
     @overload
@@ -191,7 +201,27 @@ class ApiContext:
         counter = _ROWS.get()
         if counter is not None:
             counter[0] += rows
+        ran = _QUERIES.get()
+        if ran is not None:
+            ran.append(query)
         return value
+
+    def lake_state_query(self) -> queries.Query:
+        """`lake_state` over the batches of the last `summary_lookback_hours` hours (to the end
+        of the current hour: a processor clock a little ahead still counts)."""
+        hour = self.now().replace(minute=0, second=0, microsecond=0)
+        lookback = dt.timedelta(hours=self.settings.summary_lookback_hours)
+        return queries.lake_state(TimeRange(hour - lookback, hour + dt.timedelta(hours=1)))
+
+    async def lake_state(self) -> LakeState:
+        """The lake's state, read at most once per `cache_ttl_s` (as a data query: its failure
+        is the response's, a 503 naming what cannot be read, never a meta silently empty)."""
+
+        async def fetch() -> LakeState:
+            return await self.run(self.lake_state_query(), lambda rows: LakeState.of_row(rows[0]))
+
+        state: LakeState = await self.recent_lake_state.get(fetch)
+        return state
 
     async def cached(
         self, key: tuple[Hashable, ...], compute: Callable[[], Awaitable[dict[str, Any]]]
@@ -205,14 +235,22 @@ class ApiContext:
 
         async def rendered() -> Rendered:
             async with self.concurrency.hold(caller):
-                counter = [0]
-                token = _ROWS.set(counter)
+                # read before the data: the answer holds at least every batch up to the state
+                state = await self.lake_state()
+                counter, ran = [0], list[queries.Query]()
+                rows_token, queries_token = _ROWS.set(counter), _QUERIES.set(ran)
                 try:
                     payload = await compute()
                 finally:
-                    _ROWS.reset(token)
+                    _ROWS.reset(rows_token)
+                    _QUERIES.reset(queries_token)
                 self.limiter.charge(caller, counter[0] // self.settings.rows_per_token)
-                return await anyio.to_thread.run_sync(Rendered.encode, payload)
+                meta = {
+                    "watermark": state.watermark,
+                    "newest_batch_time": state.newest_batch_time,
+                    "queries": [query_meta(query) for query in ran],
+                }
+                return await anyio.to_thread.run_sync(Rendered.encode, payload, meta)
 
         result = await self.cache.get(key, rendered)
         outcome = "stale" if result.stale else "hit" if result.hit else "miss"

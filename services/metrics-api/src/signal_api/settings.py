@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from signal_common.quality import bands_with_overrides
 from signal_common.settings import CommonSettings
 
 # Longest range each granularity may ask for, in hours (1m over more than 48 h is ~2,900 points
@@ -183,6 +184,21 @@ class ApiSettings(CommonSettings):
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS (JSON list; empty: none)."
     )
+    # coverage analytics (#24)
+    quality_band_overrides: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description='Per network type, e.g. {"4G": {"excellent_min": -75}} (JSON): the same '
+        "value as the stream processor's SIGNAL_PROCESSOR_QUALITY_BAND_OVERRIDES, so "
+        "/v1/meta/bands describes the bands the lake was computed with.",
+    )
+
+    @field_validator("quality_band_overrides")
+    @classmethod
+    def _valid_band_overrides(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        bands_with_overrides(value)  # raises ValueError naming the network type or rule
+        return value
+
+    # end of coverage analytics (#24)
 
     @field_validator("range_limits_hours")
     @classmethod

@@ -12,11 +12,51 @@ def _example(**values: Any) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [values]})
 
 
+class PartitionsRead(BaseModel):
+    """The hour partitions of one table a query read: `first` to `last`, both inclusive."""
+
+    model_config = _example(
+        table="signal_strength_by_operator",
+        first="dt=2026-11-23/hour=6",
+        last="dt=2026-11-23/hour=7",
+        hours=2,
+    )
+
+    table: str
+    first: str = Field(description="The first partition read, as its path: dt=…/hour=….")
+    last: str = Field(description="The last partition read (inclusive).")
+    hours: int = Field(description="Hour partitions from first to last.")
+
+
+class QueryRun(BaseModel):
+    """One query behind a response."""
+
+    name: str = Field(description="The query's name (signal_api.core.queries).")
+    sql_sha256: str = Field(
+        description="SHA-256 (64 hex digits) of the query's SQL text as the API builds it: "
+        "`?` for every bound value, before the row cap's LIMIT (the same text, the same hash)."
+    )
+    partitions: list[PartitionsRead] = Field(description="Per table, the partitions it read.")
+
+
 class Meta(BaseModel):
-    """How a response was produced."""
+    """How a response was produced, and what data it stands on."""
 
     stale: bool = Field(False, description="True when served from the last good result.")
     cached: bool = Field(False, description="True when served from the cache.")
+    watermark: dt.datetime | None = Field(
+        None,
+        description="The data's watermark when the answer was computed: the newest event time "
+        "of any committed micro-batch (each batch's capped at its batch time), from "
+        "pipeline_batches over the last summary_lookback_hours. Events dated at or before it "
+        "may still arrive late and fold in; null: no batch in that time.",
+    )
+    newest_batch_time: dt.datetime | None = Field(
+        None, description="The newest committed micro-batch then (null: none in that time)."
+    )
+    queries: list[QueryRun] = Field(
+        default_factory=list, description="The data queries the answer ran, in order."
+    )
 
 
 class SignalStrengthRow(BaseModel):
@@ -200,7 +240,22 @@ class PipelineResponse(BaseModel):
         description="Consumer lag of the newest batch: max MillisBehindLatest over its shards."
     )
     max_millis_behind_latest: int | None = Field(description="Largest consumer lag in the range.")
-    events_per_s: float = Field(description="Valid rows per second over the range.")
+    events_per_s: float = Field(
+        description="Valid rows per second over the whole range (low when the range is longer "
+        "than the span with batches; see throughput_events_per_s)."
+    )
+    throughput_events_per_s: float | None = Field(
+        None,
+        description="Valid rows per second between the first and the last batch in the range: "
+        "the rows of every batch after the first over the seconds between their batch times "
+        "(the first batch's rows arrived before the span). Null with fewer than two batches.",
+    )
+    throughput_from: dt.datetime | None = Field(
+        None, description="The first batch time in the range (start of the throughput span)."
+    )
+    throughput_to: dt.datetime | None = Field(
+        None, description="The last batch time in the range (end of the throughput span)."
+    )
     quarantine_rate: float | None = Field(description="Quarantined / rows in.")
     quarantine_rate_by_reason: dict[str, float]
     quarantined_by_reason: dict[str, int]
@@ -211,6 +266,50 @@ class PipelineResponse(BaseModel):
     batch_freshness_s: float | None
     event_freshness_s: float | None
     meta: Meta = Field(default_factory=Meta)
+
+
+class NetworkBands(BaseModel):
+    """One network type's thresholds (dBm) and where each comes from."""
+
+    measure: str = Field(description="What signal_dbm measures on this RAT (RSRP, RSCP, …).")
+    unit: str
+    excellent_min: int = Field(description="Lower bound (inclusive) of 'excellent'.")
+    good_min: int = Field(description="Lower bound (inclusive) of 'good'.")
+    fair_min: int = Field(description="Lower bound (inclusive) of 'fair'; below it 'poor'.")
+    source: str = Field(description="Where the band thresholds come from.")
+    hole_max_dbm: int = Field(description="A sample at or below it is weak (a coverage hole).")
+    hole_source: str = Field(description="Where the hole threshold comes from.")
+    overridden: bool = Field(description="Whether settings changed this RAT's defaults.")
+
+
+class BandsResponse(BaseModel):
+    """The signal-quality bands the API serves (signal_common.quality.band_definition)."""
+
+    model_config = _example(
+        version=2,
+        overridden=False,
+        band_names=["excellent", "good", "fair", "poor"],
+        rule="a sample is in the first band whose lower bound (inclusive) it reaches: …",
+        networks={
+            "4G": {
+                "measure": "RSRP",
+                "unit": "dBm",
+                "excellent_min": -80,
+                "good_min": -90,
+                "fair_min": -100,
+                "source": "LTE RSRP ranges: …",
+                "hole_max_dbm": -110,
+                "hole_source": "LTE drive-test practice: weak sample at RSRP <= -110 dBm",
+                "overridden": False,
+            }
+        },
+    )
+
+    version: int = Field(description="Version of the default definition (BANDS_VERSION).")
+    overridden: bool = Field(description="Whether settings override any default.")
+    band_names: list[str] = Field(description="Band names, best first.")
+    rule: str = Field(description="How a sample is assigned a band, in words.")
+    networks: dict[str, NetworkBands] = Field(description="Per network type (2G … 5G).")
 
 
 class ErrorBody(BaseModel):

@@ -381,7 +381,29 @@ def pipeline(window: TimeRange) -> Query:
                MAX(millis_behind_latest) AS max_millis_behind_latest,
                SUM(processing_ms) AS processing_ms, MAX(max_lateness_s) AS max_lateness_s,
                to_unixtime(MAX(batch_time)) AS newest_batch_time,
+               to_unixtime(MIN(batch_time)) AS oldest_batch_time,
+               min_by(valid_rows, batch_time) AS first_batch_valid_rows,
                to_unixtime(MAX(max_event_time)) AS newest_event_time, {reasons}
+            FROM {b.visible(PIPELINE_BATCHES, where, window)}""",
+    )
+
+
+def lake_state(window: TimeRange) -> Query:
+    """The newest committed batch's time and the data's watermark in a batch-time range (epoch
+    seconds, or NULL when it has no batch). The watermark is the newest event time of any batch,
+    each batch's capped at its own batch time: an event dated after the batch that processed it
+    comes from a clock ahead, not from a later moment. A CASE, not LEAST: DuckDB's LEAST skips a
+    NULL max_event_time (a batch without valid events) where Trino's returns NULL."""
+    b = _Builder()
+
+    def where() -> str:
+        return b.in_range("batch_time", window)
+
+    return b.query(
+        "lake_state",
+        f"""SELECT to_unixtime(MAX(batch_time)) AS newest_batch_time,
+               to_unixtime(MAX(CASE WHEN max_event_time > batch_time THEN batch_time
+                                    ELSE max_event_time END)) AS watermark
             FROM {b.visible(PIPELINE_BATCHES, where, window)}""",
     )
 
@@ -415,5 +437,6 @@ def all_example_queries(now: dt.datetime) -> list[Query]:
         window_totals(window),
         pipeline(window),
         newest_batch(window),
+        lake_state(window),
         ping(),
     ]

@@ -335,7 +335,13 @@ async def pipeline(run: Runner, window: TimeRange, *, at: dt.datetime) -> dict[s
         by_reason["other"] = other
     batches = int(r["batches"] or 0)
     newest_batch = epoch_to_datetime(r["newest_batch_time"])
+    oldest_batch = epoch_to_datetime(r["oldest_batch_time"])
     newest_event = epoch_to_datetime(r["newest_event_time"])
+    throughput = None
+    if batches >= 2 and newest_batch is not None and oldest_batch is not None:
+        span_s = (newest_batch - oldest_batch).total_seconds()
+        after_first = int(r["valid_rows"] or 0) - int(r["first_batch_valid_rows"] or 0)
+        throughput = after_first / span_s if span_s > 0 else None
     return {
         "from_": window.start,
         "to": window.end,
@@ -349,6 +355,9 @@ async def pipeline(run: Runner, window: TimeRange, *, at: dt.datetime) -> dict[s
         "millis_behind_latest": _int_or_none(r["millis_behind_latest"]),
         "max_millis_behind_latest": _int_or_none(r["max_millis_behind_latest"]),
         "events_per_s": int(r["valid_rows"] or 0) / window.seconds,
+        "throughput_events_per_s": throughput,
+        "throughput_from": oldest_batch,
+        "throughput_to": newest_batch,
         "quarantine_rate": _ratio(quarantined, rows_in),
         "quarantine_rate_by_reason": {k: v / rows_in for k, v in by_reason.items()}
         if rows_in
