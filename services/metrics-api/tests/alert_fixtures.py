@@ -4,6 +4,9 @@ independent pandas oracle of the three rules and the lifecycle."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -164,3 +167,32 @@ def history(store: Any, first: dt.datetime, last: dt.datetime) -> list[dict[str,
     for moment in cycles_between(store, first, last):
         rows += [r for r in store.read(moment).to_pylist() if r["kind"] == "transition"]
     return rows
+
+
+class FileRecorder:
+    """A receiver that persists what it accepted (one JSON line per transition key) and
+    deduplicates by key across processes, as the delivery layer promises to. With
+    `hang_marker`, it writes the marker and hangs before accepting anything new (a test kills
+    the process there: after the cycle's commit, before its delivery)."""
+
+    def __init__(self, path: Path, *, hang_marker: Path | None = None) -> None:
+        self.path = path
+        self.hang_marker = hang_marker
+
+    def accepted(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line)["key"] for line in self.path.read_text().splitlines()]
+
+    def deliver(self, transitions: Sequence[Any]) -> int:
+        seen = set(self.accepted())
+        fresh = [t for t in transitions if t.key not in seen]
+        if fresh and self.hang_marker is not None:
+            self.hang_marker.write_text("delivering")
+            time.sleep(3600)
+        with open(self.path, "a") as handle:
+            for t in fresh:
+                handle.write(json.dumps({"key": t.key, "correction": t.correction}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return len(fresh)
