@@ -5,11 +5,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from signal_common.quality import band_definition
 from signal_dashboard.adapters.api_client import ApiError, ApiRequest, ApiResponse
 from signal_dashboard.core.filters import format_instant
 
 NOW = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
 OPERATORS = ("Movistar", "Orange", "Vodafone")
+# The data's watermark every canned answer reports (the page shows it as "data as of").
+WATERMARK = NOW - dt.timedelta(seconds=37)
+
+
+def bands_body(**lte: Any) -> dict[str, Any]:
+    """A /v1/meta/bands body: libs/common's definition, with `lte` overriding 4G values."""
+    body = band_definition()
+    if lte:
+        body["networks"]["4G"].update(lte, overridden=True)
+        body["overridden"] = True
+    return body
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -19,7 +31,24 @@ def _iso(moment: dt.datetime) -> str:
 def canned(path: str) -> dict[str, Any]:
     """A plausible body for each route (figures consistent within each body)."""
     minute = NOW - dt.timedelta(minutes=2)
-    meta = {"stale": False, "cached": False}
+    meta = {
+        "stale": False,
+        "cached": False,
+        "watermark": _iso(WATERMARK),
+        "newest_batch_time": _iso(NOW - dt.timedelta(seconds=20)),
+        "queries": [
+            {
+                "name": path.rsplit("/", 1)[-1].replace("-", "_"),
+                "sql_sha256": "ab" * 32,
+                "partitions": [
+                    {"table": "t", "first": "dt=2026-12-01/hour=7", "last": "dt=2026-12-01/hour=8",
+                     "hours": 2}
+                ],
+            }
+        ],
+    }  # fmt: skip
+    if path == "/v1/meta/bands":
+        return bands_body()
     series = {"from": _iso(NOW - dt.timedelta(hours=1)), "to": _iso(NOW), "granularity": "1m"}
     if path == "/v1/summary":
         return {
@@ -46,6 +75,9 @@ def canned(path: str) -> dict[str, Any]:
             "millis_behind_latest": 1200,
             "max_millis_behind_latest": 5000,
             "events_per_s": 2.72,
+            "throughput_events_per_s": 19.96,
+            "throughput_from": _iso(NOW - dt.timedelta(minutes=30)),
+            "throughput_to": _iso(NOW - dt.timedelta(seconds=20)),
             "quarantine_rate": 0.015,
             "quarantine_rate_by_reason": {"bad_json": 0.01, "missing_field": 0.005},
             "quarantined_by_reason": {"bad_json": 100, "missing_field": 50},
@@ -226,3 +258,6 @@ class FakeClient:
 
     def alerts(self, *, postal_codes=()) -> ApiResponse:  # type: ignore[no-untyped-def]
         return self._get("/v1/alerts", [("postal_code", p) for p in postal_codes])
+
+    def bands(self) -> ApiResponse:
+        return self._get("/v1/meta/bands", [])

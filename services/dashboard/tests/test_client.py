@@ -141,3 +141,25 @@ def test_typed_routes_against_the_real_api(api: ManagedProcess, events: pd.DataF
         unauthorised.summary()
     assert json.dumps(client.alerts().body)  # a JSON body the pages can read
     assert isinstance(strength.received_at, dt.datetime)
+
+
+def test_bands_and_meta_from_the_real_api(api: ManagedProcess, events: pd.DataFrame) -> None:
+    from signal_common.quality import band_definition
+    from signal_dashboard.core import shaping
+
+    client = ApiClient(api.url, api_key=API_KEY)
+    assert client.bands().body == band_definition()  # the API applies libs/common's defaults
+    start = events["event_time"].min().floor("h").to_pydatetime()
+    end = (events["event_time"].max().floor("min") + pd.Timedelta(minutes=1)).to_pydatetime()
+    meta = client.coverage(start, end).body["meta"]
+    # the fixture's batches: each batch's newest event, written a second after the last event
+    newest_event = events["event_time"].max()
+    assert abs(pd.Timestamp(meta["watermark"]) - newest_event) < pd.Timedelta(microseconds=2)
+    newest_batch = newest_event + pd.Timedelta(seconds=1)
+    assert abs(pd.Timestamp(meta["newest_batch_time"]) - newest_batch) < pd.Timedelta(
+        microseconds=2
+    )
+    assert [q["name"] for q in meta["queries"]] == ["coverage"]
+    text = shaping.data_as_of([{"meta": meta}])
+    assert text is not None
+    assert text.startswith(f"Data as of {newest_event:%Y-%m-%d %H:%M:%S} UTC")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
+import pandas as pd
 import pytest
 
 from signal_dashboard import charts
@@ -234,7 +236,22 @@ def test_pipeline_tiles_and_reasons() -> None:
         "quarantine_rate_by_reason": {"invalid_json": 0.01, "missing": 0.02},
     }
     tiles = {t.label: t for t in shaping.pipeline_tiles(body)}
-    assert tiles["Throughput"].value == "2.5 events/s"
+    # fewer than two batches' span in the body: no rate, never the range-wide figure
+    assert tiles["Throughput (first to last batch)"].value == "–"
+    spanned = {
+        **body,
+        "throughput_events_per_s": 20.04,
+        "throughput_from": "2026-11-24T09:00:00Z",
+        "throughput_to": "2026-11-24T09:10:00Z",
+    }
+    tile = shaping.pipeline_tiles(spanned)[0]
+    assert (tile.label, tile.value, tile.raw) == (
+        "Throughput (first to last batch)",
+        "20.0 events/s",
+        20.04,
+    )
+    assert "2026-11-24 09:00:00 UTC to 2026-11-24 09:10:00 UTC" in tile.help
+    assert "whole range: 2.50 events/s" in tile.help
     assert tiles["Late (dropped)"].state == "warn"
     assert tiles["Consumer lag"].value == "1.5 s"
     assert tiles["Newest batch"].value == "3 min 20 s ago"
@@ -318,3 +335,100 @@ def test_alerts_headline_names_each_code() -> None:
         "1 postal code in trouble: **47014** (critical since 09:05 UTC)"
     )
     assert shaping.alerts_headline(frame.iloc[0:0]) == "No postal code is in trouble right now."
+
+
+META = {
+    "stale": False,
+    "cached": True,
+    "watermark": "2026-11-24T09:12:41.250000Z",
+    "newest_batch_time": "2026-11-24T09:12:50Z",
+    "queries": [
+        {
+            "name": "signal_strength",
+            "sql_sha256": "0f" * 32,
+            "partitions": [
+                {
+                    "table": "signal_strength_by_operator",
+                    "first": "dt=2026-11-24/hour=8",
+                    "last": "dt=2026-11-24/hour=9",
+                    "hours": 2,
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_csv_carries_the_meta_as_comment_lines_pandas_skips() -> None:
+    frame = pd.DataFrame(
+        {
+            "bucket_start": pd.to_datetime(["2026-11-24T09:00:00Z", "2026-11-24T09:01:00Z"]),
+            "operator": ["Orange #2", "O"],  # a '#' in the data must stay data
+            "event_count": [5, 7],
+        }
+    )
+    header = shaping.meta_lines(
+        {"meta": META},
+        request="GET http://api/v1/kpis/signal-strength?from=x",
+        received_at=dt.datetime(2026, 11, 24, 9, 13, 2, tzinfo=dt.UTC),
+    )
+    text = shaping.csv_bytes(frame, header=header).decode()
+    assert text.splitlines()[:7] == [
+        "# request: GET http://api/v1/kpis/signal-strength?from=x",
+        "# received_at: 2026-11-24T09:13:02Z",
+        "# watermark: 2026-11-24T09:12:41.250000Z",
+        "# newest_batch_time: 2026-11-24T09:12:50Z",
+        "# cached: true",
+        "# stale: false",
+        "# query: signal_strength sql_sha256=" + "0f" * 32
+        + " signal_strength_by_operator/dt=2026-11-24/hour=8..dt=2026-11-24/hour=9 (2 h)",
+    ]  # fmt: skip
+    read = pd.read_csv(io.StringIO(text), comment="#")
+    assert read["operator"].tolist() == ["Orange #2", "O"]
+    assert read["event_count"].tolist() == [5, 7]
+    assert read["bucket_start"].tolist() == ["2026-11-24T09:00:00Z", "2026-11-24T09:01:00Z"]
+    # without a '#' in the data the table is written as before, under the same comments
+    plain = shaping.csv_bytes(frame.assign(operator=["A", "B"]), header=header).decode()
+    assert plain.splitlines()[7:] == [
+        "bucket_start,operator,event_count",
+        "2026-11-24T09:00:00Z,A,5",
+        "2026-11-24T09:01:00Z,B,7",
+    ]
+
+
+def test_data_as_of_is_the_oldest_watermark_of_the_answers() -> None:
+    older = {
+        **META,
+        "watermark": "2026-11-24T09:10:00Z",
+        "newest_batch_time": "2026-11-24T09:10:05Z",
+    }
+    text = shaping.data_as_of([{"meta": META}, {"meta": older}, {"no": "meta"}])
+    assert text is not None
+    assert text.startswith("Data as of 2026-11-24 09:10:00 UTC: the newest event time processed")
+    assert "newest batch 09:12:50 UTC" in text
+    unknown = shaping.data_as_of([{"meta": {**META, "watermark": None}}])
+    assert unknown is not None
+    assert unknown.startswith("Data as of: unknown")
+    assert shaping.data_as_of([{"rows": []}]) is None
+
+
+def test_band_definition_from_the_api_and_the_fallback() -> None:
+    from signal_common.quality import band_definition
+
+    body = band_definition()
+    body["networks"]["4G"].update(excellent_min=-70, overridden=True)
+    body["overridden"] = True
+    definition = shaping.band_definition(body)
+    assert definition.from_api
+    assert definition.map_bands.excellent_min == -70
+    assert definition.map_bands.band(-72) == "good"
+    assert shaping.band_ranges(definition.map_bands)["good"] == "-90 to -71 dBm"
+    assert shaping.definition_note(definition) == (
+        "the metrics API's band definition v2, overridden by settings"
+    )
+    table = shaping.bands_table(definition)
+    assert table["network_type"].tolist() == ["2G", "3G", "4G", "5G"]
+    assert table.loc[2, "hole_max_dbm"] == -110
+    fallback = shaping.band_definition(None)
+    assert not fallback.from_api
+    assert fallback.map_bands.excellent_min == -80

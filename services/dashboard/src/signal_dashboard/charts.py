@@ -13,8 +13,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import pydeck as pdk
 
-from signal_common.quality import BAND_NAMES
-from signal_dashboard.core.shaping import BAND_COLOURS, MAP_BANDS, map_view
+from signal_common.quality import BAND_NAMES, QualityBands
+from signal_dashboard.core.shaping import BAND_COLOURS, MAP_BANDS, band_ranges, map_view
 
 STATUS_COLOURS = {
     "IN_SERVICE": "#2b83ba",
@@ -183,13 +183,8 @@ def coverage_deck(frame: pd.DataFrame) -> pdk.Deck:
     )
 
 
-def band_legend() -> list[tuple[str, str, str]]:
-    """(band, CSS colour, range text) of the map's colours, from the LTE bands."""
-    bands = MAP_BANDS
-    ranges = {
-        "excellent": f"≥ {bands.excellent_min} dBm",
-        "good": f"{bands.good_min} to {bands.excellent_min - 1} dBm",
-        "fair": f"{bands.fair_min} to {bands.good_min - 1} dBm",
-        "poor": f"< {bands.fair_min} dBm",
-    }
+def band_legend(bands: QualityBands = MAP_BANDS) -> list[tuple[str, str, str]]:
+    """(band, CSS colour, range text) of the map's colours, from `bands` (the API's LTE
+    bands on the Coverage page)."""
+    ranges = band_ranges(bands)
     return [(band, _BAND_CSS[band], ranges[band]) for band in BAND_NAMES]

@@ -244,6 +244,10 @@ class ApiClient:
         params = [*_window(start, end), *_repeat("postal_code", postal_codes)]
         return self.get(ApiRequest("/v1/coverage", tuple(params)))
 
+    def bands(self) -> ApiResponse:
+        """The quality-band definition the API applies (thresholds per RAT, with sources)."""
+        return self.get(ApiRequest("/v1/meta/bands"))
+
     def alerts(self, *, postal_codes: Iterable[str] = ()) -> ApiResponse:
         """Postal codes in trouble now."""
         return self.get(ApiRequest("/v1/alerts", tuple(_repeat("postal_code", postal_codes))))

@@ -7,6 +7,7 @@ and shares of those integer sums.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
@@ -15,11 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
+from signal_common.quality import BAND_NAMES, BANDS_VERSION, DEFAULT_BANDS, QualityBands
 
 # The map colours a postal code's average signal with the LTE (RSRP) bands: 4G carries most
 # events, and one legend across the map is readable where per-technology colours are not.
-MAP_BANDS = DEFAULT_BANDS["4G"]
+MAP_NETWORK = "4G"
+MAP_BANDS = DEFAULT_BANDS[MAP_NETWORK]
 BAND_COLOURS: dict[str, tuple[int, int, int]] = {
     "excellent": (26, 150, 65),
     "good": (166, 217, 106),
@@ -252,7 +254,7 @@ def operators_of(*bodies: Mapping[str, Any] | None) -> list[str]:
     return sorted(names)
 
 
-def coverage_table(body: Mapping[str, Any]) -> pd.DataFrame:
+def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> pd.DataFrame:
     """`/v1/coverage` rows with each code's signal band, map colour and point radius.
 
     Ordered worst first: highest out-of-service share, then weakest average signal.
@@ -268,7 +270,7 @@ def coverage_table(body: Mapping[str, Any]) -> pd.DataFrame:
             "out_of_service_share",
         ],
     )
-    frame["band"] = [MAP_BANDS.band(v) for v in frame["avg_signal_dbm"]]
+    frame["band"] = [bands.band(v) for v in frame["avg_signal_dbm"]]
     frame["colour"] = [list(BAND_COLOURS[b]) for b in frame["band"]]
     largest = float(frame["event_count"].max()) if not frame.empty else 1.0
     # area proportional to events: radius ∝ sqrt(count), 150 m to 900 m
@@ -362,8 +364,7 @@ def pipeline_tiles(body: Mapping[str, Any]) -> list[Tile]:
     batch_freshness = body.get("batch_freshness_s")
     processing = body.get("avg_processing_ms")
     return [
-        Tile("Throughput", f"{body.get('events_per_s', 0.0):,.1f} events/s",
-             help="Valid rows per second over the range."),
+        _throughput(body),
         Tile("Batches", f"{body.get('batches', 0):,}", help="Micro-batches committed."),
         Tile("Records read", f"{body.get('rows_in', 0):,}"),
         Tile("Valid events", f"{body.get('valid_rows', 0):,}"),
@@ -381,6 +382,24 @@ def pipeline_tiles(body: Mapping[str, Any]) -> list[Tile]:
     ]  # fmt: skip
 
 
+def _throughput(body: Mapping[str, Any]) -> Tile:
+    """Valid rows per second between the first and the last batch of the range (the API's
+    `throughput_events_per_s`): over the span that had batches, not the whole range, which
+    a range longer than the data (or a stopped processor) would dilute."""
+    rate = body.get("throughput_events_per_s")
+    label = "Throughput (first to last batch)"
+    if rate is None:
+        return Tile(label, "–", "none", "Needs two batches in the range.")
+    span = f"{_clock(body.get('throughput_from'))} to {_clock(body.get('throughput_to'))}"
+    return Tile(
+        label,
+        f"{rate:,.1f} events/s",
+        help=f"Valid rows per second between the first and the last batch in the range "
+        f"({span}); over the whole range: {body.get('events_per_s', 0.0):,.2f} events/s.",
+        raw=float(rate),
+    )
+
+
 def quarantine_reasons(body: Mapping[str, Any]) -> pd.DataFrame:
     """Quarantined records per reason over the range, with the rate of records read."""
     counts: Mapping[str, int] = body.get("quarantined_by_reason", {})
@@ -395,10 +414,147 @@ def quarantine_reasons(body: Mapping[str, Any]) -> pd.DataFrame:
     return frame.sort_values(["records", "reason"], ascending=[False, True]).reset_index(drop=True)
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A table as UTF-8 CSV (timestamps in ISO-8601 UTC)."""
-    text: str = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
-    return text.encode("utf-8")
+def csv_bytes(frame: pd.DataFrame, *, header: Sequence[str] = ()) -> bytes:
+    """A table as UTF-8 CSV (timestamps in ISO-8601 UTC), after `header`'s lines as `# `
+    comments: `pandas.read_csv(..., comment="#")` reads the table and skips them. A table with
+    a `#` in any text is written with its text quoted, where the comment character is data."""
+    quoting = csv.QUOTE_MINIMAL
+    text_columns = frame.select_dtypes(include=["object", "string"])
+    if any(text_columns[c].astype(str).str.contains("#", regex=False).any() for c in text_columns):
+        quoting = csv.QUOTE_NONNUMERIC
+    lines = "".join(f"# {line}\n" for line in header)
+    text: str = frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ", quoting=quoting)
+    return (lines + text).encode("utf-8")
+
+
+def _clock(text: str | None) -> str:
+    moment = _time(text)
+    return "–" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def meta_lines(body: Mapping[str, Any], *, request: str, received_at: dt.datetime) -> list[str]:
+    """What an answer says about itself, one `key: value` line each, for a CSV's header: the
+    request, when it arrived, the data's watermark and newest batch, and each query with its
+    SQL hash and the partitions it read."""
+    meta: Mapping[str, Any] = body.get("meta") or {}
+    lines = [
+        f"request: {request}",
+        f"received_at: {received_at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}",
+        f"watermark: {meta.get('watermark') or 'unknown'}",
+        f"newest_batch_time: {meta.get('newest_batch_time') or 'unknown'}",
+        f"cached: {str(bool(meta.get('cached'))).lower()}",
+        f"stale: {str(bool(meta.get('stale'))).lower()}",
+    ]
+    for query in meta.get("queries") or []:
+        partitions = " ".join(
+            f"{p['table']}/{p['first']}..{p['last']} ({p['hours']} h)"
+            for p in query.get("partitions", [])
+        )
+        lines.append(f"query: {query['name']} sql_sha256={query['sql_sha256']} {partitions}")
+    return lines
+
+
+def data_as_of(bodies: Sequence[Mapping[str, Any]]) -> str | None:
+    """ "Data as of …" for a page from its answers' meta: the oldest watermark among them (the
+    figures include every batch up to it), and the newest batch; None without an answer."""
+    metas = [b["meta"] for b in bodies if isinstance(b.get("meta"), Mapping)]
+    if not metas:
+        return None
+    watermarks = [t for t in (_time(m.get("watermark")) for m in metas) if t is not None]
+    if not watermarks:
+        return (
+            "Data as of: unknown, no batch committed recently (the API found none in its "
+            "lookback: is the stream processor running?)."
+        )
+    batches = [t for t in (_time(m.get("newest_batch_time")) for m in metas) if t is not None]
+    newest_batch = f"; newest batch {max(batches):%H:%M:%S} UTC" if batches else ""
+    return (
+        f"Data as of {min(watermarks):%Y-%m-%d %H:%M:%S} UTC: the newest event time processed "
+        f"(watermark){newest_batch}. Late events dated before it may still fold in."
+    )
+
+
+@dataclass(frozen=True)
+class BandDefinition:
+    """The quality bands the API applies (from `/v1/meta/bands`), or libs/common's defaults
+    when the API could not say (`from_api` False)."""
+
+    bands: Mapping[str, QualityBands]
+    version: int
+    overridden: bool
+    from_api: bool
+
+    @property
+    def map_bands(self) -> QualityBands:
+        """The bands the map colours with (the LTE ones)."""
+        return self.bands.get(MAP_NETWORK, MAP_BANDS)
+
+
+def band_definition(body: Mapping[str, Any] | None) -> BandDefinition:
+    """`/v1/meta/bands` as QualityBands per network type (libs/common's defaults without it)."""
+    body = body or {}
+    networks = body.get("networks")
+    if not networks:
+        return BandDefinition(DEFAULT_BANDS, BANDS_VERSION, overridden=False, from_api=False)
+    bands = {
+        network: QualityBands(
+            str(n["measure"]),
+            excellent_min=int(n["excellent_min"]),
+            good_min=int(n["good_min"]),
+            fair_min=int(n["fair_min"]),
+            source=str(n["source"]),
+            hole_max_dbm=int(n["hole_max_dbm"]),
+            hole_source=str(n["hole_source"]),
+        )
+        for network, n in networks.items()
+    }
+    return BandDefinition(
+        bands, int(body.get("version", 0)), bool(body.get("overridden")), from_api=True
+    )
+
+
+def band_ranges(bands: QualityBands) -> dict[str, str]:
+    """Each band's dBm range in words, best first."""
+    return {
+        "excellent": f"≥ {bands.excellent_min} dBm",
+        "good": f"{bands.good_min} to {bands.excellent_min - 1} dBm",
+        "fair": f"{bands.fair_min} to {bands.good_min - 1} dBm",
+        "poor": f"< {bands.fair_min} dBm",
+    }
+
+
+def definition_note(definition: BandDefinition) -> str:
+    """Where the bands shown come from, in words."""
+    origin = (
+        f"the metrics API's band definition v{definition.version}"
+        if definition.from_api
+        else f"libs/common's default bands v{definition.version} (the API's definition is "
+        "unavailable)"
+    )
+    return origin + (", overridden by settings" if definition.overridden else "")
+
+
+def bands_table(definition: BandDefinition) -> pd.DataFrame:
+    """Per network type: measure, band lower bounds, hole threshold and the sources."""
+    return pd.DataFrame(
+        [
+            {
+                "network_type": network,
+                "measure": b.measure,
+                "excellent_min": b.excellent_min,
+                "good_min": b.good_min,
+                "fair_min": b.fair_min,
+                "hole_max_dbm": b.hole_max_dbm,
+                "source": b.source,
+                "hole_source": b.hole_source,
+            }
+            for network, b in sorted(definition.bands.items())
+        ],
+        columns=[
+            "network_type", "measure", "excellent_min", "good_min", "fair_min",
+            "hole_max_dbm", "source", "hole_source",
+        ],
+    )  # fmt: skip
 
 
 def tiles_table(items: Sequence[Tile]) -> pd.DataFrame:

@@ -14,7 +14,15 @@ import pandas as pd
 import streamlit as st
 
 from signal_dashboard.adapters.api_client import ApiError, ApiResponse
-from signal_dashboard.core.shaping import Tile, csv_bytes, format_age
+from signal_dashboard.core.shaping import (
+    BandDefinition,
+    Tile,
+    band_definition,
+    csv_bytes,
+    data_as_of,
+    format_age,
+    meta_lines,
+)
 from signal_dashboard.settings import DashboardSettings
 
 _LAST_GOOD_KEY = "signal_dashboard.last_good"
@@ -84,6 +92,14 @@ class PanelRun:
                 "The API's query engine failed; it served its last good result for: "
                 + ", ".join(stale)
             )
+        as_of = data_as_of([f.body for f in self.fetched if f.response is not None])
+        if as_of:
+            st.caption(as_of)
+
+    def bands(self, call: Callable[[], ApiResponse]) -> BandDefinition:
+        """The API's quality-band definition (libs/common's defaults when it never answered)."""
+        fetched = self.fetch("bands", call)
+        return band_definition(fetched.body if fetched.response is not None else None)
 
 
 def tiles(items: Sequence[Tile], *, columns: int | None = None) -> None:
@@ -110,13 +126,24 @@ def footer(
     filename: str,
     key: str,
 ) -> None:
-    """Under a panel: its numbers as CSV and the request(s) that produced them."""
+    """Under a panel: its numbers as CSV (after `# ` lines of the answers' meta) and the
+    request(s) that produced them."""
     sources = [fetched] if isinstance(fetched, Fetched) else list(fetched)
+    header = [
+        line
+        for source in sources
+        if source.response is not None
+        for line in meta_lines(
+            source.body,
+            request=f"GET {source.response.request.url(base_url)}",
+            received_at=source.response.received_at,
+        )
+    ]
     left, right = st.columns([1, 4])
     with left:
         st.download_button(
             "CSV",
-            data=csv_bytes(frame),
+            data=csv_bytes(frame, header=header),
             file_name=filename,
             mime="text/csv",
             key=f"csv-{key}",

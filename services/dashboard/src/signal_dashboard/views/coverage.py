@@ -24,8 +24,9 @@ def render(ctx: context.Context) -> None:
             "coverage",
             lambda: client.coverage(start, end, postal_codes=ctx.filters.postal_codes),
         )
+        definition = run.bands(client.bands)
         run.banner(now=dt.datetime.now(dt.UTC))
-        frame = shaping.coverage_table(coverage.body)
+        frame = shaping.coverage_table(coverage.body, definition.map_bands)
         left, right = st.columns([3, 2])
         with left:
             if frame.empty:
@@ -33,11 +34,12 @@ def render(ctx: context.Context) -> None:
             st.pydeck_chart(charts.coverage_deck(frame), height=520, key="map")
             legend = " ".join(
                 f"<span style='color:{css}'>●</span> {band} ({text})"
-                for band, css, text in charts.band_legend()
+                for band, css, text in charts.band_legend(definition.map_bands)
             )
             st.markdown(
-                f"<small>Colour: average signal band (LTE RSRP bands) · {legend} · size: "
-                "events. No base map is loaded, so the map works offline.</small>",
+                f"<small>Colour: average signal band (LTE {definition.map_bands.measure} bands "
+                f"of {shaping.definition_note(definition)}) · {legend} · size: events. No base "
+                "map is loaded, so the map works offline.</small>",
                 unsafe_allow_html=True,
             )
         with right:
@@ -72,6 +74,9 @@ def render(ctx: context.Context) -> None:
             frame.drop(columns=["colour"]), coverage, base_url=client.base_url,
             filename="coverage.csv", key="coverage",
         )  # fmt: skip
+        with st.expander("Band and coverage-hole thresholds per network type, with sources"):
+            st.caption(f"From {shaping.definition_note(definition)}.")
+            st.dataframe(shaping.bands_table(definition), hide_index=True)
 
     live()
 

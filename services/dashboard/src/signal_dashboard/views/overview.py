@@ -44,6 +44,7 @@ def render(ctx: context.Context) -> None:
                 agg_start, agg_end, operators=f.operators, network_types=f.network_types
             ),
         )
+        definition = run.bands(client.bands)
         now = dt.datetime.now(dt.UTC)
         run.banner(now=now)
 
@@ -88,6 +89,15 @@ def render(ctx: context.Context) -> None:
             st.subheader("Signal-quality bands by operator × network")
             frame = shaping.quality_shares(quality.body)
             st.plotly_chart(charts.quality_bars(frame), key="chart-quality")
+            st.caption(
+                f"Bands per network type, from {shaping.definition_note(definition)}: "
+                + "; ".join(
+                    f"{network} {b.measure} excellent ≥ {b.excellent_min}, good ≥ {b.good_min}, "
+                    f"fair ≥ {b.fair_min} dBm"
+                    for network, b in sorted(definition.bands.items())
+                )
+                + "; else poor."
+            )
             panels.footer(frame, quality, base_url=client.base_url,
                           filename="signal_quality.csv", key="quality")  # fmt: skip
 
