@@ -42,6 +42,19 @@ class Metrics:
             ["query", "code"],
             registry=self.registry,
         )
+        # alert delivery (#25; signal_api.alerts.delivery): exposed as ..._total
+        self.alert_notifications = Counter(
+            "signal_alert_notifications",
+            "Alert notifications by destination and outcome (sent, duplicate, retry, dead).",
+            ["destination", "outcome"],
+            registry=self.registry,
+        )
+        self.alert_dead_letters = Counter(
+            "signal_alert_dead_letters",
+            "Alert notifications dead-lettered after their retries.",
+            ["destination"],
+            registry=self.registry,
+        )
         self.cache_bytes = Gauge(
             "signal_api_cache_bytes", "Bytes the result cache holds.", registry=self.registry
         )

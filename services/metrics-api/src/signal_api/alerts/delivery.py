@@ -1,0 +1,552 @@
+"""Alert delivery: each firing/resolved transition to Alertmanager, a signed webhook and SNS,
+once per destination, with bounded jittered retries, persistent dedup and dead letters.
+
+Deduplication is by `Transition.key` per destination, in a JSON file of the state dir that is
+rewritten atomically (temp file + rename) after every successful send, so a restarted notifier
+(or the evaluator handing the same horizon's transitions again) never resends. The one window
+left is a crash between a receiver's 2xx and that rename: delivery is at least once, and every
+webhook request carries the key (X-Signal-Key) for a receiver that must be exactly once.
+A notification that still fails after its retries (or gets a 4xx other than 429) is appended
+to dead-letters.jsonl with the reason and its payload, and is not retried by later calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import httpx
+
+from signal_api.alerts.delivery_settings import DEFAULT_SEVERITIES, DeliverySettings
+from signal_api.alerts.model import Transition
+from signal_api.observability import Metrics
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Signal-Signature"
+TIMESTAMP_HEADER = "X-Signal-Timestamp"
+KEY_HEADER = "X-Signal-Key"
+SENT_FILE = "sent.json"
+DEAD_LETTERS_FILE = "dead-letters.jsonl"
+_STATE_ORDER = {"firing": 0, "resolved": 1}
+
+
+class DeliveryError(Exception):
+    """One attempt to notify a destination failed; `retryable` says whether to try again."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+class SignatureError(ValueError):
+    """A webhook request whose signature or timestamp a receiver must reject (says why)."""
+
+
+def _iso(moment: dt.datetime) -> str:
+    """RFC 3339 in UTC with a Z, as Alertmanager's API and most receivers expect."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def transition_json(t: Transition) -> dict[str, Any]:
+    """The transition as the JSON object every destination carries (its fields and key)."""
+    fields = asdict(t)
+    fields.update(at=_iso(t.at), since=_iso(t.since), measures=dict(t.measures))
+    return {"key": t.key, **fields}
+
+
+def dashboard_link(dashboard_url: str, t: Transition) -> str:
+    """The dashboard's Coverage map view of the transition's area over its episode.
+
+    The dashboard keeps its filters in the URL (signal_dashboard.core.filters: `pc` postal
+    codes, `range`, `from`/`to` in UTC); it has no per-area page, so the link is the Coverage
+    page filtered to the area. A firing alert links a live range covering the episode, a
+    resolved one the episode itself with 15 minutes either side."""
+    query: dict[str, str] = {}
+    if t.area_kind == "postal_code":
+        query["pc"] = t.area
+    else:  # no dashboard filter for other area kinds yet: keep the identity readable
+        query.update(area_kind=t.area_kind, area=t.area)
+    margin = dt.timedelta(minutes=15)
+    if t.state == "resolved":
+        query["range"] = "custom"
+        query["from"] = (t.since - margin).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query["to"] = (t.at + margin).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    else:
+        span = t.at - t.since + margin
+        presets = [("1h", 1), ("6h", 6), ("24h", 24)]
+        query["range"] = next(
+            (name for name, hours in presets if span <= dt.timedelta(hours=hours)), "24h"
+        )
+    return f"{dashboard_url.rstrip('/')}/coverage?{urlencode(query)}"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The X-Signal-Signature value: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">."""
+    message = str(timestamp).encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: float,
+    tolerance_s: float = 300.0,
+) -> None:
+    """Check a webhook request as a receiver must; raise SignatureError (with why) if not.
+
+    The signature covers the timestamp, so an old request replayed later fails the tolerance
+    check; a replay inside the tolerance is the receiver's to refuse, by remembering the
+    signatures (or X-Signal-Key values) it accepted for `tolerance_s`."""
+    try:
+        sent_at = int(timestamp)
+    except (TypeError, ValueError):
+        raise SignatureError(f"{TIMESTAMP_HEADER} is not unix seconds: {timestamp!r}") from None
+    if abs(now - sent_at) > tolerance_s:
+        raise SignatureError(
+            f"timestamp {sent_at} is {now - sent_at:+.0f} s from now (tolerance {tolerance_s:g} s)"
+        )
+    expected = sign(secret, sent_at, body)
+    if not hmac.compare_digest(expected.encode(), (signature or "").encode()):
+        raise SignatureError("signature does not match the body and timestamp")
+
+
+class Destination(Protocol):
+    """One place notifications go; `send` raises DeliveryError on failure."""
+
+    name: str
+
+    def send(self, t: Transition) -> None: ...
+
+    def payload(self, t: Transition) -> Any: ...
+
+
+def _raise_for_http(response: httpx.Response, destination: str) -> None:
+    """2xx passes; 429 and 5xx are retryable; any other 4xx is permanent."""
+    if response.is_success:
+        return
+    status = response.status_code
+    retry_after = None
+    header = response.headers.get("Retry-After")
+    if header is not None:
+        try:
+            retry_after = float(header)
+        except ValueError:
+            retry_after = None
+    text = response.text[:300]
+    raise DeliveryError(
+        f"{destination} answered {status}: {text}",
+        retryable=status == 429 or status >= 500,
+        retry_after_s=retry_after,
+    )
+
+
+def _post(http: httpx.Client, url: str, destination: str, **kwargs: Any) -> None:
+    try:
+        response = http.post(url, **kwargs)
+    except httpx.TransportError as exc:  # connection refused/reset, timeouts
+        raise DeliveryError(f"{destination}: {type(exc).__name__}: {exc}", retryable=True) from exc
+    _raise_for_http(response, destination)
+
+
+class AlertmanagerDestination:
+    """POSTs Alertmanager's /api/v2/alerts: one alert per transition, identified by labels.
+
+    Alertmanager's client contract (prometheus.io/docs/alerting/clients/): labels identify and
+    deduplicate an alert; startsAt is when it fired; "endsAt is only set if the end time of an
+    alert is known. Otherwise it will be set to a configurable timeout period from the time
+    since the alert was last received" (resolve_timeout, 5 min by default), because Prometheus
+    re-sends active alerts every 30 s to 3 min. This notifier tells once, so a firing alert
+    carries endsAt = at + firing_ttl (a lease; Alertmanager treats it as active until then)
+    and the resolved one endsAt = at, which resolves it at once."""
+
+    name = "alertmanager"
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        base_url: str,
+        *,
+        dashboard_url: str,
+        firing_ttl: dt.timedelta,
+        severities: Mapping[str, str] | None = None,
+    ) -> None:
+        self.http = http
+        self.url = base_url.rstrip("/") + "/api/v2/alerts"
+        self.dashboard_url = dashboard_url
+        self.firing_ttl = firing_ttl
+        self.severities = dict(severities or DEFAULT_SEVERITIES)
+
+    def payload(self, t: Transition) -> list[dict[str, Any]]:
+        ends = t.at if t.state == "resolved" else t.at + self.firing_ttl
+        return [
+            {
+                "labels": {
+                    "alertname": t.rule,
+                    "area_kind": t.area_kind,
+                    "area": t.area,
+                    "alert_id": t.alert_id,
+                    "severity": self.severities.get(t.rule, "warning"),
+                },
+                "annotations": {
+                    "summary": t.summary,
+                    "measures": json.dumps(dict(t.measures), sort_keys=True),
+                    "transition_key": t.key,
+                    "correction": "true" if t.correction else "false",
+                },
+                "startsAt": _iso(t.since),
+                "endsAt": _iso(ends),
+                "generatorURL": dashboard_link(self.dashboard_url, t),
+            }
+        ]
+
+    def send(self, t: Transition) -> None:
+        _post(self.http, self.url, self.name, json=self.payload(t))
+
+
+class WebhookDestination:
+    """POSTs the transition's JSON, signed: X-Signal-Timestamp and X-Signal-Signature."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        url: str,
+        secret: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.http = http
+        self.url = url
+        self.secret = secret
+        self.clock = clock
+
+    def payload(self, t: Transition) -> dict[str, Any]:
+        return transition_json(t)
+
+    def send(self, t: Transition) -> None:
+        body = json.dumps(self.payload(t), sort_keys=True, separators=(",", ":")).encode()
+        timestamp = int(self.clock())  # each attempt signs afresh: a retry is never "old"
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(self.secret, timestamp, body),
+            KEY_HEADER: t.key,
+        }
+        _post(self.http, self.url, self.name, content=body, headers=headers)
+
+
+class SnsDestination:
+    """Publishes the transition's JSON to an SNS topic, with attributes for subscription
+    filter policies (rule, state, area_kind, area, alert_id)."""
+
+    name = "sns"
+
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self.client = client
+        self.topic_arn = topic_arn
+
+    def payload(self, t: Transition) -> dict[str, Any]:
+        return transition_json(t)
+
+    def send(self, t: Transition) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        attributes = {
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in (
+                ("rule", t.rule),
+                ("state", t.state),
+                ("area_kind", t.area_kind),
+                ("area", t.area),
+                ("alert_id", t.alert_id),
+            )
+        }
+        try:
+            self.client.publish(
+                TopicArn=self.topic_arn,
+                Subject=f"[{t.state}] {t.rule} {t.area}"[:100],
+                Message=json.dumps(self.payload(t), sort_keys=True),
+                MessageAttributes=attributes,
+            )
+        except ClientError as exc:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            code = exc.response.get("Error", {}).get("Code", "")
+            retryable = status >= 500 or status == 429 or "Throttl" in code
+            raise DeliveryError(f"sns {code} ({status}): {exc}", retryable=retryable) from exc
+        except BotoCoreError as exc:  # endpoint unreachable, read timeout
+            raise DeliveryError(f"sns: {type(exc).__name__}: {exc}", retryable=True) from exc
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in total time."""
+
+    attempts: int = 5
+    base_s: float = 0.5
+    max_s: float = 8.0
+    total_s: float = 30.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Sleep before attempt `attempt + 1` (attempt counts from 1)."""
+        return rng.uniform(0, min(self.max_s, self.base_s * 2 ** (attempt - 1)))
+
+
+class SentLedger:
+    """Which transition keys each destination got: a JSON file rewritten atomically."""
+
+    def __init__(self, path: Path, *, retention: dt.timedelta) -> None:
+        self.path = path
+        self.retention = retention
+        self._sent: dict[str, dict[str, str]] = {}
+        if path.exists():
+            self._sent = json.loads(path.read_text())
+
+    def has(self, destination: str, key: str) -> bool:
+        return key in self._sent.get(destination, {})
+
+    def record(self, destination: str, key: str, outcome: str, at: dt.datetime) -> None:
+        """Remember `key` as handled (sent, or dead-lettered) and persist before returning."""
+        self._sent.setdefault(destination, {})[key] = f"{outcome} {_iso(at)}"
+        self._prune(at)
+        self._save()
+
+    def _prune(self, now: dt.datetime) -> None:
+        horizon = now - self.retention
+        for keys in self._sent.values():
+            for key, value in list(keys.items()):
+                stamp = dt.datetime.fromisoformat(value.split(" ", 1)[1].replace("Z", "+00:00"))
+                if stamp < horizon:
+                    del keys[key]
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sent-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(self._sent, handle, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+@dataclass
+class DeliveryReport:
+    """What one `deliver` call did, as (destination, transition key) pairs."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    dead_letters: list[tuple[str, str]] = field(default_factory=list)
+    retries: int = 0
+
+
+class Notifier:
+    """Delivers transitions to every destination, each key once per destination."""
+
+    def __init__(
+        self,
+        destinations: Sequence[Destination],
+        *,
+        state_dir: Path,
+        retry: RetryPolicy | None = None,
+        metrics: Metrics | None = None,
+        retention: dt.timedelta = dt.timedelta(days=30),
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.destinations = list(destinations)
+        self.state_dir = state_dir
+        self.retry = retry or RetryPolicy()
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self.rng = rng or random.Random()
+        self.ledger = SentLedger(state_dir / SENT_FILE, retention=retention)
+        self._logged: set[str] = set()
+
+    def deliver(self, transitions: Sequence[Transition]) -> DeliveryReport:
+        """Send each transition not yet sent to each destination (oldest first, a firing
+        before its resolved); dead-letter what still fails after the retries."""
+        report = DeliveryReport()
+        if not self.destinations:  # nowhere to send: one log line per key and process
+            for t in transitions:
+                if t.key not in self._logged:
+                    self._logged.add(t.key)
+                    log.warning("alert %s (no destination)", t.state, extra={"key": t.key})
+            return report
+        ordered = sorted(transitions, key=lambda t: (t.at, _STATE_ORDER.get(t.state, 2)))
+        for t in ordered:
+            for destination in self.destinations:
+                self._deliver_one(destination, t, report)
+        return report
+
+    def _deliver_one(self, destination: Destination, t: Transition, report: DeliveryReport) -> None:
+        name = destination.name
+        if self.ledger.has(name, t.key):
+            report.duplicates.append((name, t.key))
+            self.metrics.alert_notifications.labels(name, "duplicate").inc()
+            return
+        error = self._send_with_retries(destination, t, report)
+        now = dt.datetime.now(dt.UTC)
+        if error is None:
+            self.ledger.record(name, t.key, "sent", now)
+            report.sent.append((name, t.key))
+            self.metrics.alert_notifications.labels(name, "sent").inc()
+            log.info("alert notified", extra={"destination": name, "key": t.key})
+            return
+        self._dead_letter(destination, t, error, now)
+        self.ledger.record(name, t.key, "dead", now)
+        report.dead_letters.append((name, t.key))
+        self.metrics.alert_notifications.labels(name, "dead").inc()
+        self.metrics.alert_dead_letters.labels(name).inc()
+
+    def _send_with_retries(
+        self, destination: Destination, t: Transition, report: DeliveryReport
+    ) -> DeliveryError | None:
+        started = self.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                destination.send(t)
+                return None
+            except DeliveryError as exc:
+                error = exc
+            log.warning(
+                "alert notification failed",
+                extra={
+                    "destination": destination.name,
+                    "key": t.key,
+                    "attempt": attempt,
+                    "error": str(error),
+                },
+            )
+            if not error.retryable or attempt >= self.retry.attempts:
+                return error
+            pause = self.retry.backoff(attempt, self.rng)
+            if error.retry_after_s is not None:
+                pause = max(pause, min(error.retry_after_s, self.retry.max_s))
+            if self.monotonic() - started + pause > self.retry.total_s:
+                return DeliveryError(
+                    f"gave up after {attempt} attempts within {self.retry.total_s:g} s: {error}",
+                    retryable=False,
+                )
+            report.retries += 1
+            self.metrics.alert_notifications.labels(destination.name, "retry").inc()
+            self.sleep(pause)
+
+    def _dead_letter(
+        self, destination: Destination, t: Transition, error: DeliveryError, now: dt.datetime
+    ) -> None:
+        record = {
+            "dead_at": _iso(now),
+            "destination": destination.name,
+            "key": t.key,
+            "reason": str(error),
+            "retryable": error.retryable,
+            "transition": transition_json(t),
+            "payload": destination.payload(t),
+        }
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / DEAD_LETTERS_FILE).open("a") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        log.error(
+            "alert notification dead-lettered",
+            extra={"destination": destination.name, "key": t.key, "reason": str(error)},
+        )
+
+
+def read_dead_letters(state_dir: Path) -> list[dict[str, Any]]:
+    """The dead-letter records in the state dir, oldest first."""
+    path = state_dir / DEAD_LETTERS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def destinations_from_settings(
+    settings: DeliverySettings, *, http: httpx.Client | None = None, sns_client: Any = None
+) -> list[Destination]:
+    """The destinations the settings turn on (Alertmanager, webhook, SNS), in that order."""
+    if http is None and (settings.alertmanager_url or settings.webhook_url):
+        http = httpx.Client(timeout=settings.http_timeout_s)
+    destinations: list[Destination] = []
+    if settings.alertmanager_url:
+        assert http is not None
+        destinations.append(
+            AlertmanagerDestination(
+                http,
+                settings.alertmanager_url,
+                dashboard_url=settings.dashboard_url,
+                firing_ttl=dt.timedelta(seconds=settings.alertmanager_firing_ttl_s),
+                severities=settings.severities,
+            )
+        )
+    if settings.webhook_url:
+        assert http is not None
+        assert settings.webhook_secret is not None
+        destinations.append(
+            WebhookDestination(
+                http, settings.webhook_url, settings.webhook_secret.get_secret_value()
+            )
+        )
+    if settings.sns_topic_arn:
+        if sns_client is None:
+            import boto3
+            from botocore.config import Config
+
+            # one attempt per call: RetryPolicy governs retries and their total time
+            sns_client = boto3.client(
+                "sns",
+                region_name=settings.aws_region,
+                endpoint_url=settings.sns_endpoint_url,
+                config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+            )
+        destinations.append(SnsDestination(sns_client, settings.sns_topic_arn))
+    return destinations
+
+
+def build_notifier(
+    _api_settings: object | None = None,
+    *,
+    settings: DeliverySettings | None = None,
+    metrics: Metrics | None = None,
+) -> Notifier:
+    """The notifier the SIGNAL_ALERTS_ settings describe (the evaluator's wiring calls it with
+    the API's settings, which delivery does not need)."""
+    settings = settings if settings is not None else DeliverySettings()
+    return Notifier(
+        destinations_from_settings(settings),
+        state_dir=settings.state_dir,
+        retry=RetryPolicy(
+            attempts=settings.retry_attempts,
+            base_s=settings.retry_base_s,
+            max_s=settings.retry_max_s,
+            total_s=settings.retry_total_s,
+        ),
+        metrics=metrics,
+        retention=dt.timedelta(days=settings.sent_retention_days),
+    )
