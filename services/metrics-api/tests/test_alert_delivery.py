@@ -29,6 +29,7 @@ from signal_api.alerts.delivery import (
     SignatureError,
     SnsDestination,
     WebhookDestination,
+    build_notifier,
     dashboard_link,
     read_dead_letters,
     sign,
@@ -354,3 +355,33 @@ def test_sns_to_a_missing_topic_is_a_dead_letter_without_retries(
     assert report.dead_letters == [("sns", transition("firing").key)]
     (dead,) = read_dead_letters(tmp_path / "state")
     assert "NotFound" in dead["reason"]
+
+
+def test_the_settings_build_the_webhook_and_sns_destinations(
+    start_receiver: Callable[..., tuple[str, Path]], moto_endpoint_url: str, tmp_path: Path
+) -> None:
+    url, log = start_receiver()
+    sns = boto3.client("sns", region_name="us-east-1", endpoint_url=moto_endpoint_url)
+    topic = sns.create_topic(Name="signal-alerts-settings")["TopicArn"]
+    settings = DeliverySettings(
+        webhook_url=url,
+        webhook_secret=SECRET,
+        sns_topic_arn=topic,
+        sns_endpoint_url=moto_endpoint_url,
+        state_dir=tmp_path / "state",
+    )
+    notifier = build_notifier(None, settings=settings, metrics=Metrics())
+    assert [d.name for d in notifier.destinations] == ["webhook", "sns"]
+    report = notifier.deliver([transition("firing")])
+    assert report.sent == [("webhook", transition("firing").key), ("sns", transition("firing").key)]
+    assert [x["verified"] for x in log_lines(log)] == [True]
+    sent = json.loads((tmp_path / "state" / "sent.json").read_text())
+    assert set(sent) == {"webhook", "sns"}
+    assert list(sent["sns"]) == [transition("firing").key]
+
+
+def test_without_destinations_nothing_is_sent_or_stored(tmp_path: Path) -> None:
+    notifier = build_notifier(None, settings=DeliverySettings(state_dir=tmp_path / "state"))
+    assert notifier.destinations == []
+    assert notifier.deliver([transition("firing")]).sent == []
+    assert not (tmp_path / "state").exists()
