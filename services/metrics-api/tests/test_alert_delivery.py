@@ -385,3 +385,36 @@ def test_without_destinations_nothing_is_sent_or_stored(tmp_path: Path) -> None:
     assert notifier.destinations == []
     assert notifier.deliver([transition("firing")]).sent == []
     assert not (tmp_path / "state").exists()
+
+
+def test_state_on_s3_survives_a_restart_and_keeps_dead_letters(
+    start_receiver: Callable[..., tuple[str, Path]], moto_endpoint_url: str, bucket: str
+) -> None:
+    url, log = start_receiver()
+    settings = DeliverySettings(
+        webhook_url=url,
+        webhook_secret=SECRET,
+        sns_topic_arn="arn:aws:sns:us-east-1:123456789012:no-such-topic",
+        sns_endpoint_url=moto_endpoint_url,
+        s3_endpoint_url=moto_endpoint_url,
+        state_s3_uri=f"s3://{bucket}/alerts/delivery",
+        retry_base_s=0.01,
+    )
+    firing = transition("firing")
+    first = build_notifier(None, settings=settings, metrics=Metrics()).deliver([firing])
+    assert first.sent == [("webhook", firing.key)]
+    assert first.dead_letters == [("sns", firing.key)]
+    # a new task (no local disk kept) reads the same state from S3: nothing is resent
+    again = build_notifier(None, settings=settings, metrics=Metrics())
+    report = again.deliver([firing])
+    assert report.sent == []
+    assert report.dead_letters == []
+    assert sorted(report.duplicates) == [("sns", firing.key), ("webhook", firing.key)]
+    assert len(log_lines(log)) == 1
+    (dead,) = again.state.dead_letters()
+    assert dead["destination"] == "sns"
+    assert "NotFound" in dead["reason"]
+    keys = boto3.client("s3", endpoint_url=moto_endpoint_url).list_objects_v2(
+        Bucket=bucket, Prefix="alerts/delivery/"
+    )["Contents"]
+    assert {k["Key"].rsplit("/", 2)[-2] for k in keys} == {"delivery", "dead-letters"}

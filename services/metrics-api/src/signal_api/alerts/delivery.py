@@ -309,15 +309,99 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_s, self.base_s * 2 ** (attempt - 1)))
 
 
-class SentLedger:
-    """Which transition keys each destination got: a JSON file rewritten atomically."""
+class DeliveryState(Protocol):
+    """Where delivery keeps its sent keys and dead letters (a directory, or S3 in AWS)."""
 
-    def __init__(self, path: Path, *, retention: dt.timedelta) -> None:
-        self.path = path
+    def load_sent(self) -> dict[str, dict[str, str]]: ...
+
+    def save_sent(self, sent: Mapping[str, Mapping[str, str]]) -> None: ...
+
+    def append_dead_letter(self, record: Mapping[str, Any]) -> None: ...
+
+    def dead_letters(self) -> list[dict[str, Any]]: ...
+
+
+class LocalDeliveryState:
+    """sent.json (rewritten atomically: temp file, fsync, rename) and dead-letters.jsonl."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def load_sent(self) -> dict[str, dict[str, str]]:
+        path = self.directory / SENT_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def save_sent(self, sent: Mapping[str, Mapping[str, str]]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".sent-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(sent, handle, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.directory / SENT_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def append_dead_letter(self, record: Mapping[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / DEAD_LETTERS_FILE).open("a") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return read_dead_letters(self.directory)
+
+
+class S3DeliveryState:
+    """The same state under an s3:// prefix, for a task whose disk is not kept: sent.json is
+    one object (a PUT replaces it whole, so a reader never sees half of it); each dead letter
+    is its own object under dead-letters/ (S3 has no append)."""
+
+    def __init__(self, client: Any, uri: str) -> None:
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    def load_sent(self) -> dict[str, dict[str, str]]:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + SENT_FILE)["Body"]
+        except self.client.exceptions.NoSuchKey:
+            return {}
+        loaded: dict[str, dict[str, str]] = json.loads(body.read())
+        return loaded
+
+    def save_sent(self, sent: Mapping[str, Mapping[str, str]]) -> None:
+        body = json.dumps(sent, sort_keys=True).encode()
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + SENT_FILE, Body=body)
+
+    def append_dead_letter(self, record: Mapping[str, Any]) -> None:
+        body = json.dumps(record, sort_keys=True).encode()
+        name = f"{record['dead_at']}-{hashlib.sha256(body).hexdigest()[:16]}.json"
+        self.client.put_object(
+            Bucket=self.bucket, Key=f"{self.prefix}dead-letters/{name}", Body=body
+        )
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        records = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + "dead-letters/"):
+            for item in page.get("Contents", []):
+                body = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"]
+                records.append(json.loads(body.read()))
+        return sorted(records, key=lambda r: (r["dead_at"], r["key"]))
+
+
+class SentLedger:
+    """Which transition keys each destination got, persisted before `record` returns."""
+
+    def __init__(self, state: DeliveryState, *, retention: dt.timedelta) -> None:
+        self.state = state
         self.retention = retention
-        self._sent: dict[str, dict[str, str]] = {}
-        if path.exists():
-            self._sent = json.loads(path.read_text())
+        self._sent: dict[str, dict[str, str]] = state.load_sent()
 
     def has(self, destination: str, key: str) -> bool:
         return key in self._sent.get(destination, {})
@@ -326,7 +410,7 @@ class SentLedger:
         """Remember `key` as handled (sent, or dead-lettered) and persist before returning."""
         self._sent.setdefault(destination, {})[key] = f"{outcome} {_iso(at)}"
         self._prune(at)
-        self._save()
+        self.state.save_sent(self._sent)
 
     def _prune(self, now: dt.datetime) -> None:
         horizon = now - self.retention
@@ -335,19 +419,6 @@ class SentLedger:
                 stamp = dt.datetime.fromisoformat(value.split(" ", 1)[1].replace("Z", "+00:00"))
                 if stamp < horizon:
                     del keys[key]
-
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sent-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self._sent, handle, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
 
 @dataclass
@@ -367,7 +438,8 @@ class Notifier:
         self,
         destinations: Sequence[Destination],
         *,
-        state_dir: Path,
+        state_dir: Path | None = None,
+        state: DeliveryState | None = None,
         retry: RetryPolicy | None = None,
         metrics: Metrics | None = None,
         retention: dt.timedelta = dt.timedelta(days=30),
@@ -376,13 +448,17 @@ class Notifier:
         rng: random.Random | None = None,
     ) -> None:
         self.destinations = list(destinations)
-        self.state_dir = state_dir
+        if state is None:
+            if state_dir is None:
+                raise ValueError("a Notifier needs a state_dir or a state")
+            state = LocalDeliveryState(state_dir)
+        self.state = state
         self.retry = retry or RetryPolicy()
         self.metrics = metrics if metrics is not None else Metrics()
         self.sleep = sleep
         self.monotonic = monotonic
         self.rng = rng or random.Random()
-        self.ledger = SentLedger(state_dir / SENT_FILE, retention=retention)
+        self.ledger = SentLedger(state, retention=retention)
         self._logged: set[str] = set()
 
     def deliver(self, transitions: Sequence[Transition]) -> DeliveryReport:
@@ -468,11 +544,7 @@ class Notifier:
             "transition": transition_json(t),
             "payload": destination.payload(t),
         }
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with (self.state_dir / DEAD_LETTERS_FILE).open("a") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self.state.append_dead_letter(record)
         log.error(
             "alert notification dead-lettered",
             extra={"destination": destination.name, "key": t.key, "reason": str(error)},
@@ -529,6 +601,18 @@ def destinations_from_settings(
     return destinations
 
 
+def state_from_settings(settings: DeliverySettings) -> DeliveryState:
+    """The S3 prefix when one is set (AWS: the task's disk is not kept), else the directory."""
+    if not settings.state_s3_uri:
+        return LocalDeliveryState(settings.state_dir)
+    import boto3
+
+    client = boto3.client(
+        "s3", region_name=settings.aws_region, endpoint_url=settings.s3_endpoint_url
+    )
+    return S3DeliveryState(client, settings.state_s3_uri)
+
+
 def build_notifier(
     _api_settings: object | None = None,
     *,
@@ -540,7 +624,7 @@ def build_notifier(
     settings = settings if settings is not None else DeliverySettings()
     return Notifier(
         destinations_from_settings(settings),
-        state_dir=settings.state_dir,
+        state=state_from_settings(settings),
         retry=RetryPolicy(
             attempts=settings.retry_attempts,
             base_s=settings.retry_base_s,

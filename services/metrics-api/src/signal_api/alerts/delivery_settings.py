@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from signal_common.settings import CommonSettings
@@ -68,12 +68,24 @@ class DeliverySettings(CommonSettings):
         description="Delivery state: sent keys per destination (dedup across restarts) and "
         "dead letters (dead-letters.jsonl). Keep it on a persistent volume.",
     )
+    state_s3_uri: str | None = Field(
+        None,
+        description="s3://bucket/prefix for the same state (AWS, where a task's disk is not "
+        "kept across restarts); set, it replaces state_dir.",
+    )
     sent_retention_days: float = Field(
         30.0,
         gt=0,
         description="Sent keys kept this long (far beyond the evaluator's horizon, in which it "
         "hands transitions again).",
     )
+
+    @field_validator("state_s3_uri")
+    @classmethod
+    def _s3_uri(cls, value: str | None) -> str | None:
+        if value and not (value.startswith("s3://") and value[5:].strip("/")):
+            raise ValueError("state_s3_uri must be s3://bucket[/prefix]")
+        return value or None
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> DeliverySettings:
