@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,13 @@ def transition(state: str, *, since: dt.datetime, at: dt.datetime, rule: str) ->
     )
 
 
-def notifier(url: str, state_dir: Path, metrics: Metrics) -> Notifier:
+def notifier(
+    url: str,
+    state_dir: Path,
+    metrics: Metrics,
+    *,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> Notifier:
     destination = AlertmanagerDestination(
         httpx.Client(timeout=5), url, dashboard_url=DASHBOARD, firing_ttl=TTL
     )
@@ -177,6 +183,7 @@ def notifier(url: str, state_dir: Path, metrics: Metrics) -> Notifier:
         state_dir=state_dir,
         retry=RetryPolicy(attempts=3, base_s=0.01, max_s=0.05),
         metrics=metrics,
+        clock=clock,
     )
 
 
@@ -247,3 +254,46 @@ def test_alertmanager_rejecting_an_alert_is_a_dead_letter_not_a_retry(
     dead = json.loads((tmp_path / "state" / "dead-letters.jsonl").read_text())
     assert "answered 400" in dead["reason"]
     assert "start time must be before end time" in dead["reason"]
+
+
+def test_a_long_firing_alert_is_renewed_before_alertmanager_ends_it(
+    alertmanager: str, notifications: Notifications, tmp_path: Path
+) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    since, fired_at = now - dt.timedelta(minutes=10), now - dt.timedelta(seconds=5)
+    firing = transition("firing", since=since, at=fired_at, rule="coverage_hole")
+    metrics = Metrics()
+    assert notifier(alertmanager, tmp_path / "state", metrics).deliver([firing]).sent
+    (alert,) = listed(alertmanager, firing.alert_id)
+    assert parse(alert["endsAt"]) == fired_at + TTL
+
+    # a restarted notifier, 11 h later: the lease has more than half left, nothing is sent
+    later = now + dt.timedelta(hours=11)
+    early = notifier(alertmanager, tmp_path / "state", metrics, clock=lambda: later)
+    assert early.refresh().refreshed == []
+    # 13 h later: more than half of the 24 h lease is gone, so it is renewed from then
+    renew_at = now + dt.timedelta(hours=13)
+    renewing = notifier(alertmanager, tmp_path / "state", metrics, clock=lambda: renew_at)
+    assert renewing.deliver([firing]).refreshed == [("alertmanager", firing.alert_id)]
+    (alert,) = listed(alertmanager, firing.alert_id)
+    assert alert["status"]["state"] == "active"
+    assert parse(alert["startsAt"]) == since  # the same alert, its episode unchanged
+    assert parse(alert["endsAt"]) == renew_at + TTL
+    assert (
+        metrics.registry.get_sample_value(
+            "signal_alert_notifications_total",
+            {"destination": "alertmanager", "outcome": "refresh"},
+        )
+        == 1
+    )
+
+    # resolved: the lease ends with it; no later refresh brings the alert back
+    resolved_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    resolved = transition("resolved", since=since, at=resolved_at, rule="coverage_hole")
+    assert notifier(alertmanager, tmp_path / "state", metrics).deliver([resolved]).sent
+    much_later = now + dt.timedelta(hours=20)
+    after = notifier(alertmanager, tmp_path / "state", metrics, clock=lambda: much_later)
+    assert after.refresh().refreshed == []
+    assert listed(alertmanager, firing.alert_id) == []
+    wait_until(lambda: notifications.alerts("resolved"), "Alertmanager's resolved notification")
+    assert len(notifications.alerts("firing")) == 1  # the renewal did not notify again

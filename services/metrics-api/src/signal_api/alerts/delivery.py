@@ -22,7 +22,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -39,6 +39,7 @@ SIGNATURE_HEADER = "X-Signal-Signature"
 TIMESTAMP_HEADER = "X-Signal-Timestamp"
 KEY_HEADER = "X-Signal-Key"
 SENT_FILE = "sent.json"
+LEASES_FILE = "leases.json"
 DEAD_LETTERS_FILE = "dead-letters.jsonl"
 _STATE_ORDER = {"firing": 0, "resolved": 1}
 
@@ -66,6 +67,14 @@ def transition_json(t: Transition) -> dict[str, Any]:
     fields = asdict(t)
     fields.update(at=_iso(t.at), since=_iso(t.since), measures=dict(t.measures))
     return {"key": t.key, **fields}
+
+
+def transition_from_json(data: Mapping[str, Any]) -> Transition:
+    """The transition `transition_json` wrote."""
+    fields = {name: value for name, value in data.items() if name != "key"}
+    for name in ("at", "since"):
+        fields[name] = dt.datetime.fromisoformat(str(fields[name]).replace("Z", "+00:00"))
+    return Transition(**fields)
 
 
 def dashboard_link(dashboard_url: str, t: Transition) -> str:
@@ -131,6 +140,9 @@ class Destination(Protocol):
     """One place notifications go; `send` raises DeliveryError on failure."""
 
     name: str
+    # Alertmanager's: a firing alert is active until its endsAt, so it is re-sent (same
+    # labels, a later endsAt) before half of this has passed; None: told once, no lease
+    lease: dt.timedelta | None
 
     def send(self, t: Transition) -> None: ...
 
@@ -172,11 +184,13 @@ class AlertmanagerDestination:
     deduplicate an alert; startsAt is when it fired; "endsAt is only set if the end time of an
     alert is known. Otherwise it will be set to a configurable timeout period from the time
     since the alert was last received" (resolve_timeout, 5 min by default), because Prometheus
-    re-sends active alerts every 30 s to 3 min. This notifier tells once, so a firing alert
-    carries endsAt = at + firing_ttl (a lease; Alertmanager treats it as active until then)
-    and the resolved one endsAt = at, which resolves it at once."""
+    re-sends active alerts every 30 s to 3 min. This notifier sends each transition once, so a
+    firing alert carries endsAt = at + firing_ttl (a lease: active until then), renewed by
+    `Notifier.refresh` once half of it has passed; the resolved one carries endsAt = at, which
+    resolves it at once."""
 
     name = "alertmanager"
+    lease: dt.timedelta | None
 
     def __init__(
         self,
@@ -191,6 +205,7 @@ class AlertmanagerDestination:
         self.url = base_url.rstrip("/") + "/api/v2/alerts"
         self.dashboard_url = dashboard_url
         self.firing_ttl = firing_ttl
+        self.lease = firing_ttl
         self.severities = dict(severities or DEFAULT_SEVERITIES)
 
     def payload(self, t: Transition) -> list[dict[str, Any]]:
@@ -224,6 +239,7 @@ class WebhookDestination:
     """POSTs the transition's JSON, signed: X-Signal-Timestamp and X-Signal-Signature."""
 
     name = "webhook"
+    lease: dt.timedelta | None = None
 
     def __init__(
         self,
@@ -258,6 +274,7 @@ class SnsDestination:
     filter policies (rule, state, area_kind, area, alert_id)."""
 
     name = "sns"
+    lease: dt.timedelta | None = None
 
     def __init__(self, client: Any, topic_arn: str) -> None:
         self.client = client
@@ -312,9 +329,9 @@ class RetryPolicy:
 class DeliveryState(Protocol):
     """Where delivery keeps its sent keys and dead letters (a directory, or S3 in AWS)."""
 
-    def load_sent(self) -> dict[str, dict[str, str]]: ...
+    def load(self, name: str) -> dict[str, Any]: ...
 
-    def save_sent(self, sent: Mapping[str, Mapping[str, str]]) -> None: ...
+    def save(self, name: str, data: Mapping[str, Any]) -> None: ...
 
     def append_dead_letter(self, record: Mapping[str, Any]) -> None: ...
 
@@ -322,24 +339,26 @@ class DeliveryState(Protocol):
 
 
 class LocalDeliveryState:
-    """sent.json (rewritten atomically: temp file, fsync, rename) and dead-letters.jsonl."""
+    """JSON files (sent.json, leases.json: each rewritten atomically, temp file + fsync +
+    rename) and dead-letters.jsonl."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def load_sent(self) -> dict[str, dict[str, str]]:
-        path = self.directory / SENT_FILE
-        return json.loads(path.read_text()) if path.exists() else {}
+    def load(self, name: str) -> dict[str, Any]:
+        path = self.directory / name
+        loaded: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        return loaded
 
-    def save_sent(self, sent: Mapping[str, Mapping[str, str]]) -> None:
+    def save(self, name: str, data: Mapping[str, Any]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".sent-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as handle:
-                json.dump(sent, handle, sort_keys=True)
+                json.dump(data, handle, sort_keys=True)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, self.directory / SENT_FILE)
+            os.replace(tmp, self.directory / name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -356,8 +375,8 @@ class LocalDeliveryState:
 
 
 class S3DeliveryState:
-    """The same state under an s3:// prefix, for a task whose disk is not kept: sent.json is
-    one object (a PUT replaces it whole, so a reader never sees half of it); each dead letter
+    """The same state under an s3:// prefix, for a task whose disk is not kept: each JSON file
+    is one object (a PUT replaces it whole, so a reader never sees half of it); each dead letter
     is its own object under dead-letters/ (S3 has no append)."""
 
     def __init__(self, client: Any, uri: str) -> None:
@@ -366,17 +385,17 @@ class S3DeliveryState:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
-    def load_sent(self) -> dict[str, dict[str, str]]:
+    def load(self, name: str) -> dict[str, Any]:
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + SENT_FILE)["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"]
         except self.client.exceptions.NoSuchKey:
             return {}
-        loaded: dict[str, dict[str, str]] = json.loads(body.read())
+        loaded: dict[str, Any] = json.loads(body.read())
         return loaded
 
-    def save_sent(self, sent: Mapping[str, Mapping[str, str]]) -> None:
-        body = json.dumps(sent, sort_keys=True).encode()
-        self.client.put_object(Bucket=self.bucket, Key=self.prefix + SENT_FILE, Body=body)
+    def save(self, name: str, data: Mapping[str, Any]) -> None:
+        body = json.dumps(data, sort_keys=True).encode()
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=body)
 
     def append_dead_letter(self, record: Mapping[str, Any]) -> None:
         body = json.dumps(record, sort_keys=True).encode()
@@ -401,7 +420,7 @@ class SentLedger:
     def __init__(self, state: DeliveryState, *, retention: dt.timedelta) -> None:
         self.state = state
         self.retention = retention
-        self._sent: dict[str, dict[str, str]] = state.load_sent()
+        self._sent: dict[str, dict[str, str]] = state.load(SENT_FILE)
 
     def has(self, destination: str, key: str) -> bool:
         return key in self._sent.get(destination, {})
@@ -410,7 +429,7 @@ class SentLedger:
         """Remember `key` as handled (sent, or dead-lettered) and persist before returning."""
         self._sent.setdefault(destination, {})[key] = f"{outcome} {_iso(at)}"
         self._prune(at)
-        self.state.save_sent(self._sent)
+        self.state.save(SENT_FILE, self._sent)
 
     def _prune(self, now: dt.datetime) -> None:
         horizon = now - self.retention
@@ -428,6 +447,7 @@ class DeliveryReport:
     sent: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     dead_letters: list[tuple[str, str]] = field(default_factory=list)
+    refreshed: list[tuple[str, str]] = field(default_factory=list)  # (destination, alert_id)
     retries: int = 0
 
 
@@ -446,6 +466,7 @@ class Notifier:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.destinations = list(destinations)
         if state is None:
@@ -458,7 +479,10 @@ class Notifier:
         self.sleep = sleep
         self.monotonic = monotonic
         self.rng = rng or random.Random()
+        self.clock = clock
         self.ledger = SentLedger(state, retention=retention)
+        # per leasing destination: alert_id -> {"transition": its firing JSON, "renewed": at}
+        self.leases: dict[str, dict[str, dict[str, Any]]] = state.load(LEASES_FILE)
         self._logged: set[str] = set()
 
     def deliver(self, transitions: Sequence[Transition]) -> DeliveryReport:
@@ -475,7 +499,50 @@ class Notifier:
         for t in ordered:
             for destination in self.destinations:
                 self._deliver_one(destination, t, report)
+        self.refresh(report)
         return report
+
+    def refresh(self, report: DeliveryReport | None = None) -> DeliveryReport:
+        """Re-send the firing alerts of leasing destinations (Alertmanager) whose lease is
+        half gone, with endsAt a full lease from now; call it every cycle (`deliver` does)."""
+        report = report if report is not None else DeliveryReport()
+        now = self.clock()
+        for destination in self.destinations:
+            if destination.lease is None:
+                continue
+            active = self.leases.get(destination.name, {})
+            for alert, entry in sorted(active.items()):
+                renewed = dt.datetime.fromisoformat(entry["renewed"].replace("Z", "+00:00"))
+                if now - renewed < destination.lease / 2:
+                    continue
+                t = replace(transition_from_json(entry["transition"]), at=now)
+                error = self._send_with_retries(destination, t, report)
+                outcome = "refresh" if error is None else "refresh_failed"
+                self.metrics.alert_notifications.labels(destination.name, outcome).inc()
+                if error is not None:  # the lease still runs; the next cycle tries again
+                    log.error(
+                        "alert lease not renewed",
+                        extra={
+                            "destination": destination.name,
+                            "alert": alert,
+                            "error": str(error),
+                        },
+                    )
+                    continue
+                entry["renewed"] = _iso(now)
+                report.refreshed.append((destination.name, alert))
+                self.state.save(LEASES_FILE, self.leases)
+        return report
+
+    def _track_lease(self, destination: Destination, t: Transition) -> None:
+        if destination.lease is None:
+            return
+        active = self.leases.setdefault(destination.name, {})
+        if t.state == "firing":
+            active[t.alert_id] = {"transition": transition_json(t), "renewed": _iso(t.at)}
+        else:
+            active.pop(t.alert_id, None)
+        self.state.save(LEASES_FILE, self.leases)
 
     def _deliver_one(self, destination: Destination, t: Transition, report: DeliveryReport) -> None:
         name = destination.name
@@ -484,15 +551,18 @@ class Notifier:
             self.metrics.alert_notifications.labels(name, "duplicate").inc()
             return
         error = self._send_with_retries(destination, t, report)
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock()
         if error is None:
             self.ledger.record(name, t.key, "sent", now)
+            self._track_lease(destination, t)
             report.sent.append((name, t.key))
             self.metrics.alert_notifications.labels(name, "sent").inc()
             log.info("alert notified", extra={"destination": name, "key": t.key})
             return
         self._dead_letter(destination, t, error, now)
         self.ledger.record(name, t.key, "dead", now)
+        if t.state != "firing":  # a resolved that failed must not leave its firing renewed
+            self._track_lease(destination, t)
         report.dead_letters.append((name, t.key))
         self.metrics.alert_notifications.labels(name, "dead").inc()
         self.metrics.alert_dead_letters.labels(name).inc()

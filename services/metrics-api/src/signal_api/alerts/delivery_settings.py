@@ -31,9 +31,9 @@ class DeliverySettings(CommonSettings):
     alertmanager_firing_ttl_s: float = Field(
         24 * 3600.0,
         gt=0,
-        description="endsAt of a firing alert, this long after its evaluation time: the "
-        "notifier tells Alertmanager once (not every 30 s as Prometheus does), so the alert "
-        "must not expire on Alertmanager's resolve_timeout (5 min) while it still fires.",
+        description="endsAt of a firing alert, this long after its evaluation time, renewed "
+        "when half has passed: the notifier does not re-send every 30 s as Prometheus does, "
+        "so the alert must not expire on Alertmanager's resolve_timeout (5 min).",
     )
     severities: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_SEVERITIES),
