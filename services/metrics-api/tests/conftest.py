@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
+from signal_api.alerts.wiring import LogNotifier, build_evaluator
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
 from signal_common.lake import PIPELINE_BATCHES
@@ -140,7 +141,17 @@ def lake(
     """A lake root holding the fixture partials."""
     root = tmp_path_factory.mktemp("lake")
     write_lake(root, events, batches)
+    evaluate_alerts_once(root)
     return root
+
+
+def evaluate_alerts_once(root: Path) -> None:
+    """One alert-evaluator cycle at END (#25), so /v1/alerts/active has a state to read."""
+    engine = DuckDBEngine(root.as_uri(), threads=1)
+    try:
+        build_evaluator(api_settings(root), engine, notifier=LogNotifier()).evaluate(END)
+    finally:
+        engine.close()
 
 
 @pytest.fixture(scope="session")

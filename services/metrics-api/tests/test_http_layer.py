@@ -29,7 +29,8 @@ def test_the_openapi_document_is_the_committed_contract() -> None:
 
 def _v1_paths() -> list[str]:
     paths = sorted(p for p in document()["paths"] if p.startswith("/v1/"))
-    assert len(paths) == 9  # 4 KPI series, coverage, alerts, summary, pipeline, meta/bands
+    # 4 KPI series, coverage, alerts, summary, pipeline, meta/bands, alerts/active|history|rules
+    assert len(paths) == 12
     return paths
 
 

@@ -37,6 +37,10 @@ def cycle_time(name: str) -> dt.datetime | None:
 class AlertStore(Protocol):
     """Where the evaluator keeps its cycles: list, read and atomically write cycle files."""
 
+    def days(self) -> list[str]:
+        """The day partitions (YYYY-MM-DD) that exist, oldest first."""
+        ...
+
     def cycles(self, day: str) -> list[dt.datetime]:
         """Evaluation times of the committed cycles of one day (YYYY-MM-DD), oldest first."""
         ...
@@ -67,6 +71,13 @@ class LocalAlertStore:
 
     def _path(self, evaluated_at: dt.datetime) -> Path:
         return self.root / alert_events_file(evaluated_at)
+
+    def days(self) -> list[str]:
+        try:
+            names = os.listdir(self.root / ALERT_EVENTS.name)
+        except FileNotFoundError:
+            return []
+        return sorted(n.removeprefix("dt=") for n in names if n.startswith("dt="))
 
     def cycles(self, day: str) -> list[dt.datetime]:
         directory = self.root / ALERT_EVENTS.name / f"dt={day}"
@@ -108,6 +119,18 @@ class S3AlertStore:
 
     def _key(self, relative: str) -> str:
         return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    def days(self) -> list[str]:
+        prefix = self._key(f"{ALERT_EVENTS.name}/")
+        found: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        ):
+            for common in page.get("CommonPrefixes", []):
+                name = common["Prefix"][len(prefix) :].rstrip("/")
+                if name.startswith("dt="):
+                    found.append(name.removeprefix("dt="))
+        return sorted(found)
 
     def cycles(self, day: str) -> list[dt.datetime]:
         prefix = self._key(f"{ALERT_EVENTS.name}/dt={day}/")
@@ -153,10 +176,12 @@ def cycles_between(store: AlertStore, first: dt.datetime, last: dt.datetime) -> 
 
 
 def latest_cycle(
-    store: AlertStore, *, before: dt.datetime, lookback: dt.timedelta
+    store: AlertStore, *, before: dt.datetime, lookback: dt.timedelta | None = None
 ) -> dt.datetime | None:
-    """The newest committed evaluation time before `before` (within `lookback`)."""
-    for day in reversed(days_between(before - lookback, before)):
+    """The newest committed evaluation time before `before` (within `lookback`, if given)."""
+    first = (before - lookback).date().isoformat() if lookback is not None else ""
+    last = before.date().isoformat()
+    for day in reversed([d for d in store.days() if first <= d <= last]):
         found = [t for t in store.cycles(day) if t < before]
         if found:
             return found[-1]

@@ -10,6 +10,7 @@ from signal_api.core.params import POSTAL_CODE_MAX_LENGTH, instant, time_range
 from signal_api.deps import Context, client
 from signal_api.handlers import ERROR_RESPONSES
 from signal_api.query_params import AtParam, FromParam, PostalParam, ToParam, single_values
+from signal_api.routes import alerts as evaluated_alerts
 from signal_api.routes.kpis import AGGREGATE_RANGE_DOC, MAX_AGGREGATE_RANGE_HOURS
 
 router = APIRouter(
@@ -39,7 +40,7 @@ async def alerts(
     at: AtParam = None,
     postal_code: PostalParam = None,
 ) -> Response:
-    """Postal codes in trouble now: out-of-service share or signal drop above thresholds."""
+    """Postal codes in trouble, computed per request (the evaluator's state: /alerts/active)."""
     moment = instant("at", at) if at is not None else ctx.rounded_now()
     codes = ctx.filters("postal_code", postal_code, max_length=POSTAL_CODE_MAX_LENGTH)
     return await ctx.cached(
@@ -61,3 +62,7 @@ async def summary(ctx: Context, at: AtParam = None) -> Response:
             complete_after_s=ctx.settings.complete_after_s,
         ),
     )
+
+
+# the evaluator's alerts (#25): /alerts/active, /alerts/history, /alerts/rules
+router.include_router(evaluated_alerts.router)
