@@ -266,6 +266,7 @@ def test_a_long_firing_alert_is_renewed_before_alertmanager_ends_it(
     assert notifier(alertmanager, tmp_path / "state", metrics).deliver([firing]).sent
     (alert,) = listed(alertmanager, firing.alert_id)
     assert parse(alert["endsAt"]) == fired_at + TTL
+    wait_until(lambda: notifications.alerts("firing"), "Alertmanager's firing notification")
 
     # a restarted notifier, 11 h later: the lease has more than half left, nothing is sent
     later = now + dt.timedelta(hours=11)
