@@ -52,9 +52,8 @@ def test_s3_store_records_what_the_local_one_does(tmp_path: Path, s3: Any, bucke
     assert {r["state"] for r in want} == {"pending", "firing", "resolved"}
     assert history(remote, T0, MOMENTS[-1]) == want
     keys = s3.list_objects_v2(Bucket=bucket, Prefix="lake/alert_events/")["Contents"]
-    assert [k["Key"] for k in keys][
-        0
-    ] == "lake/alert_events/dt=2026-11-23/eval-20261123T103100Z.parquet"
+    first = "lake/alert_events/dt=2026-11-23/eval-20261123T103100Z.parquet"
+    assert keys[0]["Key"] == first
     now = MOMENTS[-1] + dt.timedelta(seconds=5)
     assert active_alerts(remote, now=now, stale_after_s=300) == active_alerts(
         local, now=now, stale_after_s=300
