@@ -427,8 +427,9 @@ class Evaluator:
             for t in self._recorded(at - self.rules.horizon, at + dt.timedelta(seconds=1))
             if t.state in NOTIFIED_STATES
         ]
-        if due:
-            self.notifier.deliver(due)
+        # called every cycle, even with nothing due: delivery renews its Alertmanager leases
+        # of alerts still firing from inside deliver
+        self.notifier.deliver(due)
         return len(due)
 
 
