@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,10 @@ from typing import Any
 import pytest
 
 pytest_plugins = ["signal_local.pytest_plugin"]
+
+# Spark binds to loopback (pants.toml sets this for `./pants test`; a plain pytest run too), and
+# the Python workers it starts inherit it.
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
 @pytest.fixture(scope="session")

@@ -63,10 +63,30 @@ def _run_until(spark: Any, settings: ProcessorSettings, rows_in: int, timeout: f
             if seen >= rows_in:
                 break
             time.sleep(0.5)
+        # the lake is committed before foreachBatch returns, Spark's commit log after it: wait
+        # for Spark's progress of the newest batch in the lake so stopping cannot cut it out
+        newest = _newest_batch(lake)
+        while (
+            time.monotonic() < deadline
+            and query.isActive
+            and not any(p["batchId"] >= newest for p in query.recentProgress)
+        ):
+            time.sleep(0.2)
     finally:
         query.stop()
     assert query.exception() is None, query.exception()
     assert seen == rows_in, f"the job read {seen} of {rows_in} records in {timeout}s"
+
+
+def _newest_batch(lake: str) -> int:
+    """The newest batch id in the lake's pipeline_batches (-1 before the first batch)."""
+    import duckdb
+
+    if not any(Path(lake, "pipeline_batches").rglob("*.parquet")):
+        return -1
+    files = f"read_parquet('{lake}/pipeline_batches/**/*.parquet')"
+    row = duckdb.connect().execute(f"SELECT coalesce(max(batch_id), -1) FROM {files}").fetchone()
+    return int(row[0]) if row else -1
 
 
 def _rows_read(lake: str) -> int:

@@ -19,7 +19,13 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from signal_common.lake import PIPELINE_BATCHES, partition_values, table_arrow_schema
+from signal_common.lake import (
+    EVENTS,
+    PIPELINE_BATCHES,
+    QUARANTINE,
+    partition_values,
+    table_arrow_schema,
+)
 from signal_common.quality import bands_with_overrides
 from signal_processor.adapters.aws_clients import aws_client
 from signal_processor.adapters.kinesis_source import (
@@ -35,12 +41,12 @@ from signal_processor.adapters.lake_writer import (
     run_heads,
     storage_for,
 )
+from signal_processor.adapters.partition_writer import BatchResult, PartitionTask, run_partitions
 from signal_processor.adapters.progress import ProgressStore, progress_store
 from signal_processor.adapters.validating_source import (
     VALIDATED_SOURCE_NAME,
     ValidatedKinesisDataSource,
 )
-from signal_processor.core import aggregates as agg
 from signal_processor.core.validate import DEDUP_COLUMNS
 from signal_processor.settings import ProcessorSettings
 
@@ -250,8 +256,12 @@ class CloudWatchMetrics:
 class BatchWriter:
     """foreachBatch sink: writes every lake table for one micro-batch, exactly once.
 
-    The batch is collected once as Arrow (one Spark job runs the source read, validation and
-    dedup); every table is then derived from it by the Arrow transforms in `core.aggregates`.
+    The executors carry the records: one Spark job (`partition_writer.run_partitions`) runs the
+    source read, validation and dedup and, in each task, writes the partition's `events` and
+    `quarantine` files and derives its KPI partials and quality figures. The driver receives
+    one small row per partition (files written, figures, partials), merges them, writes the
+    KPI tables and `pipeline_batches` and commits: its work and memory follow the number of
+    windows and keys, not the number of records.
     """
 
     def __init__(
@@ -270,31 +280,20 @@ class BatchWriter:
 
     def __call__(self, validated: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        batch = validated.toArrow()
-        read_ms = int((time.monotonic() - started) * 1000)  # source + validation + dedup
-        self.write_batch(batch, batch_id, started=started, read_ms=read_ms)
+        task = PartitionTask(self.writer, batch_id, self.bands)
+        self.write_batch(run_partitions(validated, task), batch_id, started=started)
 
-    def write_batch(
-        self, batch: pa.Table, batch_id: int, *, started: float, read_ms: int = 0
-    ) -> None:
-        """Write every table of one validated batch (Arrow, in the validated schema)."""
-        quality = agg.batch_quality(batch)
-        events = agg.with_window(agg.valid_events(batch))  # shared by the four KPI tables
-        tables: dict[str, Callable[[], pa.Table]] = {
-            "events": lambda: agg.events_table(batch),
-            "signal_strength_by_operator": lambda: agg.signal_strength_partials(
-                events, self.bands, batch_id
-            ),
-            "gps_precision_by_provider": lambda: agg.gps_precision_partials(events, batch_id),
-            "status_count": lambda: agg.status_count_partials(events, batch_id),
-            "coverage_by_postal_code": lambda: agg.coverage_partials(events, batch_id),
-        }
+    def write_batch(self, result: BatchResult, batch_id: int, *, started: float) -> None:
+        """Record what the tasks wrote, write the merged tables and commit the batch."""
+        quality = result.quality
         w = self.writer
-        for table, rows in tables.items():
+        for table in (EVENTS, QUARANTINE):
+            w.record_files(table.name, batch_id, result.files[table.name])
+        keep = [uri for uris in result.files.values() for uri in uris]
+        w.delete_strays(batch_id, keep, known=result.intents)
+        for name, rows in result.partials.items():
             # an idle batch still clears any earlier attempt's files
-            w.write_arrow(rows() if quality.valid_rows else None, table, batch_id)
-        quarantine = agg.quarantine_table(batch, batch_id) if quality.quarantined_rows else None
-        w.write_arrow(quarantine, "quarantine", batch_id)
+            w.write_arrow(rows if rows.num_rows else None, name, batch_id)
         if self.settings.fault_after_write_batch == batch_id:
             log.error("fault injection: crashing after writing batch", extra={"batch_id": batch_id})
             os._exit(137)
@@ -334,6 +333,7 @@ class BatchWriter:
                 f"batch {batch_id}: the checkpoint has no offset for it; cannot commit it"
             )
         w.commit(batch_id, resume)
+        w.clear_intents(result.intents)
         if late:
             log.error(
                 "rows dropped as late by the dedup watermark",
@@ -356,7 +356,12 @@ class BatchWriter:
                 "quarantined": quality.quarantined_rows,
                 "duplicates_removed": row["duplicates_removed"],
                 "millis_behind_latest": lag,
-                "read_validate_dedup_ms": read_ms,
+                "tasks": result.tasks,
+                "driver_bytes": result.received_bytes,
+                # per task, the longest: waiting for the upstream (pipelined in the same job),
+                # and its own kernels and writes
+                "read_validate_dedup_ms": result.input_ms,
+                "executor_write_ms": result.work_ms,
                 "ms": row["processing_ms"],
             },
         )

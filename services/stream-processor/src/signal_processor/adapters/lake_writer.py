@@ -3,17 +3,32 @@
 Readers of the lake do not read Spark's `_spark_metadata`, so a replayed batch must leave exactly
 one copy of its output on its own. Every checkpoint is a *run* with its own id (`r-<12 hex>`,
 kept in the source's progress log), so batch ids, which restart at 0 with a new checkpoint,
-never collide across runs. A batch's rows of a table (Arrow, bounded by the source's max
-records per batch) are written from the driver as
-`<table>/dt=…/hour=…/part-<run>-<batch>-<k>.snappy.parquet` (one file per partition, fixed
-names). A manifest of those paths is stored first (`_batches/<run>/<table>/<batch>.json`); a
-replay of the batch deletes the files its manifest lists that the new attempt does not write,
-and overwrites the rest, so no file of a failed attempt survives. After every table, the run's
-head (`_commits/<run>.json`) records the batch as committed, with the stream positions where
-reading continues: a new checkpoint starts there, and first deletes what an earlier run wrote
-for batches it never committed (their records are read again).
-Each file appears atomically (rename locally, a single PUT on S3). Writing from the driver costs
-far less than a Spark write job per table for micro-batch sized data.
+never collide across runs. Every file of a batch is named
+`<table>/dt=…/hour=…/part-<run>-<batch>-<k>.snappy.parquet`, fixed names, and a manifest lists
+the batch's files of each table (`_batches/<run>/<table>/<batch>.json`); a replay of the batch
+deletes the files its manifest lists that the new attempt does not write, and overwrites the
+rest, so no file of a failed attempt survives. After every table, the run's head
+(`_commits/<run>.json`) records the batch as committed, with the stream positions where reading
+continues: a new checkpoint starts there, and first deletes what an earlier run wrote for
+batches it never committed (their records are read again).
+
+Two writers share those rules:
+- the records (`events`, `quarantine`) are written by the executors, each Spark task its own
+  partition's rows (`write_partition`, `k` = the Spark partition id, one file per dt/hour).
+  Before its files, a task stores what it is about to write, an *intent*
+  (`_batches/<run>/_tasks/<batch>/<partition>-<unique>.json`), so even a task attempt that dies
+  mid-write, a speculative one or one of an earlier driver attempt leaves a record of its files.
+  Once every task has succeeded, the driver writes the tables' manifests from the file lists the
+  tasks returned (`record_files`), then deletes every file an intent lists that is not among
+  them (`delete_strays`), commits, and deletes the intents (`clear_intents`). Attempts of one
+  partition read the same records (the source replays a batch identically, dedup restores the
+  same state, the shuffle hashes the same keys), so they write the same names with the same
+  rows: a late attempt can only rewrite an identical file;
+- the small tables (the KPI partials the driver merged, `pipeline_batches`) are written by the
+  driver (`write_arrow`): manifest first, then the files.
+Only the driver commits, after every table's manifest. Each file appears atomically (rename
+locally, a single PUT on S3). `LakeWriter` and the storages hold only names and settings, so
+they pickle to the executors, where the S3 client is made on first use (one per process).
 
 Every row is stamped with its batch's lake-wide `commit_seq` (the run's base plus the batch id
 plus one; the base is the highest sequence committed before the run began) and
@@ -30,6 +45,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -164,6 +180,8 @@ def storage_for(
 
 
 RUN_ID = re.compile(r"^r-[0-9a-f]{12}$")
+TASKS_DIR = "_tasks"
+"""Under `_batches/<run>/`: the intents of the batches' tasks (not a table)."""
 
 
 def new_run_id() -> str:
@@ -220,9 +238,7 @@ class LakeWriter:
         """Write an Arrow table (None: nothing) as the files of batch `batch_id` of `table`."""
         parts = partition_tables(with_lineage(data, self.seq(batch_id))) if data is not None else []
         final = [
-            f"{self.root}/{table}/dt={day}/hour={hour}/"
-            f"part-{self.run_id}-{batch_id:012d}-{k:05d}.snappy.parquet"
-            for k, ((day, hour), _) in enumerate(parts)
+            self.part_uri(table, day, hour, batch_id, k) for k, ((day, hour), _) in enumerate(parts)
         ]
         manifest = self.manifest_uri(table, batch_id)
         previous = self.storage.read_json(manifest)
@@ -238,6 +254,91 @@ class LakeWriter:
         for uri, (_, rows) in zip(final, parts, strict=True):
             self.storage.write_bytes(uri, parquet_bytes(rows))
         return final
+
+    def part_uri(self, table: str, day: str, hour: int, batch_id: int, k: int) -> str:
+        """The file `k` of batch `batch_id` of `table` in partition (`day`, `hour`)."""
+        return (
+            f"{self.root}/{table}/dt={day}/hour={hour}/"
+            f"part-{self.run_id}-{batch_id:012d}-{k:05d}.snappy.parquet"
+        )
+
+    def intents_uri(self, batch_id: int) -> str:
+        """Where the tasks of batch `batch_id` record the files they are about to write."""
+        return f"{self.root}/_batches/{self.run_id}/{TASKS_DIR}/{batch_id:012d}"
+
+    def write_partition(
+        self, tables: Mapping[str, pa.Table | None], batch_id: int, partition: int
+    ) -> tuple[str | None, dict[str, list[str]]]:
+        """On an executor: write one Spark partition's rows of batch `batch_id`, per table (None:
+        no rows), as files named by `partition`. Their intent is stored first.
+
+        Returns the intent's URI (None if the partition wrote nothing) and the files per table.
+        """
+        seq = self.seq(batch_id)
+        planned = {
+            table: [
+                (self.part_uri(table, day, hour, batch_id, partition), rows)
+                for (day, hour), rows in partition_tables(with_lineage(data, seq))
+            ]
+            for table, data in tables.items()
+            if data is not None
+        }
+        files = {table: [uri for uri, _ in parts] for table, parts in planned.items()}
+        every = sorted(uri for uris in files.values() for uri in uris)
+        if not every:
+            return None, files
+        intent = f"{self.intents_uri(batch_id)}/{partition:05d}-{uuid.uuid4().hex[:12]}.json"
+        self.storage.write_json(intent, {"batch_id": batch_id, "files": every})
+        for parts in planned.values():
+            for uri, rows in parts:
+                self.storage.write_bytes(uri, parquet_bytes(rows))
+        return intent, files
+
+    def record_files(self, table: str, batch_id: int, files: Iterable[str]) -> None:
+        """On the driver, once every task succeeded: the manifest of the files the tasks wrote
+        for batch `batch_id` of `table`; what an earlier attempt's manifest listed besides
+        them is deleted."""
+        final = sorted(files)
+        manifest = self.manifest_uri(table, batch_id)
+        previous = self.storage.read_json(manifest)
+        self.storage.write_json(manifest, {"batch_id": batch_id, "files": final})
+        if previous is not None:
+            stale = set(previous["files"]).difference(final)
+            for uri in sorted(stale):
+                self.storage.delete(uri)
+            log.info(
+                "replacing the output of a replayed batch",
+                extra={"table": table, "batch_id": batch_id, "stale_files": len(stale)},
+            )
+
+    def delete_strays(self, batch_id: int, keep: Iterable[str], *, known: Iterable[str]) -> int:
+        """After `record_files`, before the commit: delete every file a task attempt of batch
+        `batch_id` recorded that is not in `keep` (attempts that failed, were speculative or
+        belong to an earlier run of the batch), and their intents. The intents in `known`, the
+        successful tasks', list only kept files and are left for `clear_intents`. Returns the
+        number of files deleted."""
+        kept, skip, deleted = set(keep), set(known), 0
+        for intent in self.storage.list(self.intents_uri(batch_id)):
+            if intent in skip:
+                continue
+            listed = self.storage.read_json(intent) or {"files": []}
+            for uri in listed["files"]:
+                if uri not in kept:
+                    self.storage.delete(uri)
+                    deleted += 1
+            self.storage.delete(intent)
+        if deleted:
+            log.warning(
+                "deleted the files of task attempts that did not count",
+                extra={"run_id": self.run_id, "batch_id": batch_id, "files": deleted},
+            )
+        return deleted
+
+    def clear_intents(self, intents: Iterable[str]) -> None:
+        """After the commit: delete the successful tasks' intents (their files are in the
+        manifests; one a crash leaves behind is deleted by the next run's start)."""
+        for intent in intents:
+            self.storage.delete(intent)
 
 
 def run_heads(storage: Storage, lake_root: str) -> list[RunHead]:
@@ -269,11 +370,17 @@ def discard_uncommitted(storage: Storage, lake_root: str, *, current_run: str) -
     committed = {h.run_id: h.batch_id for h in run_heads(storage, root)}
     deleted = 0
     for manifest in storage.list(f"{root}/_batches"):
-        parts = manifest[len(root) :].strip("/").split("/")  # _batches/<run>/<table>/<batch>.json
-        if len(parts) != 4 or not RUN_ID.match(parts[1]) or parts[1] == current_run:
+        # _batches/<run>/<table>/<batch>.json or _batches/<run>/_tasks/<batch>/<intent>.json
+        parts = manifest[len(root) :].strip("/").split("/")
+        intent = len(parts) == 5 and parts[2] == TASKS_DIR
+        if not (len(parts) == 4 or intent) or not RUN_ID.match(parts[1]):
+            continue
+        if parts[1] == current_run:
             continue
         batch_id = int(parts[3].removesuffix(".json"))
         if batch_id <= committed.get(parts[1], -1):
+            if intent:  # left by a crash after the commit: its files are in the manifests
+                storage.delete(manifest)
             continue
         listed = storage.read_json(manifest) or {"files": []}
         for uri in listed["files"]:

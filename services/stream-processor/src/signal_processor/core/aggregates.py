@@ -1,9 +1,14 @@
-"""Transforms (Arrow table -> Arrow table) from one validated micro-batch to the lake tables.
+"""Transforms (Arrow table -> Arrow table) from validated records to the lake tables.
 
-The Spark query validates and deduplicates the stream; each micro-batch is then collected once
-as Arrow (its size is bounded by the source's max records per batch) and these pure functions
-derive every table from it. One collect plus vectorised Arrow kernels costs a fraction of one
-Spark job per table (measured: 0.7 s against 3.3 s for a 100k-record batch on local[2]).
+The Spark query validates and deduplicates the stream; each partition of a micro-batch then
+runs these pure functions on the executor that holds it (`adapters.partition_writer`): its
+records become that partition's `events` and `quarantine` rows, its KPI partials
+(`kpi_partials`) and its quality figures (`batch_quality`). The driver receives only those
+partials and figures, O(windows x keys) rows per partition, and folds them with
+`merge_partials` and `merge_quality` into what one pass over the whole batch would give: counts
+and sums add up, minima and maxima fold, per-reason counts add up (the merge rule of each column
+is the lake's, `Column.merge`). Vectorised Arrow kernels on partitions cost a fraction of one
+Spark aggregation job per table (measured: 0.7 s against 3.3 s for a 100k-record batch).
 
 KPI tables hold *mergeable partial aggregates* per 1-minute event-time window and key, written by
 each micro-batch: count, sum, min, max and quality-band counts. Readers merge partials at any
@@ -14,8 +19,9 @@ every average stays exact. All times are UTC.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -237,4 +243,79 @@ def batch_quality(validated: pa.Table) -> BatchQuality:
         quarantined_by_reason=dict(sorted(by_reason.items())),
         max_lateness_s=lateness_us / 1_000_000,
         max_event_time=pc.max(event_time).as_py(),
+    )
+
+
+def kpi_partials(
+    validated: pa.Table, bands: Mapping[str, QualityBands], batch_id: int
+) -> dict[str, pa.Table]:
+    """Every KPI table's partials of a validated table (none when it holds no valid event)."""
+    events = with_window(valid_events(validated))  # shared by the four KPI tables
+    if not len(events):
+        return {}
+    return {
+        SIGNAL_STRENGTH_BY_OPERATOR.name: signal_strength_partials(events, bands, batch_id),
+        GPS_PRECISION_BY_PROVIDER.name: gps_precision_partials(events, batch_id),
+        STATUS_COUNT.name: status_count_partials(events, batch_id),
+        COVERAGE_BY_POSTAL_CODE.name: coverage_partials(events, batch_id),
+    }
+
+
+_ARROW_MERGE = {"sum": "sum", "min": "min", "max": "max"}
+
+
+def merge_partials(parts: Sequence[pa.Table], table: LakeTable) -> pa.Table:
+    """Fold partials of the same batch (one table per partition) into one row per window and
+    key, as `_partials` over all their events gives: sums and counts add up, minima and maxima
+    fold (each column by its lake merge rule). Rows ordered as `_partials` orders them."""
+    schema = table_arrow_schema(table, with_partitions=True, with_lineage=False)
+    if not parts:
+        return schema.empty_table()
+    data = pa.concat_tables([conform(p, table) for p in parts])
+    columns = [c for c in table.data_columns + table.partition_keys]
+    keys = [c.name for c in columns if c.merge == "key"]
+    measures = [(c.name, _ARROW_MERGE[c.merge]) for c in columns if c.merge != "key"]
+    merged = data.group_by(keys, use_threads=False).aggregate(measures)
+    names = {f"{column}_{fn}": column for column, fn in measures}
+    merged = merged.rename_columns([names.get(c, c) for c in merged.column_names])
+    order = [*_GROUP, *(k for k in keys if k not in _GROUP and k != "batch_id")]
+    return conform(merged.sort_by([(k, "ascending") for k in order]), table)
+
+
+def merge_quality(parts: Iterable[BatchQuality]) -> BatchQuality:
+    """The quality figures of a batch from those of its partitions."""
+    parts = list(parts)
+    by_reason: dict[str, int] = {}
+    for part in parts:
+        for reason, count in part.quarantined_by_reason.items():
+            by_reason[reason] = by_reason.get(reason, 0) + count
+    lateness = [p.max_lateness_s for p in parts if p.max_lateness_s is not None]
+    newest = [p.max_event_time for p in parts if p.max_event_time is not None]
+    return BatchQuality(
+        valid_rows=sum(p.valid_rows for p in parts),
+        quarantined_by_reason=dict(sorted(by_reason.items())),
+        max_lateness_s=max(lateness) if lateness else None,
+        max_event_time=max(newest) if newest else None,
+    )
+
+
+def quality_to_json(quality: BatchQuality) -> dict[str, Any]:
+    """`quality` as JSON values (what a partition's task sends to the driver)."""
+    newest = quality.max_event_time
+    return {
+        "valid_rows": quality.valid_rows,
+        "quarantined_by_reason": quality.quarantined_by_reason,
+        "max_lateness_s": quality.max_lateness_s,
+        "max_event_time": None if newest is None else newest.isoformat(),
+    }
+
+
+def quality_from_json(value: Mapping[str, Any]) -> BatchQuality:
+    """The inverse of `quality_to_json` (exact: ISO 8601 keeps microseconds)."""
+    newest = value["max_event_time"]
+    return BatchQuality(
+        valid_rows=int(value["valid_rows"]),
+        quarantined_by_reason={str(k): int(v) for k, v in value["quarantined_by_reason"].items()},
+        max_lateness_s=value["max_lateness_s"],
+        max_event_time=None if newest is None else dt.datetime.fromisoformat(newest),
     )
