@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dashboard_support import API_KEY
+from dashboard_support import API_KEY, evaluate_alerts_once
 from lake import make_events, write_lake
 
 from signal_local.endpoints import ManagedProcess, free_port, start_python_service
@@ -40,6 +40,8 @@ def events(fixture_now: dt.datetime) -> pd.DataFrame:
 def lake_dir(tmp_path_factory: pytest.TempPathFactory, events: pd.DataFrame) -> Path:
     root = tmp_path_factory.mktemp("lake")
     write_lake(root, events)
+    # one alert-evaluator cycle, so the Alerts page has the evaluator's state to show
+    evaluate_alerts_once(root, tmp_path_factory.mktemp("alert-delivery"))
     return root
 
 

@@ -3,6 +3,9 @@ unambiguously: every test directory has one)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from lake import OPERATORS
@@ -31,4 +34,24 @@ def start_dashboard(
         },
         log_dir=log_dir,
         probe_path="/_stcore/health",
+    )
+
+
+def evaluate_alerts_once(lake_dir: Path, state_dir: Path) -> None:
+    """One cycle of the real alert evaluator (`signal-api alerts evaluate --once`, #25) over
+    the lake, now; no notification destination (it logs transitions), delivery state in
+    `state_dir`."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        "SIGNAL_API_LAKE_ROOT": f"file://{lake_dir}",
+        "SIGNAL_API_LOG_JSON": "false",
+        "SIGNAL_ALERTS_STATE_DIR": str(state_dir),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "signal_api.main", "alerts", "evaluate", "--once"],
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
     )

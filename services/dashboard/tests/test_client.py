@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
-from dashboard_support import API_KEY
+from dashboard_support import API_KEY, evaluate_alerts_once
+from lake import TROUBLE_CODE, write_lake
 
 from signal_dashboard.adapters.api_client import ApiClient, ApiError, ApiRequest
-from signal_local.endpoints import ManagedProcess, free_port
+from signal_local.endpoints import ManagedProcess, free_port, start_python_service
 
 
 def client_with(handler, **kwargs) -> tuple[ApiClient, list[float]]:  # type: ignore[no-untyped-def]
@@ -79,6 +81,22 @@ def test_4xx_is_not_retried_and_names_the_allowed_values() -> None:
     with pytest.raises(ApiError, match=r"422: parameter 'granularity'.*\(allowed: 1m, 5m\)"):
         client.get(ApiRequest("/v1/kpis/signal-strength", (("granularity", "2m"),)))
     assert len(calls) == 1
+
+
+def test_alerts_not_evaluated_is_an_answer_not_retried() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        body = {"error": {"code": "alerts_not_evaluated", "message": "no alert cycle yet"}}
+        return httpx.Response(503, json=body)
+
+    client, sleeps = client_with(handler, retries=3)
+    with pytest.raises(ApiError) as caught:
+        client.alerts_active(postal_codes=("47014",))
+    assert caught.value.code == "alerts_not_evaluated"
+    assert [str(c.url) for c in calls] == ["http://api.test/v1/alerts/active?postal_code=47014"]
+    assert sleeps == []
 
 
 def test_rate_limit_and_non_json_errors_read_plainly() -> None:
@@ -163,3 +181,66 @@ def test_bands_and_meta_from_the_real_api(api: ManagedProcess, events: pd.DataFr
     text = shaping.data_as_of([{"meta": meta}])
     assert text is not None
     assert text.startswith(f"Data as of {newest_event:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def test_alert_routes_against_the_real_api_and_evaluator(
+    tmp_path: Path, events: pd.DataFrame
+) -> None:
+    """A lake no evaluator has seen answers 503 alerts_not_evaluated; after one real cycle the
+    active alerts, their history and the rules read back, figures checked against the events."""
+    lake_dir = tmp_path / "lake"
+    write_lake(lake_dir, events)
+    proc = start_python_service(
+        "metrics-api",
+        "signal_api.main",
+        port=(port := free_port()),
+        env={
+            "SIGNAL_API_LAKE_ROOT": f"file://{lake_dir}",
+            "SIGNAL_API_PORT": str(port),
+            "SIGNAL_API_AUTH_ENABLED": "false",
+            "SIGNAL_API_CACHE_TTL_S": "0",
+            "SIGNAL_API_LOG_JSON": "false",
+        },
+        log_dir=tmp_path / "logs",
+        probe_path="/healthz",
+    )
+    try:
+        client = ApiClient(proc.url, retries=2, backoff_base_s=0.01)
+        with pytest.raises(ApiError) as caught:
+            client.alerts_active()
+        assert caught.value.status == 503
+        assert caught.value.code == "alerts_not_evaluated"
+        evaluate_alerts_once(lake_dir, tmp_path / "delivery")
+        active = client.alerts_active(postal_codes=(TROUBLE_CODE,)).body
+        assert active["stale"] is False
+        assert {a["area"] for a in active["alerts"]} == {TROUBLE_CODE}
+        outage = next(a for a in active["alerts"] if a["rule"] == "out_of_service")
+        assert outage["state"] == "firing"
+        # the oracle: the trouble code's events of the 15 minutes before the window's end
+        end = pd.Timestamp(outage["window_end"])
+        recent = events[
+            (events["postal_code"] == TROUBLE_CODE)
+            & (events["event_time"] >= end - pd.Timedelta(minutes=15))
+            & (events["event_time"] < end)
+        ]
+        assert outage["sample_size"] == len(recent)
+        assert outage["measures"]["out_of_service_share"] == pytest.approx(
+            (recent["status"] == "OUT_OF_SERVICE").mean()
+        )
+        evaluated = pd.Timestamp(active["evaluated_at"]).to_pydatetime()
+        history = client.alerts_history(
+            evaluated - dt.timedelta(hours=1), evaluated + dt.timedelta(minutes=1)
+        ).body
+        firing = [
+            t for t in history["transitions"]
+            if t["alert_id"] == outage["alert_id"] and t["state"] == "firing"
+        ]  # fmt: skip
+        assert len(firing) == 1
+        assert firing[0]["since"] == outage["since"]
+        rules = client.alert_rules().body
+        assert [r["rule"] for r in rules["rules"]] == [
+            "out_of_service", "signal_drop", "coverage_hole",
+        ]  # fmt: skip
+        assert all(r["source"] for r in rules["rules"])
+    finally:
+        proc.stop()

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # 504 is the API's "query timed out" (the Athena query was cancelled): worth one more try.
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# 503s that are an answer, not a hiccup: asking again within the second changes nothing.
+_FINAL_CODES = frozenset({"alerts_not_evaluated"})
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ class ApiClient:
                 with contextlib.suppress(ValueError, AttributeError):
                     code = (response.json().get("error") or {}).get("code")
                 last = ApiError(error_message(response), status=response.status_code, code=code)
-                if response.status_code not in _RETRY_STATUSES:
+                if response.status_code not in _RETRY_STATUSES or code in _FINAL_CODES:
                     raise last
             log.warning(
                 "metrics API request failed",
@@ -251,3 +253,22 @@ class ApiClient:
     def alerts(self, *, postal_codes: Iterable[str] = ()) -> ApiResponse:
         """Postal codes in trouble now."""
         return self.get(ApiRequest("/v1/alerts", tuple(_repeat("postal_code", postal_codes))))
+
+    # -- the alert evaluator's routes (#25) ---------------------------------------------------
+
+    def alerts_active(self, *, postal_codes: Iterable[str] = ()) -> ApiResponse:
+        """The evaluator's newest cycle: firing and pending alerts, its age and staleness
+        (ApiError 503 `alerts_not_evaluated` when no cycle was ever committed)."""
+        params = tuple(_repeat("postal_code", postal_codes))
+        return self.get(ApiRequest("/v1/alerts/active", params))
+
+    def alerts_history(
+        self, start: dt.datetime, end: dt.datetime, *, postal_codes: Iterable[str] = ()
+    ) -> ApiResponse:
+        """The transitions the evaluator recorded in [start, end) (at most 24 h)."""
+        params = [*_window(start, end), *_repeat("postal_code", postal_codes)]
+        return self.get(ApiRequest("/v1/alerts/history", tuple(params)))
+
+    def alert_rules(self) -> ApiResponse:
+        """The evaluator's rule definitions, with their sources."""
+        return self.get(ApiRequest("/v1/alerts/rules"))
