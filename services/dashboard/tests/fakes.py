@@ -195,7 +195,143 @@ def canned(path: str) -> dict[str, Any]:
             ],
             "meta": meta,
         }
+    if path in ALERT_BODIES:
+        body = ALERT_BODIES[path]()
+        return body if path == "/v1/alerts/rules" else {**body, "meta": meta}
     raise KeyError(path)
+
+
+def _active_body() -> dict[str, Any]:
+    evaluated = NOW - dt.timedelta(seconds=30)
+    return {
+        "evaluated_at": _iso(evaluated),
+        "window_end": _iso(NOW - dt.timedelta(minutes=2)),
+        "age_s": 30.0,
+        "stale": False,
+        "areas_evaluated": 15,
+        "alerts": [
+            {
+                "alert_id": "out_of_service:postal_code:47014",
+                "rule": "out_of_service",
+                "area_kind": "postal_code",
+                "area": "47014",
+                "state": "firing",
+                "since": _iso(NOW - dt.timedelta(minutes=22)),
+                "window_end": _iso(NOW - dt.timedelta(minutes=2)),
+                "measures": {"events": 180.0, "out_of_service_share": 0.8},
+                "sample_size": 180,
+            },
+            {
+                "alert_id": "coverage_hole:postal_code:47002",
+                "rule": "coverage_hole",
+                "area_kind": "postal_code",
+                "area": "47002",
+                "state": "pending",
+                "since": _iso(NOW - dt.timedelta(hours=2)),
+                "window_end": _iso(NOW - dt.timedelta(minutes=2)),
+                "measures": {"events": 64.0, "weak": 24.0, "weak_share": 0.375, "devices": 7.0},
+                "sample_size": 64,
+            },
+        ],
+    }
+
+
+def _transition(
+    area: str, rule: str, previous: str, state: str, at: dt.datetime, since: dt.datetime,
+    *, correction: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    alert_id = f"{rule}:postal_code:{area}"
+    return {
+        "key": f"{alert_id}|{state}|{_iso(since)}",
+        "alert_id": alert_id,
+        "rule": rule,
+        "area_kind": "postal_code",
+        "area": area,
+        "previous": previous,
+        "state": state,
+        "at": _iso(at),
+        "window_end": _iso(at - dt.timedelta(minutes=1)),
+        "since": _iso(since),
+        "measures": {"events": 100.0},
+        "summary": f"{rule} {state} in {area}",
+        "correction": correction,
+    }
+
+
+# The canned history: 47014 went pending then firing (still firing); 47008 fired and resolved.
+HISTORY_TIMES = {
+    "47014_pending": NOW - dt.timedelta(minutes=21),
+    "47014_firing": NOW - dt.timedelta(minutes=16),
+    "47008_pending": NOW - dt.timedelta(minutes=50),
+    "47008_firing": NOW - dt.timedelta(minutes=45),
+    "47008_resolved": NOW - dt.timedelta(minutes=30),
+}
+
+
+def _history_body() -> dict[str, Any]:
+    t = HISTORY_TIMES
+    s14 = NOW - dt.timedelta(minutes=22)
+    s08 = NOW - dt.timedelta(minutes=51)
+    return {
+        "from": _iso(NOW - dt.timedelta(hours=1)),
+        "to": _iso(NOW),
+        "transitions": [
+            _transition("47008", "signal_drop", "inactive", "pending", t["47008_pending"], s08),
+            _transition("47008", "signal_drop", "pending", "firing", t["47008_firing"], s08),
+            _transition("47008", "signal_drop", "firing", "resolved", t["47008_resolved"], s08),
+            _transition("47014", "out_of_service", "inactive", "pending", t["47014_pending"], s14),
+            _transition(
+                "47014",
+                "out_of_service",
+                "pending",
+                "firing",
+                t["47014_firing"],
+                s14,
+                correction=True,
+            ),
+        ],
+    }
+
+
+def _rules_body() -> dict[str, Any]:
+    return {
+        "window_minutes": 5,
+        "horizon_minutes": 60,
+        "resolve_after_windows": 3,
+        "settle_s": 60,
+        "area_kinds": ["postal_code"],
+        "rules": [
+            {
+                "rule": "out_of_service",
+                "description": "share of events OUT_OF_SERVICE over the trailing recent_minutes "
+                "at the window's end is at least share",
+                "thresholds": {"share": 0.2, "min_events": 20, "recent_minutes": 15},
+                "fire_after_windows": 1,
+                "source": "metrics-api 0.4 /v1/alerts thresholds",
+            },
+            {
+                "rule": "coverage_hole",
+                "description": "in one window, at least weak_share of the samples are at or "
+                "below their RAT's hole_max_dbm",
+                "thresholds": {
+                    "weak_share": 0.3,
+                    "min_events": 50,
+                    "min_devices": 5,
+                    "hole_max_dbm": {"4G": -110, "3G": -105},
+                },
+                "fire_after_windows": 3,
+                "source": "drive-test practice: RSRP <= -110 dBm",
+                "hole_sources": {"4G": "3GPP TS 36.133 RSRP range", "3G": "RSCP -105 dBm"},
+            },
+        ],
+    }
+
+
+ALERT_BODIES = {
+    "/v1/alerts/active": _active_body,
+    "/v1/alerts/history": _history_body,
+    "/v1/alerts/rules": _rules_body,
+}
 
 
 class FakeClient:
@@ -207,12 +343,15 @@ class FakeClient:
         self.requests: list[ApiRequest] = []
         self.fail: str | None = None
         self.bodies: dict[str, dict[str, Any]] = {}
+        self.errors: dict[str, ApiError] = {}  # per route, as the real client raises them
 
     def _get(self, path: str, params: list[tuple[str, str]]) -> ApiResponse:
         request = ApiRequest(path, tuple(params))
         self.requests.append(request)
         if self.fail:
             raise ApiError(self.fail, status=503)
+        if path in self.errors:
+            raise self.errors[path]
         return ApiResponse(request, self.bodies.get(path) or canned(path), dt.datetime.now(dt.UTC))
 
     @staticmethod
@@ -261,3 +400,13 @@ class FakeClient:
 
     def bands(self) -> ApiResponse:
         return self._get("/v1/meta/bands", [])
+
+    def alerts_active(self, *, postal_codes=()) -> ApiResponse:  # type: ignore[no-untyped-def]
+        return self._get("/v1/alerts/active", [("postal_code", p) for p in postal_codes])
+
+    def alerts_history(self, start, end, *, postal_codes=()) -> ApiResponse:  # type: ignore[no-untyped-def]
+        params = [*self._window(start, end), *[("postal_code", p) for p in postal_codes]]
+        return self._get("/v1/alerts/history", params)
+
+    def alert_rules(self) -> ApiResponse:
+        return self._get("/v1/alerts/rules", [])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import WATERMARK, FakeClient, bands_body, canned
+from fakes import NOW, WATERMARK, FakeClient, bands_body, canned
 from streamlit.testing.v1 import AppTest
 
 import signal_dashboard
@@ -26,7 +27,8 @@ DATA_ROUTES = (
     "/v1/kpis/status-counts",
     "/v1/kpis/signal-quality",
     "/v1/coverage",
-    "/v1/alerts",
+    "/v1/alerts/active",
+    "/v1/alerts/history",
 )
 PAGES = ("views/overview.py", "views/coverage.py", "views/alerts.py", "views/pipeline.py")
 
@@ -72,7 +74,7 @@ def test_every_page_renders_its_data(page: str) -> None:
     route = {
         "views/overview.py": "/v1/kpis/signal-strength",
         "views/coverage.py": "/v1/coverage",
-        "views/alerts.py": "/v1/alerts",
+        "views/alerts.py": "/v1/alerts/active",
         "views/pipeline.py": "/v1/pipeline",
     }[page]
     assert route in {r.path for r in fake.requests}
@@ -86,7 +88,7 @@ def test_every_page_renders_its_data(page: str) -> None:
     assert app.title[0].value == expected[0]
     assert expected[1] in markdown(app)
     if page == "views/alerts.py":
-        assert app.dataframe[0].value["postal_code"].tolist() == ["47014"]
+        assert app.dataframe[0].value["area"].tolist() == ["47014", "47002"]
     if page == "views/coverage.py":
         assert app.dataframe[0].value["postal_code"].tolist() == ["47014", "47001"]
     # every panel names the request behind it
@@ -179,7 +181,8 @@ def test_alerts_page_shows_the_selected_codes_last_hour() -> None:
     assert series["postal_code"] == ["47014"]
     assert series["granularity"] == ["1m"]
     assert "47014: events per status, last hour" in [h.value for h in app.subheader]
-    assert "1 postal code in trouble: **47014**" in markdown(app)
+    app.selectbox(key="alert_postal_code").select("47002").run()
+    assert requests_to(fake, "/v1/kpis/status-counts")[-1]["postal_code"] == ["47002"]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -194,7 +197,7 @@ def test_every_page_says_what_time_its_data_is_as_of(page: str) -> None:
     path = {
         "views/overview.py": "/v1/summary",
         "views/coverage.py": "/v1/coverage",
-        "views/alerts.py": "/v1/alerts",
+        "views/alerts.py": "/v1/alerts/active",
         "views/pipeline.py": "/v1/pipeline",
     }[page]
     body = canned(path)
@@ -271,3 +274,110 @@ def test_pipeline_throughput_tile_rates_the_batch_span() -> None:
     assert "data-tile='Throughput (first to last batch)'" in html
     assert "20.0 events/s" in html
     assert "2.7 events/s" not in html  # the range-wide figure is not the headline any more
+
+
+def alerts_page(query: dict[str, str | list[str]] | None = None) -> tuple[AppTest, FakeClient]:
+    app, fake = start(query)
+    fake.requests.clear()
+    app.switch_page("views/alerts.py").run()
+    assert not app.exception, app.exception
+    return app, fake
+
+
+def test_alerts_page_lists_the_evaluators_alerts_with_a_link_to_each_areas_map() -> None:
+    app, fake = alerts_page({"pc": "47014, 47002"})
+    assert requests_to(fake, "/v1/alerts/active")[-1] == {"postal_code": ["47014", "47002"]}
+    assert "/v1/alerts" not in {r.path for r in fake.requests}  # the 0.4 per-request rules
+    table = app.dataframe[0].value
+    assert table["state"].tolist() == ["firing", "pending"]
+    assert table["rule"].tolist() == ["out_of_service", "coverage_hole"]
+    assert table["sample_size"].tolist() == [180, 64]
+    assert table["measures"].tolist() == [
+        "180 events, 80.0% out of service",
+        "64 events, 24 weak, 37.5% weak, 7 devices",
+    ]
+    # 22 min + 15 min margin fits the last hour; the 2 h pending episode needs 6 h
+    assert table["map"].tolist() == ["coverage?pc=47014&range=1h", "coverage?pc=47002&range=6h"]
+    assert table["since"].iloc[0] == NOW - dt.timedelta(minutes=22)
+    captions = " ".join(c.value for c in app.caption)
+    assert "Evaluator's newest cycle:" in captions
+    assert "15 rule × area pairs judged" in captions
+    assert not app.warning
+    assert not app.error
+    # the link opens the Coverage page with that filter (what the sidebar reads back)
+    coverage = AppTest.from_file(APP, default_timeout=60)
+    coverage.session_state[CLIENT_KEY] = FakeClient()
+    coverage.query_params["pc"] = "47014"
+    coverage.query_params["range"] = "1h"
+    coverage.run()
+    coverage.switch_page("views/coverage.py").run()
+    assert coverage.sidebar.text_input(key="f_pc").value == "47014"
+
+
+def test_alerts_page_draws_a_timeline_per_area_from_the_history() -> None:
+    app, fake = alerts_page({"range": "6h"})
+    history = requests_to(fake, "/v1/alerts/history")[-1]
+    start_, end_ = (dt.datetime.fromisoformat(history[k][0]) for k in ("from", "to"))
+    assert end_ - start_ >= dt.timedelta(hours=6)
+    figure = next(c for c in app.get("plotly_chart") if "timeline" in str(c.proto.id))
+    spec = json.loads(figure.proto.spec)
+    bars = {(trace["name"], y): trace for trace in spec["data"] for y in trace["y"]}
+    assert set(bars) == {
+        ("pending", "47008 · signal_drop"),
+        ("firing", "47008 · signal_drop"),
+        ("pending", "47014 · out_of_service"),
+        ("firing", "47014 · out_of_service"),
+    }
+    # every transition listed, newest first, the correction marked
+    transitions = app.dataframe[1].value
+    assert transitions["change"].tolist()[0] == "pending → firing"
+    assert transitions["correction"].tolist() == [True, False, False, False, False]
+
+
+def test_alerts_page_shows_the_rules_with_their_sources() -> None:
+    app, fake = alerts_page()
+    assert "/v1/alerts/rules" in {r.path for r in fake.requests}
+    rules = app.dataframe[2].value.set_index("rule")
+    assert rules.loc["coverage_hole", "fire_after_windows"] == 3
+    assert rules.loc["coverage_hole", "thresholds"] == (
+        "weak_share 0.3; min_events 50; min_devices 5; hole_max_dbm: 4G -110, 3G -105"
+    )
+    assert rules.loc["coverage_hole", "source"].startswith("drive-test practice")
+    assert "4G: 3GPP TS 36.133 RSRP range" in rules.loc["coverage_hole", "source"]
+    assert rules.loc["out_of_service", "source"] == "metrics-api 0.4 /v1/alerts thresholds"
+    assert "resolves after 3 clear windows in a row" in markdown(app)
+
+
+def test_alerts_page_says_the_evaluator_never_ran_instead_of_all_clear() -> None:
+    app, fake = start()
+    fake.errors["/v1/alerts/active"] = ApiError(
+        "the metrics API answered 503: no alert evaluation has been recorded yet",
+        status=503,
+        code="alerts_not_evaluated",
+    )
+    app.switch_page("views/alerts.py").run()
+    assert not app.exception
+    errors = [e.value for e in app.error]
+    assert len(errors) == 1
+    assert "The alert evaluator has never run" in errors[0]
+    assert "signal-api alerts evaluate" in errors[0]
+    assert not app.success  # never a quiet "all clear"
+    assert "Rules" in [h.value for h in app.subheader]  # the rest of the page still draws
+
+
+def test_alerts_page_warns_when_the_evaluator_is_stale() -> None:
+    app, fake = start()
+    body = canned("/v1/alerts/active")
+    fake.bodies["/v1/alerts/active"] = {**body, "stale": True, "age_s": 912.0, "alerts": []}
+    app.switch_page("views/alerts.py").run()
+    assert not app.exception
+    warnings = [w.value for w in app.warning]
+    assert any("The alert evaluator is stale" in w and "15 min 12 s ago" in w for w in warnings)
+    assert any("not current" in w for w in warnings)
+    assert not app.success
+    # a current, empty cycle is an explicit all clear
+    fake.bodies["/v1/alerts/active"] = {**body, "alerts": []}
+    app.run()
+    assert [s.value for s in app.success] == [
+        "The evaluator's newest cycle found no area firing or pending."
+    ]

@@ -105,7 +105,10 @@ def test_alerts_page_lists_the_outage(
     page.goto(dashboard.url + "/alerts")
     page.wait_for_selector("[data-testid=stDataFrame]", timeout=60_000)
     page.wait_for_function(f"document.body.innerText.includes('{TROUBLE_CODE}')", timeout=30_000)
-    assert "out-of-service share" in page.inner_text("body")
+    body = page.inner_text("body")
+    assert "out_of_service" in body  # the evaluator's rule, firing
+    assert "Evaluator's newest cycle" in body
+    assert "Timeline per area" in body
     page.screenshot(path=str(artifacts / "alerts.png"), full_page=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import fakes
 import pandas as pd
 import pytest
 
@@ -432,3 +433,31 @@ def test_band_definition_from_the_api_and_the_fallback() -> None:
     fallback = shaping.band_definition(None)
     assert not fallback.from_api
     assert fallback.map_bands.excellent_min == -80
+
+
+def test_alert_timeline_spans_each_state_to_the_next_transition() -> None:
+    t, now = fakes.HISTORY_TIMES, fakes.NOW
+    frame = shaping.alert_timeline(fakes.canned("/v1/alerts/history"), now)
+    spans = {(row.area, row.state): (row.start, row.end) for row in frame.itertuples()}
+    assert spans == {
+        ("47008 · signal_drop", "pending"): (t["47008_pending"], t["47008_firing"]),
+        ("47008 · signal_drop", "firing"): (t["47008_firing"], t["47008_resolved"]),
+        ("47014 · out_of_service", "pending"): (t["47014_pending"], t["47014_firing"]),
+        ("47014 · out_of_service", "firing"): (t["47014_firing"], now),  # still firing
+    }
+    assert frame.loc[frame["state"] == "firing", "correction"].tolist() == [False, True]
+    figure = charts.alert_timeline(frame).to_dict()
+    assert {trace["name"] for trace in figure["data"]} == {"pending", "firing"}
+
+
+def test_area_link_picks_the_shortest_range_holding_the_episode() -> None:
+    now = dt.datetime(2026, 12, 2, 7, 0, tzinfo=dt.UTC)
+    link = shaping.area_link
+    assert link("postal_code", "47014", now - dt.timedelta(minutes=45), now) == (
+        "coverage?pc=47014&range=1h"
+    )
+    assert link("postal_code", "47014", now - dt.timedelta(minutes=46), now) == (
+        "coverage?pc=47014&range=6h"
+    )
+    assert link("postal_code", "47014", now - dt.timedelta(hours=7), now).endswith("range=24h")
+    assert link("h3", "8928308280fffff", now, now) == "coverage?range=1h"

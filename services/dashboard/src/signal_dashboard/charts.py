@@ -188,3 +188,28 @@ def band_legend(bands: QualityBands = MAP_BANDS) -> list[tuple[str, str, str]]:
     bands on the Coverage page)."""
     ranges = band_ranges(bands)
     return [(band, _BAND_CSS[band], ranges[band]) for band in BAND_NAMES]
+
+
+ALERT_STATE_COLOURS = {"pending": "#fdae61", "firing": "#d7191c"}
+
+
+def alert_timeline(frame: pd.DataFrame) -> go.Figure:
+    """A row per alert (area · rule): its pending and firing spans from the evaluator's
+    transitions (gaps are inactive or resolved)."""
+    if frame.empty:
+        return _empty("no alert transitions in this range")
+    data = frame.assign(correction=frame["correction"].map({True: "yes", False: "no"}))
+    fig = px.timeline(
+        data,
+        x_start="start",
+        x_end="end",
+        y="area",
+        color="state",
+        color_discrete_map=ALERT_STATE_COLOURS,
+        category_orders={"state": list(ALERT_STATE_COLOURS)},
+        hover_data={"since": True, "correction": True, "summary": True},
+    )
+    fig.update_layout(hovermode="closest")
+    fig.update_yaxes(autorange="reversed")
+    height = max(200, 36 * data["area"].nunique() + 110)
+    return _layout(fig, y_title="", height=height)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 
@@ -562,4 +563,196 @@ def tiles_table(items: Sequence[Tile]) -> pd.DataFrame:
     return pd.DataFrame(
         [{"figure": t.label, "value": t.value, "raw": t.raw} for t in items],
         columns=["figure", "value", "raw"],
+    )
+
+
+# -- the alert evaluator's view (#25: /v1/alerts/active, /history, /rules) -------------------
+
+ALERT_STATES = ("firing", "pending")
+# How a measure reads in the alerts table (the API's measure names → text).
+_MEASURE_FORMATS: dict[str, str] = {
+    "events": "{:.0f} events",
+    "out_of_service_share": "{:.1%} out of service",
+    "recent_avg_signal_dbm": "recent {:.1f} dBm",
+    "baseline_avg_signal_dbm": "baseline {:.1f} dBm",
+    "signal_drop_db": "drop {:.1f} dB",
+    "weak": "{:.0f} weak",
+    "weak_share": "{:.1%} weak",
+    "devices": "{:.0f} devices",
+}
+_LINK_RANGES = (("1h", dt.timedelta(hours=1)), ("6h", dt.timedelta(hours=6)))
+_LINK_MARGIN = dt.timedelta(minutes=15)
+
+
+def area_link(area_kind: str, area: str, since: dt.datetime | None, now: dt.datetime) -> str:
+    """The Coverage page filtered to the area (relative, as the sidebar writes it): the
+    shortest preset range holding the episode plus 15 min (as the delivery's generatorURL)."""
+    span = (now - since if since else dt.timedelta()) + _LINK_MARGIN
+    range_key = next((key for key, width in _LINK_RANGES if span <= width), "24h")
+    if area_kind != "postal_code":  # the dashboard filters postal codes only
+        return f"coverage?range={range_key}"
+    return "coverage?" + urlencode({"pc": area, "range": range_key})
+
+
+def describe_measures(measures: Mapping[str, float]) -> str:
+    """A window's measures in words, in the API's order (unknown names as name=value)."""
+    parts = []
+    for name, value in measures.items():
+        if value is None:
+            continue
+        template = _MEASURE_FORMATS.get(name)
+        parts.append(template.format(value) if template else f"{name}={value:g}")
+    return ", ".join(parts)
+
+
+def active_alerts_table(body: Mapping[str, Any], now: dt.datetime) -> pd.DataFrame:
+    """`/v1/alerts/active` as a table, in the API's order (firing first, oldest first)."""
+    rows = []
+    for alert in body.get("alerts", []):
+        since = _time(alert["since"])
+        rows.append(
+            {
+                "state": alert["state"],
+                "rule": alert["rule"],
+                "area": alert["area"],
+                "since": since,
+                "sample_size": alert["sample_size"],
+                "measures": describe_measures(alert.get("measures", {})),
+                "window_end": _time(alert.get("window_end")),
+                "map": area_link(alert["area_kind"], alert["area"], since, now),
+                "alert_id": alert["alert_id"],
+            }
+        )
+    columns = [
+        "state", "rule", "area", "since", "sample_size", "measures", "window_end", "map",
+        "alert_id",
+    ]  # fmt: skip
+    return _frame(rows, columns)
+
+
+@dataclass(frozen=True)
+class EvaluatorStatus:
+    """What the page says about the evaluator: a level (ok / warn / error) and a sentence."""
+
+    level: str
+    message: str
+
+
+def evaluator_status(body: Mapping[str, Any] | None, *, never_evaluated: bool) -> EvaluatorStatus:
+    """The evaluator's state in words: never run, stale, or when its newest cycle ran."""
+    if never_evaluated:
+        return EvaluatorStatus(
+            "error",
+            "**The alert evaluator has never run**: the lake holds no alert cycle, so nothing "
+            "here says whether any area is in trouble. Start it with "
+            "`signal-api alerts evaluate --every 60`.",
+        )
+    if not body:
+        return EvaluatorStatus("error", "**The evaluator's alert state is unavailable.**")
+    evaluated = _time(body.get("evaluated_at"))
+    age = format_age(float(body.get("age_s", 0.0)))
+    when = f"{evaluated:%Y-%m-%d %H:%M:%S} UTC" if evaluated else "an unknown time"
+    judged = f"{body.get('areas_evaluated', 0)} rule × area pairs judged"
+    if body.get("stale"):
+        return EvaluatorStatus(
+            "warn",
+            f"**The alert evaluator is stale**: its newest cycle ran at {when} ({age} ago; "
+            f"{judged}). What follows may no longer be true; is `signal-api alerts evaluate` "
+            "running?",
+        )
+    return EvaluatorStatus("ok", f"Evaluator's newest cycle: {when} ({age} ago; {judged}).")
+
+
+def alert_timeline(body: Mapping[str, Any], end: dt.datetime) -> pd.DataFrame:
+    """`/v1/alerts/history` as segments per alert: each pending or firing state from the
+    transition that entered it to the next one (or `end`); corrections marked."""
+    by_alert: dict[str, list[Mapping[str, Any]]] = {}
+    for transition in body.get("transitions", []):
+        by_alert.setdefault(transition["alert_id"], []).append(transition)
+    rows = []
+    for alert_id, transitions in by_alert.items():
+        ordered = sorted(transitions, key=lambda t: (t["at"], t["window_end"]))
+        for i, transition in enumerate(ordered):
+            if transition["state"] not in ALERT_STATES:
+                continue
+            start = _time(transition["at"])
+            stop = _time(ordered[i + 1]["at"]) if i + 1 < len(ordered) else end
+            rows.append(
+                {
+                    "area": f"{transition['area']} · {transition['rule']}",
+                    "state": transition["state"],
+                    "start": start,
+                    "end": stop,
+                    "since": _time(transition["since"]),
+                    "correction": bool(transition.get("correction")),
+                    "summary": transition.get("summary", ""),
+                    "alert_id": alert_id,
+                }
+            )
+    columns = ["area", "state", "start", "end", "since", "correction", "summary", "alert_id"]
+    frame = _frame(rows, columns)
+    return frame.sort_values(["area", "start"]).reset_index(drop=True)
+
+
+def transitions_table(body: Mapping[str, Any]) -> pd.DataFrame:
+    """Every transition of `/v1/alerts/history`, newest first."""
+    rows = [
+        {
+            "at": _time(t["at"]),
+            "area": t["area"],
+            "rule": t["rule"],
+            "change": f"{t['previous']} → {t['state']}",
+            "since": _time(t["since"]),
+            "correction": bool(t.get("correction")),
+            "summary": t.get("summary", ""),
+        }
+        for t in body.get("transitions", [])
+    ]
+    frame = _frame(rows, ["at", "area", "rule", "change", "since", "correction", "summary"])
+    return frame.sort_values("at", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _threshold_text(thresholds: Mapping[str, Any]) -> str:
+    parts = []
+    for name, value in thresholds.items():
+        if isinstance(value, Mapping):
+            inner = ", ".join(f"{k} {v:g}" for k, v in value.items())
+            parts.append(f"{name}: {inner}")
+        else:
+            parts.append(f"{name} {value:g}")
+    return "; ".join(parts)
+
+
+def alert_rules_table(body: Mapping[str, Any]) -> pd.DataFrame:
+    """`/v1/alerts/rules`' rules: what breaches, thresholds, windows to fire, sources."""
+    rows = []
+    for rule in body.get("rules", []):
+        source = rule["source"]
+        if rule.get("hole_sources"):
+            source += " · hole thresholds: " + "; ".join(
+                f"{rat}: {text}" for rat, text in rule["hole_sources"].items()
+            )
+        rows.append(
+            {
+                "rule": rule["rule"],
+                "description": rule["description"],
+                "thresholds": _threshold_text(rule.get("thresholds", {})),
+                "fire_after_windows": rule["fire_after_windows"],
+                "source": source,
+            }
+        )
+    return _frame(rows, ["rule", "description", "thresholds", "fire_after_windows", "source"])
+
+
+def alert_rules_note(body: Mapping[str, Any]) -> str:
+    """The lifecycle's shared settings in one line."""
+    if not body:
+        return "The rule definitions are unavailable."
+    return (
+        f"{body['window_minutes']}-minute windows, judged {body['settle_s']} s after they end; "
+        f"an alert fires after its rule's windows in a row and resolves after "
+        f"{body['resolve_after_windows']} clear windows in a row; late data re-judged for "
+        f"{body['horizon_minutes']} min (as corrections); areas: "
+        + ", ".join(body.get("area_kinds", []))
+        + "."
     )
