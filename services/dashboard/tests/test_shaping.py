@@ -446,8 +446,15 @@ def test_alert_timeline_spans_each_state_to_the_next_transition() -> None:
         ("47014 · out_of_service", "firing"): (t["47014_firing"], now),  # still firing
     }
     assert frame.loc[frame["state"] == "firing", "correction"].tolist() == [False, True]
-    figure = charts.alert_timeline(frame).to_dict()
+    figure = charts.alert_timeline(frame, start=now - dt.timedelta(hours=1), end=now).to_dict()
     assert {trace["name"] for trace in figure["data"]} == {"pending", "firing"}
+    assert [pd.Timestamp(x) for x in figure["layout"]["xaxis"]["range"]] == [
+        pd.Timestamp(now - dt.timedelta(hours=1)),
+        pd.Timestamp(now),
+    ]
+    assert shaping.describe_measures({"events": 9, "baseline_events": 40, "odd": 1.5}) == (
+        "9 events, 40 baseline events, odd=1.5"
+    )
 
 
 def test_area_link_picks_the_shortest_range_holding_the_episode() -> None:

@@ -8,6 +8,8 @@ without a browser. The map is pydeck because a map layer is what pydeck is for.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -193,9 +195,11 @@ def band_legend(bands: QualityBands = MAP_BANDS) -> list[tuple[str, str, str]]:
 ALERT_STATE_COLOURS = {"pending": "#fdae61", "firing": "#d7191c"}
 
 
-def alert_timeline(frame: pd.DataFrame) -> go.Figure:
+def alert_timeline(
+    frame: pd.DataFrame, *, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> go.Figure:
     """A row per alert (area · rule): its pending and firing spans from the evaluator's
-    transitions (gaps are inactive or resolved)."""
+    transitions (gaps are inactive or resolved), over [start, end) when given."""
     if frame.empty:
         return _empty("no alert transitions in this range")
     data = frame.assign(correction=frame["correction"].map({True: "yes", False: "no"}))
@@ -209,7 +213,13 @@ def alert_timeline(frame: pd.DataFrame) -> go.Figure:
         category_orders={"state": list(ALERT_STATE_COLOURS)},
         hover_data={"since": True, "correction": True, "summary": True},
     )
-    fig.update_layout(hovermode="closest")
     fig.update_yaxes(autorange="reversed")
+    if start is not None and end is not None:
+        fig.update_xaxes(range=[start, end])
     height = max(200, 36 * data["area"].nunique() + 110)
-    return _layout(fig, y_title="", height=height)
+    fig = _layout(fig, y_title="", height=height)
+    fig.update_layout(
+        hovermode="closest",
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "title": None},
+    )
+    return fig

@@ -575,6 +575,7 @@ _MEASURE_FORMATS: dict[str, str] = {
     "out_of_service_share": "{:.1%} out of service",
     "recent_avg_signal_dbm": "recent {:.1f} dBm",
     "baseline_avg_signal_dbm": "baseline {:.1f} dBm",
+    "baseline_events": "{:.0f} baseline events",
     "signal_drop_db": "drop {:.1f} dB",
     "weak": "{:.0f} weak",
     "weak_share": "{:.1%} weak",

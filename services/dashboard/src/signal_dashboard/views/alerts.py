@@ -91,7 +91,10 @@ def render(ctx: context.Context) -> None:
                 f"{end:%H:%M} UTC (the sidebar's range, at most 24 h): pending and firing "
                 "spans; a gap is inactive or resolved."
             )
-            st.plotly_chart(charts.alert_timeline(timeline), key="chart-alert-timeline")
+            st.plotly_chart(
+                charts.alert_timeline(timeline, start=start, end=min(end, now)),
+                key="chart-alert-timeline",
+            )
             transitions = shaping.transitions_table(history.body)
             with st.expander(f"{len(transitions)} transition(s)"):
                 st.dataframe(
