@@ -327,6 +327,8 @@ def test_alerts_page_draws_a_timeline_per_area_from_the_history() -> None:
         ("firing", "47008 · signal_drop"),
         ("pending", "47014 · out_of_service"),
         ("firing", "47014 · out_of_service"),
+        ("episode start (since)", "47008 · signal_drop"),
+        ("episode start (since)", "47014 · out_of_service"),
     }
     # every transition listed, newest first, the correction marked
     transitions = app.dataframe[1].value

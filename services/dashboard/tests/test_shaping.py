@@ -447,7 +447,10 @@ def test_alert_timeline_spans_each_state_to_the_next_transition() -> None:
     }
     assert frame.loc[frame["state"] == "firing", "correction"].tolist() == [False, True]
     figure = charts.alert_timeline(frame, start=now - dt.timedelta(hours=1), end=now).to_dict()
-    assert {trace["name"] for trace in figure["data"]} == {"pending", "firing"}
+    names = [trace["name"] for trace in figure["data"]]
+    assert set(names) == {"pending", "firing", "episode start (since)"}
+    marker = figure["data"][names.index("episode start (since)")]
+    assert len(marker["x"]) == 2  # one per episode: 47008's and 47014's
     assert [pd.Timestamp(x) for x in figure["layout"]["xaxis"]["range"]] == [
         pd.Timestamp(now - dt.timedelta(hours=1)),
         pd.Timestamp(now),

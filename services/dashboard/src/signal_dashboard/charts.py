@@ -213,6 +213,14 @@ def alert_timeline(
         category_orders={"state": list(ALERT_STATE_COLOURS)},
         hover_data={"since": True, "correction": True, "summary": True},
     )
+    episodes = data.drop_duplicates(["area", "since"])
+    fig.add_scatter(
+        x=episodes["since"],
+        y=episodes["area"],
+        mode="markers",
+        name="episode start (since)",
+        marker={"symbol": "diamond", "size": 9, "color": "#333333"},
+    )  # a span starts when a cycle recorded it; the episode began at its first breaching window
     fig.update_yaxes(autorange="reversed")
     if start is not None and end is not None:
         fig.update_xaxes(range=[start, end])
