@@ -191,6 +191,20 @@ def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
             url=f"http://127.0.0.1:{api_port}",
         ),
         Service(
+            # one evaluator per deployment (it notifies): the API reads its state from the lake;
+            # with no destination set, delivery logs each transition once
+            "alert-evaluator",
+            "signal_api.main",
+            ("alerts", "evaluate", "--every", "60"),
+            {
+                **common,
+                "SIGNAL_API_LAKE_ROOT": lake,
+                "SIGNAL_API_AUTH_ENABLED": "false",
+                "SIGNAL_ALERTS_STATE_DIR": str(data / "alert-delivery"),
+                "SIGNAL_ALERTS_DASHBOARD_URL": f"http://127.0.0.1:{dashboard_port}",
+            },
+        ),
+        Service(
             "dashboard",
             "signal_dashboard.main",
             (),

@@ -1,4 +1,5 @@
-"""The local stack's wiring: the compaction service and the refusal of an older lake."""
+"""The local stack's wiring: the compaction service, the alert evaluator and the refusal of an
+older lake."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ def test_the_stack_compacts_the_lake_on_a_schedule(tmp_path: Path) -> None:
     )
     assert compaction.env["SIGNAL_CATALOG_LAKE_ROOT"] == f"file://{tmp_path.resolve()}/lake"
     assert compaction.env["SIGNAL_CATALOG_COMPACT_GRACE_S"] == "3600.0"
+
+
+def test_the_stack_runs_one_alert_evaluator_over_the_apis_lake(tmp_path: Path) -> None:
+    args = _parse_args(["--data-dir", str(tmp_path)])
+    planned = services(_Stack(), args)  # type: ignore[arg-type]
+    evaluators = [s for s in planned if s.args[:2] == ("alerts", "evaluate")]
+    assert [(s.name, s.module) for s in evaluators] == [("alert-evaluator", "signal_api.main")]
+    api = next(s for s in planned if s.name == "metrics-api")
+    assert evaluators[0].env["SIGNAL_API_LAKE_ROOT"] == api.env["SIGNAL_API_LAKE_ROOT"]
 
 
 def test_a_lake_written_before_the_lineage_columns_is_named(tmp_path: Path) -> None:
