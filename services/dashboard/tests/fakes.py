@@ -168,33 +168,6 @@ def canned(path: str) -> dict[str, Any]:
             },
         ]
         return {**series, "granularity": None, "rows": rows, "meta": meta}
-    if path == "/v1/alerts":
-        return {
-            "as_of": _iso(NOW),
-            "recent_from": _iso(NOW - dt.timedelta(minutes=15)),
-            "baseline_from": _iso(NOW - dt.timedelta(days=1)),
-            "thresholds": {
-                "recent_minutes": 15,
-                "baseline_minutes": 1440,
-                "out_of_service_share": 0.2,
-                "signal_drop_db": 10.0,
-                "min_events": 20,
-            },
-            "alerts": [
-                {
-                    "postal_code": "47014",
-                    "severity": "critical",
-                    "reasons": ["out_of_service"],
-                    "since": _iso(minute),
-                    "recent_event_count": 150,
-                    "out_of_service_share": 0.8,
-                    "recent_avg_signal_dbm": -130.0,
-                    "baseline_avg_signal_dbm": -131.0,
-                    "signal_drop_db": -1.0,
-                }
-            ],
-            "meta": meta,
-        }
     if path in ALERT_BODIES:
         body = ALERT_BODIES[path]()
         return body if path == "/v1/alerts/rules" else {**body, "meta": meta}
@@ -394,9 +367,6 @@ class FakeClient:
     def coverage(self, start, end, *, postal_codes=()) -> ApiResponse:  # type: ignore[no-untyped-def]
         params = [*self._window(start, end), *[("postal_code", p) for p in postal_codes]]
         return self._get("/v1/coverage", params)
-
-    def alerts(self, *, postal_codes=()) -> ApiResponse:  # type: ignore[no-untyped-def]
-        return self._get("/v1/alerts", [("postal_code", p) for p in postal_codes])
 
     def bands(self) -> ApiResponse:
         return self._get("/v1/meta/bands", [])

@@ -183,43 +183,6 @@ def test_coverage_bands_sizes_and_worst_first() -> None:
     assert len(deck.layers[0].data) == 3
 
 
-def test_alerts_table_critical_first_and_rule_text() -> None:
-    body = {
-        "thresholds": {"out_of_service_share": 0.2, "signal_drop_db": 10.0, "min_events": 20},
-        "alerts": [
-            {
-                "postal_code": "W",
-                "severity": "warning",
-                "reasons": ["signal_drop"],
-                "since": "2026-11-24T09:00:00Z",
-                "recent_event_count": 30,
-                "out_of_service_share": 0.1,
-                "recent_avg_signal_dbm": -110.0,
-                "baseline_avg_signal_dbm": -95.0,
-                "signal_drop_db": 15.0,
-            },
-            {
-                "postal_code": "C",
-                "severity": "critical",
-                "reasons": ["out_of_service", "signal_drop"],
-                "since": "2026-11-24T09:30:00Z",
-                "recent_event_count": 40,
-                "out_of_service_share": 0.6,
-                "recent_avg_signal_dbm": -130.0,
-                "baseline_avg_signal_dbm": -95.0,
-                "signal_drop_db": 35.0,
-            },
-        ],
-    }
-    frame = shaping.alerts_table(body)
-    assert list(frame["postal_code"]) == ["C", "W"]
-    assert frame["rule"].iloc[0] == "out_of_service + signal_drop"
-    assert shaping.describe_rule(body["thresholds"]) == (
-        "out-of-service share ≥ 20% or average signal 10 dB below the trailing baseline, "
-        "with at least 20 recent events; critical at twice a threshold."
-    )
-
-
 def test_pipeline_tiles_and_reasons() -> None:
     body = {
         "events_per_s": 2.5,
@@ -315,27 +278,6 @@ def test_format_age() -> None:
         "1 h",
         "2 h 1 min",
     ]
-
-
-def test_alerts_headline_names_each_code() -> None:
-    frame = shaping.alerts_table(
-        {
-            "alerts": [
-                {
-                    "postal_code": "47014",
-                    "severity": "critical",
-                    "reasons": ["out_of_service"],
-                    "since": "2026-11-24T09:05:00Z",
-                    "recent_event_count": 40,
-                    "out_of_service_share": 0.6,
-                }
-            ]
-        }
-    )
-    assert shaping.alerts_headline(frame) == (
-        "1 postal code in trouble: **47014** (critical since 09:05 UTC)"
-    )
-    assert shaping.alerts_headline(frame.iloc[0:0]) == "No postal code is in trouble right now."
 
 
 META = {

@@ -1,4 +1,4 @@
-"""/v1/alerts/active, /history and /rules over a lake the real evaluator wrote."""
+"""/v1/alerts (= /v1/alerts/active), /history and /rules over a lake the real evaluator wrote."""
 
 from __future__ import annotations
 
@@ -58,11 +58,15 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_never_evaluated_is_a_503_not_all_clear(tmp_path: Path) -> None:
+ACTIVE_PATHS = pytest.mark.parametrize("path", ["/v1/alerts", "/v1/alerts/active"])
+
+
+@ACTIVE_PATHS
+def test_never_evaluated_is_a_503_not_all_clear(tmp_path: Path, path: str) -> None:
     lake(tmp_path)
     client, engine = app_client(tmp_path)
     try:
-        response = client.get("/v1/alerts/active")
+        response = client.get(path)
     finally:
         engine.close()
     assert response.status_code == 503
@@ -70,11 +74,12 @@ def test_never_evaluated_is_a_503_not_all_clear(tmp_path: Path) -> None:
     assert "signal-api alerts evaluate" in response.json()["error"]["message"]
 
 
-def test_active_reads_the_newest_cycle(evaluated: Path) -> None:
+@ACTIVE_PATHS
+def test_active_reads_the_newest_cycle(evaluated: Path, path: str) -> None:
     client, engine = app_client(evaluated)
     try:
-        body = client.get("/v1/alerts/active").json()
-        only_1000 = client.get("/v1/alerts/active", params={"postal_code": "1000"}).json()
+        body = client.get(path).json()
+        only_1000 = client.get(path, params={"postal_code": "1000"}).json()
     finally:
         engine.close()
     assert body["evaluated_at"] == FIRING_AT.isoformat().replace("+00:00", "Z")

@@ -191,7 +191,6 @@ WINDOW = TimeRange(
     dt.datetime(2026, 11, 22, 23, 10, tzinfo=dt.UTC),
     dt.datetime(2026, 11, 23, 1, 20, tzinfo=dt.UTC),
 )
-RECENT = dt.datetime(2026, 11, 23, 1, 5, tzinfo=dt.UTC)
 OPERATORS = ("Orange", "O'Neil")
 
 CALLS: dict[str, tuple[Call, ...]] = {
@@ -220,11 +219,6 @@ CALLS: dict[str, tuple[Call, ...]] = {
         call(WINDOW, operators=OPERATORS, network_types=("3G",)),
     ),
     "coverage": (call(WINDOW), call(WINDOW, postal_codes=("1000", "1020"))),
-    "alert_candidates": (
-        call(WINDOW, RECENT),
-        call(WINDOW, RECENT, postal_codes=("1000",)),
-    ),
-    "coverage_by_minute": (call(WINDOW, ("1000",)), call(WINDOW, ("1000", "1030"))),
     "latest_window": (call(WINDOW),),
     "window_totals": (call(WINDOW),),
     "pipeline": (call(WINDOW),),

@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from signal_api.core.models import (
-    AlertsResponse,
     CoverageResponse,
     GpsPrecisionResponse,
     PipelineResponse,
@@ -47,7 +46,6 @@ MODELS = {
     "/v1/kpis/status-counts": StatusCountsResponse,
     "/v1/kpis/signal-quality": SignalQualityResponse,
     "/v1/coverage": CoverageResponse,
-    "/v1/alerts": AlertsResponse,
     "/v1/summary": SummaryResponse,
     "/v1/pipeline": PipelineResponse,
 }
@@ -349,49 +347,3 @@ def test_summary_latest_complete_window(
         (in_window["status"] == "OUT_OF_SERVICE").mean(), abs=1e-12
     )
     assert body["freshness_s"] == (at - (latest + pd.Timedelta(minutes=1))).total_seconds()
-
-
-def test_alerts_match_oracle(client: TestClient, events: pd.DataFrame, span: Any, iso: Iso) -> None:
-    at = span[1]
-    body = _get(client, "/v1/alerts", at=iso(at))
-    recent_from = at - dt.timedelta(minutes=15)
-    baseline_from = recent_from - dt.timedelta(minutes=120)
-    minute = events["event_time"].dt.floor("min")
-    recent = events[(minute >= recent_from) & (minute < at)]
-    base = events[(minute >= baseline_from) & (minute < recent_from)]
-    expected = {}
-    for code, grp in recent.groupby("postal_code"):
-        share = (grp["status"] == "OUT_OF_SERVICE").mean()
-        base_avg = base[base["postal_code"] == code]["signal_dbm"].mean()
-        drop = base_avg - grp["signal_dbm"].mean()
-        reasons = [
-            r for r, hit in (("out_of_service", share >= 0.2), ("signal_drop", drop >= 10.0)) if hit
-        ]
-        if len(grp) >= 5 and reasons:
-            expected[code] = (reasons, share, drop, grp, base_avg)
-    assert set(expected) == {a["postal_code"] for a in body["alerts"]} == {"9000"}
-    for alert in body["alerts"]:
-        reasons, share, drop, grp, base_avg = expected[alert["postal_code"]]
-        assert alert["reasons"] == reasons
-        assert alert["recent_event_count"] == len(grp)
-        assert alert["out_of_service_share"] == pytest.approx(share, abs=1e-12)
-        assert alert["signal_drop_db"] == pytest.approx(drop, abs=1e-9)
-        assert alert["severity"] == ("critical" if share >= 0.4 or drop >= 20 else "warning")
-        # since: start of the trailing run of minutes (with data) in which a rule holds
-        code_ev = events[
-            (events["postal_code"] == alert["postal_code"])
-            & (minute >= baseline_from)
-            & (minute < at)
-        ]
-        per_min = code_ev.groupby(code_ev["event_time"].dt.floor("min")).agg(
-            share=("status", lambda s: (s == "OUT_OF_SERVICE").mean()), avg=("signal_dbm", "mean")
-        )
-        since = None
-        for ts, m in per_min.iloc[::-1].iterrows():
-            bad = ("out_of_service" in reasons and m["share"] >= 0.2) or (
-                "signal_drop" in reasons and base_avg - m["avg"] >= 10.0
-            )
-            if not bad:
-                break
-            since = ts
-        assert _ts(alert["since"]) == since

@@ -15,7 +15,6 @@ from fastapi import Response
 
 from signal_api.adapters.engine import QueryEngine, columns_of
 from signal_api.core import queries
-from signal_api.core.alerts import AlertThresholds
 from signal_api.core.auth import KeyRing
 from signal_api.core.cache import ResultCache
 from signal_api.core.errors import EngineError, ResultTooLargeError
@@ -67,7 +66,6 @@ class ApiContext:
     auth_failures: RateLimiter
     concurrency: ConcurrencyLimit
     keys: KeyRing
-    thresholds: AlertThresholds
     readiness: Readiness
     clock: Callable[[], dt.datetime]
     bands: dict[str, QualityBands]
@@ -110,13 +108,6 @@ class ApiContext:
             ),
             concurrency=ConcurrencyLimit(per_key=settings.max_concurrent_per_key),
             keys=KeyRing.parse(settings.api_keys_sha256),
-            thresholds=AlertThresholds(
-                recent_minutes=settings.alert_recent_minutes,
-                baseline_minutes=settings.alert_baseline_minutes,
-                out_of_service_share=settings.alert_out_of_service_share,
-                signal_drop_db=settings.alert_signal_drop_db,
-                min_events=settings.alert_min_events,
-            ),
             readiness=Readiness(
                 ttl_s=settings.ready_cache_s,
                 failure_threshold=settings.ready_failure_threshold,

@@ -250,10 +250,6 @@ class ApiClient:
         """The quality-band definition the API applies (thresholds per RAT, with sources)."""
         return self.get(ApiRequest("/v1/meta/bands"))
 
-    def alerts(self, *, postal_codes: Iterable[str] = ()) -> ApiResponse:
-        """Postal codes in trouble now."""
-        return self.get(ApiRequest("/v1/alerts", tuple(_repeat("postal_code", postal_codes))))
-
     # -- the alert evaluator's routes (#25) ---------------------------------------------------
 
     def alerts_active(self, *, postal_codes: Iterable[str] = ()) -> ApiResponse:

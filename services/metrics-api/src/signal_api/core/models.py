@@ -180,39 +180,6 @@ class CoverageResponse(Series):
     rows: list[CoverageRow]
 
 
-class Alert(BaseModel):
-    model_config = _example(
-        postal_code="9000",
-        severity="critical",
-        reasons=["out_of_service"],
-        since="2026-11-23T07:12:00Z",
-        recent_event_count=240,
-        out_of_service_share=0.46,
-        recent_avg_signal_dbm=-104.2,
-        baseline_avg_signal_dbm=-90.5,
-        signal_drop_db=13.7,
-    )
-
-    postal_code: str
-    severity: str = Field(description="warning or critical (twice the threshold).")
-    reasons: list[str] = Field(description="out_of_service and/or signal_drop.")
-    since: dt.datetime = Field(description="Start of the minute the trouble began.")
-    recent_event_count: int
-    out_of_service_share: float
-    recent_avg_signal_dbm: float | None
-    baseline_avg_signal_dbm: float | None
-    signal_drop_db: float | None
-
-
-class AlertsResponse(BaseModel):
-    as_of: dt.datetime
-    recent_from: dt.datetime
-    baseline_from: dt.datetime
-    thresholds: dict[str, float]
-    alerts: list[Alert]
-    meta: Meta = Field(default_factory=Meta)
-
-
 class SummaryResponse(BaseModel):
     as_of: dt.datetime = Field(description="The instant used: `at` rounded up to the millisecond.")
     window_start: dt.datetime | None = Field(description="Latest complete 1-minute window.")

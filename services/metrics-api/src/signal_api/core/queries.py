@@ -270,53 +270,6 @@ def coverage(window: TimeRange, *, postal_codes: Sequence[str] = ()) -> Query:
     )
 
 
-def alert_candidates(
-    window: TimeRange, recent_start: dt.datetime, *, postal_codes: Sequence[str] = ()
-) -> Query:
-    """Per postal code: sums in the recent window [recent_start, end) and the baseline before."""
-    b = _Builder()
-    # The split sits in the select list's CASEs, where Athena takes no `?`: recent_start is an
-    # instant the service computed (a datetime, never text), inlined as a TIMESTAMP literal.
-    recent = _timestamp(recent_start)
-
-    def where() -> str:
-        return b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
-
-    return b.query(
-        "alert_candidates",
-        f"""SELECT postal_code,
-               SUM(CASE WHEN window_start >= {recent} THEN event_count ELSE 0 END)
-                 AS recent_count,
-               SUM(CASE WHEN window_start >= {recent} THEN out_of_service_count ELSE 0 END)
-                 AS recent_out_of_service,
-               SUM(CASE WHEN window_start >= {recent} THEN signal_sum ELSE 0 END)
-                 AS recent_signal_sum,
-               SUM(CASE WHEN window_start < {recent} THEN event_count ELSE 0 END)
-                 AS baseline_count,
-               SUM(CASE WHEN window_start < {recent} THEN signal_sum ELSE 0 END)
-                 AS baseline_signal_sum
-            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where, window)}
-            GROUP BY 1 ORDER BY 1""",
-    )
-
-
-def coverage_by_minute(window: TimeRange, postal_codes: Sequence[str]) -> Query:
-    """Per minute × postal code coverage sums (to find since when an alert holds)."""
-    b = _Builder()
-
-    def where() -> str:
-        return b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
-
-    return b.query(
-        "coverage_by_minute",
-        f"""SELECT {_bucket(Granularity.M1)} AS bucket, postal_code,
-               SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum,
-               SUM(out_of_service_count) AS out_of_service_count
-            FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where, window)}
-            GROUP BY 1, 2 ORDER BY 1, 2""",
-    )
-
-
 def _newest(name: str, table: LakeTable, column: str, alias: str, window: TimeRange) -> Query:
     """The newest `column` value of `table`'s rows in the range (epoch seconds, or NULL)."""
     b = _Builder()
@@ -431,8 +384,6 @@ def all_example_queries(now: dt.datetime) -> list[Query]:
         status_counts(window, g, top=3),
         signal_quality(window, operators=("a",)),
         coverage(window, postal_codes=("1000",)),
-        alert_candidates(window, now - dt.timedelta(minutes=15), postal_codes=("1000",)),
-        coverage_by_minute(window, ("1000",)),
         latest_window(window),
         window_totals(window),
         pipeline(window),

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from signal_api.core import queries
-from signal_api.core.alerts import AlertThresholds, find_alerts
 from signal_api.core.params import Granularity, TimeRange, floor_minute
 from signal_api.core.queries import Query
 from signal_common.quality import BAND_NAMES
@@ -247,37 +246,6 @@ def _coverage_rows(rows: Rows) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
-
-
-async def alerts(
-    run: Runner,
-    at: dt.datetime,
-    thresholds: AlertThresholds,
-    *,
-    postal_codes: Sequence[str],
-) -> dict[str, Any]:
-    """Postal codes whose out-of-service share or signal drop is above the thresholds now."""
-    end = floor_minute(at)
-    recent_start = end - dt.timedelta(minutes=thresholds.recent_minutes)
-    baseline_start = recent_start - dt.timedelta(minutes=thresholds.baseline_minutes)
-    window = TimeRange(baseline_start, end)
-    flagged = await run(
-        queries.alert_candidates(window, recent_start, postal_codes=postal_codes),
-        lambda candidates: [c for c in candidates if thresholds.triggered(c)],
-    )
-    found: list[dict[str, Any]] = []
-    if flagged:
-        found = await run(
-            queries.coverage_by_minute(window, sorted(c["postal_code"] for c in flagged)),
-            lambda minutes: find_alerts(flagged, minutes, thresholds),
-        )
-    return {
-        "as_of": end,
-        "recent_from": recent_start,
-        "baseline_from": baseline_start,
-        "thresholds": thresholds.as_dict(),
-        "alerts": found,
-    }
 
 
 async def summary(

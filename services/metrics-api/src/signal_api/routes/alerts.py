@@ -1,5 +1,6 @@
-"""/v1/alerts/active, /v1/alerts/history and /v1/alerts/rules: the alert evaluator's state,
-its transitions and the rule definitions (included in the network router)."""
+"""/v1/alerts (and its alias /v1/alerts/active), /v1/alerts/history and /v1/alerts/rules: the
+alert evaluator's state, its transitions and the rule definitions (included in the network
+router). No alert is computed per request: one evaluator judges the rules each minute."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def _store(request: Request, ctx: Context) -> AlertStore:
     return store
 
 
+@router.get("", response_model=ActiveAlertsResponse)
 @router.get("/active", response_model=ActiveAlertsResponse)
 async def active(request: Request, ctx: Context, postal_code: PostalParam = None) -> dict[str, Any]:
     """Firing and pending alerts now, from the evaluator's newest cycle (503 if it never ran)."""

@@ -1,11 +1,12 @@
-"""/v1/coverage, /v1/alerts, /v1/summary: the network now, per postal code and overall."""
+"""/v1/coverage, /v1/summary: the network now, per postal code and overall; /v1/alerts*
+(routes/alerts.py) is included here."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
 from signal_api.core import service
-from signal_api.core.models import AlertsResponse, CoverageResponse, SummaryResponse
+from signal_api.core.models import CoverageResponse, SummaryResponse
 from signal_api.core.params import POSTAL_CODE_MAX_LENGTH, instant, time_range
 from signal_api.deps import Context, client
 from signal_api.handlers import ERROR_RESPONSES
@@ -34,21 +35,6 @@ async def coverage(
     )
 
 
-@router.get("/alerts", response_model=AlertsResponse)
-async def alerts(
-    ctx: Context,
-    at: AtParam = None,
-    postal_code: PostalParam = None,
-) -> Response:
-    """Postal codes in trouble, computed per request (the evaluator's state: /alerts/active)."""
-    moment = instant("at", at) if at is not None else ctx.rounded_now()
-    codes = ctx.filters("postal_code", postal_code, max_length=POSTAL_CODE_MAX_LENGTH)
-    return await ctx.cached(
-        ("alerts", moment.replace(second=0, microsecond=0), codes),
-        lambda: service.alerts(ctx.run, moment, ctx.thresholds, postal_codes=codes),
-    )
-
-
 @router.get("/summary", response_model=SummaryResponse)
 async def summary(ctx: Context, at: AtParam = None) -> Response:
     """The latest complete 1-minute window: events/min, avg signal, out-of-service share."""
@@ -64,5 +50,5 @@ async def summary(ctx: Context, at: AtParam = None) -> Response:
     )
 
 
-# the evaluator's alerts (#25): /alerts/active, /alerts/history, /alerts/rules
+# the evaluator's alerts (#25): /alerts (= /alerts/active), /alerts/history, /alerts/rules
 router.include_router(evaluated_alerts.router)
