@@ -267,3 +267,20 @@ def test_readiness_follows_the_lake_root(api_before_lake: httpx.Client, late_roo
     assert _error(unready)["code"] == "lake_unreadable"
     assert "cannot be read (Permission denied)" in _error(unready)["message"]
     assert api.get("/readyz").status_code == 200
+
+
+def test_unreadable_alert_state_is_a_503_never_all_clear(
+    api: httpx.Client, faulty_lake: Path
+) -> None:
+    """The evaluator's state hidden by a fault is an error: neither "never evaluated" nor an
+    empty list of alerts, which would both read as "all clear"."""
+    day = sorted((faulty_lake / "alert_events").iterdir())[-1]
+    cycle = sorted(day.glob("*.parquet"))[-1]
+    assert api.get("/v1/alerts").status_code == 200
+    for unreadable in (cycle, day, faulty_lake / "alert_events"):
+        with mode(unreadable, 0):
+            refused = api.get("/v1/alerts")
+        assert refused.status_code == 503, (unreadable, refused.text)
+        assert _error(refused)["code"] == "lake_unreadable", refused.text
+        assert "Permission denied" in _error(refused)["message"]
+    assert api.get("/v1/alerts").status_code == 200

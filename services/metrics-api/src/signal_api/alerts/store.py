@@ -21,9 +21,17 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from signal_api.core.errors import LakeUnreadableError
 from signal_common.lake import ALERT_EVENTS, alert_events_file, local_path
 
 _CYCLE_FILE = re.compile(r"eval-(\d{8}T\d{6})Z\.parquet")
+
+
+def _unreadable(what: str, exc: BaseException) -> LakeUnreadableError:
+    """A fault that hides alert state (a denied directory or file, a corrupt cycle) as the
+    API's 503 `lake_unreadable`: an absent state would read as "all clear"."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return LakeUnreadableError(f"the alert state cannot be read: {what} ({reason})")
 
 
 def cycle_time(name: str) -> dt.datetime | None:
@@ -77,6 +85,8 @@ class LocalAlertStore:
             names = os.listdir(self.root / ALERT_EVENTS.name)
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise _unreadable(ALERT_EVENTS.name, exc) from exc
         return sorted(n.removeprefix("dt=") for n in names if n.startswith("dt="))
 
     def cycles(self, day: str) -> list[dt.datetime]:
@@ -85,6 +95,8 @@ class LocalAlertStore:
             names = os.listdir(directory)
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise _unreadable(f"{ALERT_EVENTS.name}/dt={day}", exc) from exc
         return sorted(t for t in map(cycle_time, names) if t is not None)
 
     def read(self, evaluated_at: dt.datetime) -> pa.Table | None:
@@ -92,6 +104,8 @@ class LocalAlertStore:
             return pq.read_table(self._path(evaluated_at))
         except FileNotFoundError:
             return None
+        except (OSError, pa.ArrowException) as exc:
+            raise _unreadable(alert_events_file(evaluated_at), exc) from exc
 
     def write(self, evaluated_at: dt.datetime, table: pa.Table) -> None:
         path = self._path(evaluated_at)
