@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from signal_catalog.core.plan import Action
+from signal_catalog.core.tables import CATALOG_TABLES
 from signal_catalog.errors import CatalogError
 from signal_catalog.operations.checks import drift, validate
 from signal_catalog.operations.compaction import CompactionResult, PartitionCompaction, compact
@@ -34,7 +35,7 @@ from signal_catalog.operations.crawlers import (
 from signal_catalog.operations.sync import SyncResult, TableReport, sync, watch
 from signal_catalog.settings import CatalogSettings, PartitionMode, get_settings
 from signal_catalog.wiring import catalog_from, engine_from, lake_from
-from signal_common.lake import ALL_TABLES, TABLES_BY_NAME, LakeTable
+from signal_common.lake import ALL_TABLES, LakeTable
 from signal_common.logs import configure_logging
 
 EXIT_DISAGREEMENT = 1
@@ -93,13 +94,18 @@ def _setup(verbose: bool) -> CatalogSettings:
     return settings
 
 
-def _tables(names: list[str] | None) -> list[LakeTable]:
+def _tables(
+    names: list[str] | None, *, known: tuple[LakeTable, ...] = ALL_TABLES
+) -> list[LakeTable]:
+    """The tables named (default: every table of `known`: the stream tables, or for `sync`
+    every table of the catalog)."""
     if not names:
-        return list(ALL_TABLES)
-    unknown = [n for n in names if n not in TABLES_BY_NAME]
+        return list(known)
+    by_name = {t.name: t for t in known}
+    unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise _fail(f"unknown table(s) {unknown}; known: {sorted(TABLES_BY_NAME)}", EXIT_CONFIG)
-    return [TABLES_BY_NAME[n] for n in names]
+        raise _fail(f"unknown table(s) {unknown}; known: {sorted(by_name)}", EXIT_CONFIG)
+    return [by_name[n] for n in names]
 
 
 def _sync_table(result: SyncResult, settings: CatalogSettings) -> Table:
@@ -132,9 +138,10 @@ def sync_command(
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Create/update the database and tables from libs/common and register new partitions."""
+    """Create/update the database and tables from libs/common (alert_events too) and register
+    new partitions."""
     settings = _setup(verbose)
-    tables = _tables(table)
+    tables = _tables(table, known=CATALOG_TABLES)
     catalog, lake = catalog_from(settings), lake_from(settings)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True

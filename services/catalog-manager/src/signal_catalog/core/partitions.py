@@ -53,6 +53,12 @@ def parse_hour_dir(name: str) -> int | None:
     return hour if 0 <= hour <= 23 else None
 
 
+def is_hourly(table: LakeTable) -> bool:
+    """Whether the table's partitions are (dt, hour) directories, the only ones listing the
+    lake and registering them knows (alert_events, by day only, is projected instead)."""
+    return tuple(k.name for k in table.partition_keys) == ("dt", "hour")
+
+
 def partition_from_values(values: Sequence[str]) -> Partition | None:
     """A Partition from Glue partition values, or None if they are not (dt, hour)."""
     if len(values) != 2:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from signal_common.lake import Column, LakeTable, table_uri
+from signal_common.lake import ALERT_EVENTS, ALL_TABLES, Column, LakeTable, table_uri
+
+# Every table `sync` keeps in the catalog (Athena reads them): the stream tables, and the alert
+# evaluator's alert_events (#25), which ALL_TABLES leaves out (its readers, the processor's
+# writers and compaction assume dt/hour partitions and lineage; alert_events has neither).
+CATALOG_TABLES: tuple[LakeTable, ...] = (*ALL_TABLES, ALERT_EVENTS)
 
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
@@ -45,22 +50,29 @@ def storage_descriptor(table: LakeTable, location: str) -> dict[str, Any]:
 
 
 def projection_parameters(table: LakeTable, lake_root: str, dt_range: str) -> dict[str, str]:
-    """Athena partition-projection properties: dt a daily date range, hour an integer 0-23.
+    """Athena partition-projection properties of the table's partition keys: dt a daily date
+    range, hour an integer 0-23 (a table partitioned by day only has no hour).
 
     Names and values as AWS documents them (Athena user guide, "Partition projection"):
     `date` type with `yyyy-MM-dd` format and `integer` type with a `min,max` range; the
-    location template maps each (dt, hour) to the Hive-style directory the processor writes.
+    location template maps each partition to the Hive-style directory its writer writes.
     """
-    location = table_uri(lake_root, table)
-    return {
-        "projection.enabled": "true",
-        "projection.dt.type": "date",
-        "projection.dt.range": dt_range,
-        "projection.dt.format": "yyyy-MM-dd",
-        "projection.hour.type": "integer",
-        "projection.hour.range": "0,23",
-        LOCATION_TEMPLATE: f"{location}/dt=${{dt}}/hour=${{hour}}",
-    }
+    keys = [k.name for k in table.partition_keys]
+    unknown = sorted(set(keys) - {"dt", "hour"})
+    if unknown:
+        raise ValueError(f"table {table.name}: no projection for partition keys {unknown}")
+    parameters = {"projection.enabled": "true"}
+    if "dt" in keys:
+        parameters |= {
+            "projection.dt.type": "date",
+            "projection.dt.range": dt_range,
+            "projection.dt.format": "yyyy-MM-dd",
+        }
+    if "hour" in keys:
+        parameters |= {"projection.hour.type": "integer", "projection.hour.range": "0,23"}
+    directories = "/".join(f"{key}=${{{key}}}" for key in keys)
+    parameters[LOCATION_TEMPLATE] = f"{table_uri(lake_root, table)}/{directories}"
+    return parameters
 
 
 def table_input(

@@ -15,6 +15,7 @@ from signal_catalog.adapters.lake import Lake
 from signal_catalog.core.partitions import (
     Partition,
     event_partitions,
+    is_hourly,
     missing_partitions,
     partition_input,
 )
@@ -68,6 +69,13 @@ def desired_table_input(
     )
 
 
+def partition_mode(table: LakeTable, modes: Callable[[str], PartitionMode]) -> PartitionMode:
+    """The settings' partition mode of a table, except that a table not partitioned by
+    (dt, hour) is always projected (alert_events: a new day partition needs no registration,
+    and its Lambda and sync listing know only hour directories)."""
+    return modes(table.name) if is_hourly(table) else PartitionMode.PROJECTION
+
+
 def register_partitions(catalog: GlueCatalog, lake: Lake, table: LakeTable) -> tuple[int, int]:
     """Add the lake's partitions of a table that the catalog lacks: (added, partitions in lake)."""
     in_lake = lake.partitions(table.name)
@@ -96,12 +104,12 @@ def sync(
     on_table: Callable[[TableReport], Any] | None = None,
 ) -> SyncResult:
     """Ensure the database and tables, then register partitions of non-projection tables."""
-    if any(modes(t.name) is not PartitionMode.PROJECTION for t in tables):
+    if any(partition_mode(t, modes) is not PartitionMode.PROJECTION for t in tables):
         lake.check()
     created = catalog.ensure_database(DATABASE_DESCRIPTION)
     reports: list[TableReport] = []
     for table in tables:
-        mode = modes(table.name)
+        mode = partition_mode(table, modes)
         report = TableReport(table.name, mode)
         plan = plan_table(
             catalog.get_table(table.name),
