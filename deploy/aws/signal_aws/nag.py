@@ -27,10 +27,10 @@ class Finding:
 
 
 PREFIX_SCOPED = (
-    "Object-level grants on one bucket's prefix (lake/, glue/, checkpoints/, athena-results/, "
-    "inputs/, dead-letters/producer/) or on CDK's asset bucket: the wildcard is the object key "
-    "under that prefix, and the action groups (GetObject*, List*, ...) are the CDK "
-    "grant_read/grant_read_write sets."
+    "Object-level grants on one bucket's prefix (lake/, lake/<table>/, glue/, checkpoints/, "
+    "athena-results/, inputs/, dead-letters/producer/, alert-delivery/) or on CDK's asset "
+    "bucket: the wildcard is the object key under that prefix, and the action groups "
+    "(GetObject*, List*, ...) are the CDK grant_read/grant_put/grant_read_write sets."
 )
 # Granular findings (IAM4/IAM5 name the policy, action or resource): acknowledged where the
 # finding matches one of these patterns, on the construct it was found on; any other finding
@@ -48,13 +48,14 @@ GRANULAR: tuple[tuple[str, str], ...] = (
     ),
     (
         r"AwsSolutions-IAM5\[Resource::(SignalStreamData:ExportsOutputFnGetAttLake[A-Za-z0-9]+"
-        r"|arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-[0-9]+-[a-z0-9-]+)(/[a-z-]+){0,2}/\*\]",
+        r"|arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-[0-9]+-[a-z0-9-]+)(/[a-z_-]+){0,2}/\*\]",
         PREFIX_SCOPED,
     ),
     (
         r"AwsSolutions-IAM5\[Action::kms:(ReEncrypt|GenerateDataKey)\*\]",
-        "CDK's grant_encrypt_decrypt on one KMS key (the Glue job's log key): the wildcard is "
-        "the ReEncrypt*/GenerateDataKey* variants, the resource is that key.",
+        "CDK's grants on one KMS key (grant_encrypt_decrypt of the Glue job's log key; the alert "
+        "topic's key, with grant_publish): the wildcard is the ReEncrypt*/GenerateDataKey* "
+        "variants, the resource is that key.",
     ),
     (
         r"AwsSolutions-IAM5\[Resource::\*\]",

@@ -75,6 +75,9 @@ class DeploySettings(BaseSettings):
     crawlers: bool = Field(False, description="Also create the seed's Glue crawlers.")
     certificate_arn: str | None = Field(None, description="ACM certificate: HTTPS listener.")
     alarm_email: str | None = Field(None, description="Subscribed to the alarm topic.")
+    alert_email: str | None = Field(
+        None, description="Subscribed to the alert topic (the evaluator's firing/resolved)."
+    )
     api_tasks: int = Field(2, ge=1)
     api_max_tasks: int = Field(6, ge=1)
     dashboard_tasks: int = Field(2, ge=1)

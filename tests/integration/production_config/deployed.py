@@ -4,7 +4,9 @@ and Lambda function of the app, with the command its image runs, the environment
 
 Nothing here is a hand-kept list of services: the templates name the containers and functions,
 their image assets lead to the staged Dockerfiles, the Dockerfiles to the pex and its entry point
-(the pex_binary in the service's BUILD file), and the entry point's package to its settings class.
+(the pex_binary in the service's BUILD file), and the entry point's package to its settings class
+(a subcommand's subpackage adds its own: `signal-api alerts` reads signal_api.alerts' delivery
+settings too).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib
+import importlib.util
 import json
+import pkgutil
 import re
 import shlex
 import string
@@ -147,6 +151,31 @@ def setting_names(cls: type[BaseSettings]) -> set[str]:
     return names
 
 
+def subcommand_settings(module: str, arguments: tuple[str, ...]) -> tuple[type[BaseSettings], ...]:
+    """The settings classes of the subpackage a command's first argument names, beside the
+    service's own: `signal-api alerts evaluate` runs signal_api.alerts, whose `*settings`
+    modules (delivery_settings) define what it reads besides signal_api.settings."""
+    if not arguments or not arguments[0].isidentifier():
+        return ()
+    package = f"{module.split('.')[0]}.{arguments[0]}"
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.submodule_search_locations is None:
+        return ()
+    found: list[type[BaseSettings]] = []
+    for info in pkgutil.iter_modules(spec.submodule_search_locations):
+        if not info.name.endswith("settings"):
+            continue
+        settings_module = importlib.import_module(f"{package}.{info.name}")
+        found += [
+            value
+            for value in vars(settings_module).values()
+            if isinstance(value, type)
+            and issubclass(value, BaseSettings)
+            and value.__module__ == settings_module.__name__
+        ]
+    return tuple(found)
+
+
 # --- CloudFormation values -----------------------------------------------------------------------
 class Resolver:
     """Concrete values for the intrinsic functions of env values and secret references, as
@@ -181,6 +210,9 @@ class Resolver:
             return f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:{logical}-AbCdEf"
         if kind == "AWS::Glue::Database":
             return self.value(stack, props["DatabaseInput"]["Name"])
+        if kind == "AWS::SNS::Topic":
+            topic = self.value(stack, props["TopicName"]) if "TopicName" in props else generated
+            return f"arn:aws:sns:{self.region}:{self.account}:{topic}"
         for key in ("Name", "RoleName", "FunctionName", "StreamName", "ClusterName"):
             if key in props:
                 return self.value(stack, props[key])
@@ -309,7 +341,9 @@ def secret_test_value(resolver: Resolver, ref: SecretRef) -> str:
 
 
 # --- units ---------------------------------------------------------------------------------------
-Kind = Literal["service", "task", "function"]
+# service: behind a load balancer; worker: an ECS service without one (the alert evaluator);
+# task: run on a schedule or on demand; function: a Lambda function
+Kind = Literal["service", "worker", "task", "function"]
 
 
 @dataclass(frozen=True)
@@ -332,10 +366,21 @@ class Unit:
     health_codes: str | None = None
     cloud_map_name: str | None = None  # "<service>.<namespace>" when the service registers
     event_pattern: dict[str, Any] | None = field(default=None, hash=False)
+    # what a subcommand's subpackage reads besides `settings` (subcommand_settings)
+    more_settings: tuple[type[BaseSettings], ...] = ()
 
     @property
     def id(self) -> str:
         return f"{self.stack}/{self.name}"
+
+    @property
+    def all_settings(self) -> tuple[type[BaseSettings], ...]:
+        """Every settings class the unit's command reads."""
+        return (self.settings, *self.more_settings)
+
+    def setting_names(self) -> set[str]:
+        """Every environment variable name the unit's settings classes read."""
+        return {name for cls in self.all_settings for name in setting_names(cls)}
 
 
 def _image_assets(assembly_dir: Path) -> dict[str, Path]:
@@ -436,10 +481,14 @@ def _container_unit(
         health_path = tg_props.get("HealthCheckPath", "/")
         codes = tg_props.get("Matcher", {}).get("HttpCode", "200")
         cloud_map = _cloud_map_name(template, service_logical, resolver, stack)
+    kind: Kind = "service" if balanced is not None else "task"
+    if balanced is None and _services_of(template, task_logical):
+        kind = "worker"
+    module = entry_point.split(":")[0]
     return Unit(
         stack=stack,
         name=container["Name"],
-        kind="service" if balanced is not None else "task",
+        kind=kind,
         image=image,
         entry_point=entry_point,
         command=command,
@@ -447,12 +496,23 @@ def _container_unit(
         environment={**docker.env, **template_env},
         template_environment=frozenset(template_env),
         secrets=secrets,
-        settings=settings_class(entry_point.split(":")[0]),
+        settings=settings_class(module),
         port=port,
         health_path=health_path,
         health_codes=codes,
         cloud_map_name=cloud_map,
+        more_settings=subcommand_settings(module, arguments),
     )
+
+
+def _services_of(template: Template, task_logical: str) -> list[str]:
+    """The ECS services that run this task definition (none for scheduled/on-demand tasks)."""
+    return [
+        logical
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::ECS::Service"
+        and resource["Properties"].get("TaskDefinition") == {"Ref": task_logical}
+    ]
 
 
 def _load_balancer_of(

@@ -34,8 +34,8 @@ ALLOWED_OVERRIDES: dict[str, str] = {
     "AWS_EC2_METADATA_DISABLED: test credentials instead of the task/execution role's",
     "runtime region": "AWS_REGION and AWS_DEFAULT_REGION, which Fargate and Lambda set in every "
     "container/function, set to the deploy's region",
-    "endpoints": "<prefix>KINESIS_/GLUE_/S3_/ATHENA_ENDPOINT_URL of the unit's own settings "
-    "class: kinesalite and moto server on 127.0.0.1",
+    "endpoints": "<prefix>KINESIS_/GLUE_/S3_/ATHENA_/SNS_ENDPOINT_URL of the unit's own "
+    "settings classes: kinesalite and moto server on 127.0.0.1",
     "listen host": "the unit's <prefix>HOST that the deploy sets to 0.0.0.0: 127.0.0.1",
     "listen port": "the unit's <prefix>PORT equal to its container port: a free loopback port",
     "service discovery": "a URL on another unit's Cloud Map name (api.<namespace>:port): that "
@@ -49,6 +49,7 @@ ENDPOINT_SETTINGS = {
     "GLUE_ENDPOINT_URL": "moto",
     "S3_ENDPOINT_URL": "moto",
     "ATHENA_ENDPOINT_URL": "moto",
+    "SNS_ENDPOINT_URL": "moto",
 }
 
 # pex runs a `module:function` entry point as `sys.exit(function())`.
@@ -106,12 +107,13 @@ def local_overrides(
     overrides += [
         Override(n, region, "runtime region") for n in ("AWS_REGION", "AWS_DEFAULT_REGION")
     ]
+    for cls in unit.all_settings:
+        own_prefix, known = str(cls.model_config.get("env_prefix", "")), setting_names(cls)
+        for suffix, endpoint in ENDPOINT_SETTINGS.items():
+            if f"{own_prefix}{suffix}" in known:
+                url = endpoints.kinesis if endpoint == "kinesis" else endpoints.moto
+                overrides.append(Override(f"{own_prefix}{suffix}", url, "endpoints"))
     prefix = settings_prefix(unit)
-    known = setting_names(unit.settings)
-    for suffix, endpoint in ENDPOINT_SETTINGS.items():
-        if f"{prefix}{suffix}" in known:
-            url = endpoints.kinesis if endpoint == "kinesis" else endpoints.moto
-            overrides.append(Override(f"{prefix}{suffix}", url, "endpoints"))
     if unit.environment.get(f"{prefix}HOST") == "0.0.0.0":
         overrides.append(Override(f"{prefix}HOST", "127.0.0.1", "listen host"))
     if unit.port is not None:
@@ -155,6 +157,12 @@ def _argv(unit: Unit) -> list[str]:
 
 def start_server(unit: Unit, env: dict[str, str], log_dir: Path, port: int) -> ManagedProcess:
     """The unit's server, in its own process group (the caller stops it)."""
+    return start_process(unit, env, log_dir, url=f"http://127.0.0.1:{port}")
+
+
+def start_process(unit: Unit, env: dict[str, str], log_dir: Path, *, url: str) -> ManagedProcess:
+    """The unit's command, in its own process group, output to <log_dir>/<name>.log (the
+    caller stops it)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{unit.name}.log"
     with open(log_path, "wb") as log_file:
@@ -166,7 +174,7 @@ def start_server(unit: Unit, env: dict[str, str], log_dir: Path, port: int) -> M
             env=env,
             start_new_session=True,
         )
-    return ManagedProcess(unit.name, f"http://127.0.0.1:{port}", process, log_path)
+    return ManagedProcess(unit.name, url, process, log_path)
 
 
 @dataclass(frozen=True)

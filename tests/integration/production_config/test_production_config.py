@@ -35,6 +35,8 @@ import io
 import json
 import os
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,7 @@ from production_config.deployed import (
     Template,
     Unit,
     derive_units,
+    lake_bucket_and_prefix,
     secret_test_value,
     setting_names,
 )
@@ -65,13 +68,14 @@ from production_config.local_run import (
     probe_until_answering,
     run_task,
     run_until,
+    start_process,
     start_server,
     tail,
 )
 
 from signal_aws.app import build
 from signal_aws.settings import DeploySettings
-from signal_common.lake import TABLES_BY_NAME, partition_path, table_arrow_schema
+from signal_common.lake import ALERT_EVENTS, TABLES_BY_NAME, partition_path, table_arrow_schema
 from signal_local.aws_events import s3_object_created
 from signal_local.endpoints import ManagedProcess, free_port
 
@@ -88,8 +92,9 @@ OPEN_FINDINGS: dict[str, set[str]] = {
 }
 
 # Start order: servers first (the dashboard is pointed at the API), then the scheduled and
-# on-demand tasks, then the function (it registers into the tables `sync` creates).
-ORDER = {"service": 0, "task": 1, "function": 2}
+# on-demand tasks and the workers (ECS services without a load balancer), then the function
+# (it registers into the tables `sync` creates).
+ORDER = {"service": 0, "task": 1, "worker": 1, "function": 2}
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,7 @@ def test_every_container_and_function_of_the_templates_is_a_unit() -> None:
     kinds = sorted(u.kind for u in deploy.units)
     assert kinds.count("function") >= 1
     assert kinds.count("service") >= 2
+    assert kinds.count("worker") >= 1  # the alert evaluator
     print("\n" + table_of(deploy.units))
 
 
@@ -207,12 +213,24 @@ def table_of(units: tuple[Unit, ...]) -> str:
 
 
 def test_every_variable_the_deploy_sets_is_read_by_the_units_settings(unit: Unit) -> None:
-    known = setting_names(unit.settings)
+    known = unit.setting_names()
     given = (set(unit.environment) - set(IMAGE_PLUMBING)) | set(unit.secrets)
     unread = sorted(name for name in given if name.upper() not in known)
+    readers = ", ".join(cls.__name__ for cls in unit.all_settings)
     assert set(unread) == OPEN_FINDINGS.get(unit.id, set()), (
-        f"{unit.id} is given {unread}, which {unit.settings.__name__} does not read "
+        f"{unit.id} is given {unread}, which {readers} does not read "
         f"(a typo, or a setting nothing exercises)"
+    )
+
+
+def test_the_alert_evaluator_reads_the_delivery_settings_too() -> None:
+    """`signal-api alerts evaluate` reads signal_api.alerts' delivery settings beside the
+    API's: the check above holds its SIGNAL_ALERTS_ variables to that class."""
+    (evaluator,) = [u for u in synthesized().units if u.kind == "worker"]
+    assert evaluator.arguments[:2] == ("alerts", "evaluate")
+    assert [cls.__name__ for cls in evaluator.all_settings] == ["ApiSettings", "DeliverySettings"]
+    assert {n for n in evaluator.environment if n.startswith("SIGNAL_ALERTS_")} <= (
+        setting_names(evaluator.more_settings[0])
     )
 
 
@@ -250,6 +268,10 @@ def local_aws(kinesis_endpoint_url: str, moto_endpoint_url: str) -> LocalEndpoin
     glue = boto3.client("glue", endpoint_url=moto_endpoint_url, region_name=region)
     athena = boto3.client("athena", endpoint_url=moto_endpoint_url, region_name=region)
     kinesis = boto3.client("kinesis", endpoint_url=kinesis_endpoint_url, region_name=region)
+    sns = in_account(
+        boto3.client("sns", endpoint_url=moto_endpoint_url, region_name=region),
+        deploy.settings.account,
+    )
     for stack, template in deploy.templates.items():
         for logical, resource in template["Resources"].items():
             kind, name = resource["Type"], None
@@ -258,6 +280,7 @@ def local_aws(kinesis_endpoint_url: str, moto_endpoint_url: str) -> LocalEndpoin
                 "AWS::Kinesis::Stream",
                 "AWS::Glue::Database",
                 "AWS::Athena::WorkGroup",
+                "AWS::SNS::Topic",
             ):
                 name = deploy.resolver.physical_name(stack, logical)
             if kind == "AWS::S3::Bucket":
@@ -273,7 +296,21 @@ def local_aws(kinesis_endpoint_url: str, moto_endpoint_url: str) -> LocalEndpoin
                 glue.create_database(DatabaseInput={"Name": name})
             elif kind == "AWS::Athena::WorkGroup":
                 athena.create_work_group(Name=name)
+            elif kind == "AWS::SNS::Topic":  # its ARN is in the deploy's account
+                arn = sns.create_topic(Name=name.rsplit(":", 1)[-1])["TopicArn"]
+                assert arn == name, (arn, name)
     return LocalEndpoints(kinesis=kinesis_endpoint_url, moto=moto_endpoint_url)
+
+
+def in_account(client: Any, account: str) -> Any:
+    """`client` acting in `account` on moto server (its x-moto-account-id header): the deploy's
+    resources live in the deploy's account, not moto's default one."""
+
+    def header(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account
+
+    client.meta.events.register("before-sign.*.*", header)
+    return client
 
 
 @dataclass
@@ -327,6 +364,8 @@ def runs(local_aws: LocalEndpoints, tmp_path_factory: pytest.TempPathFactory) ->
 def test_unit_answers_its_health_check(unit: Unit, runs: Runs) -> None:
     if unit.kind == "service":
         check_service(unit, runs)
+    elif unit.kind == "worker":
+        check_worker(unit, runs)
     elif unit.kind == "task":
         check_task(unit, runs)
     else:
@@ -383,6 +422,137 @@ def check_sender(unit: Unit, runs: Runs) -> None:
     assert summary["sent"] > 0, summary
     assert summary["dead_lettered"] == 0, summary
     assert summary["fatal_error"] is None, summary
+
+
+# --- the alert evaluator ------------------------------------------------------------------------
+# An ECS service without a load balancer has no health check to answer: the evaluator proves
+# itself by one cycle. Athena does not run here: moto's Athena answers the evaluator's two
+# queries (coverage windows, then hole windows) with rows queued through moto's documented
+# /moto-api/static/athena/query-results: an outage in one postal code (half its events out of
+# service in every 5-minute bucket of the last hours), so the cycle fires out_of_service and
+# delivery publishes it to the deploy's topic on moto's SNS.
+OUTAGE_CODE = "10115"
+BUCKET_S = 300
+
+
+def _athena_result(columns: list[tuple[str, str]], rows: list[list[str]]) -> dict[str, Any]:
+    """One GetQueryResults answer: the column names as its first row, as Athena answers a
+    SELECT, then the rows."""
+    header = [name for name, _ in columns]
+    return {
+        "rows": [{"Data": [{"VarCharValue": value} for value in row]} for row in [header, *rows]],
+        "column_info": [
+            {
+                "CatalogName": "hive",
+                "SchemaName": "",
+                "TableName": "",
+                "Name": name,
+                "Label": name,
+                "Type": kind,
+                "Precision": 19 if kind == "bigint" else 2147483647,
+                "Scale": 0,
+                "Nullable": "UNKNOWN",
+                "CaseSensitive": kind == "varchar",
+            }
+            for name, kind in columns
+        ],
+    }
+
+
+def queue_outage_answers(moto: str, region: str, now: dt.datetime) -> None:
+    """Queue the coverage query's answer (the outage) and the hole query's (no rows)."""
+    first = int(now.timestamp()) // BUCKET_S * BUCKET_S - 4 * 3600
+    last = int(now.timestamp()) + 15 * 60
+    coverage = [
+        [OUTAGE_CODE, str(bucket), "100", "50", str(-90 * 100)]
+        for bucket in range(first, last, BUCKET_S)
+    ]
+    coverage.append([OUTAGE_CODE, "-1", "1000", "0", str(-90 * 1000)])  # the baseline's middle
+    columns = [("postal_code", "varchar"), ("bucket", "bigint"), ("events", "bigint")]
+    answers = [
+        _athena_result(
+            [*columns, ("out_of_service", "bigint"), ("signal_sum", "bigint")], coverage
+        ),
+        _athena_result([*columns, ("weak", "bigint"), ("devices", "bigint")], []),
+    ]
+    account = boto3.client("sts", endpoint_url=moto, region_name=region).get_caller_identity()
+    body = json.dumps(
+        {"account_id": account["Account"], "region": region, "results": answers}
+    ).encode()
+    request = urllib.request.Request(
+        f"{moto}/moto-api/static/athena/query-results",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201, response.status
+
+
+def check_worker(unit: Unit, runs: Runs) -> None:
+    """The alert evaluator, started with exactly its deploy environment, runs a cycle over the
+    deploy's lake (moto S3): the cycle's file appears in alert_events and its log says so; the
+    outage fires, the transition is published to the deploy's topic (an SQS queue subscribed
+    on moto receives it) and delivery records it in its S3 state (the state that outlives a
+    Fargate task). Then ECS's SIGTERM stops it."""
+    assert unit.arguments[:2] == ("alerts", "evaluate"), f"no check starts the worker {unit.id}"
+    deploy = synthesized()
+    region, account, moto = deploy.settings.region, deploy.settings.account, runs.endpoints.moto
+    lake_bucket, lake_prefix = lake_bucket_and_prefix(unit.environment["SIGNAL_API_LAKE_ROOT"])
+    state_bucket, state_prefix = lake_bucket_and_prefix(
+        unit.environment["SIGNAL_ALERTS_STATE_S3_URI"]
+    )
+    topic = unit.environment["SIGNAL_ALERTS_SNS_TOPIC_ARN"]
+    s3 = boto3.client("s3", endpoint_url=moto, region_name=region)
+    sqs = in_account(boto3.client("sqs", endpoint_url=moto, region_name=region), account)
+    sns = in_account(boto3.client("sns", endpoint_url=moto, region_name=region), account)
+    queue = sqs.create_queue(QueueName="alert-receiver")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    table_prefix = f"{lake_prefix}/{ALERT_EVENTS.name}/"
+
+    def cycle_keys() -> list[str]:
+        listed = s3.list_objects_v2(Bucket=lake_bucket, Prefix=table_prefix)
+        return [o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith(".parquet")]
+
+    assert cycle_keys() == []
+    started = dt.datetime.now(dt.UTC)
+    queue_outage_answers(moto, region, started)
+    proc = start_process(unit, runs.environment(unit), runs.log_dir, url="(no port)")
+    runs.servers[unit.id] = proc  # stopped with the servers, whatever happens here
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.process.poll() is None:
+        if cycle_keys() and '"alert cycle"' in tail(proc.log_path, 200):
+            break
+        time.sleep(0.5)
+    log = tail(proc.log_path, 200)
+    assert proc.process.poll() is None, f"{unit.id} exited {proc.process.returncode}:\n{log}"
+    proc.stop()  # SIGTERM, as ECS stops a task
+    assert "Traceback" not in log, log
+    (key,) = cycle_keys()
+    assert key.startswith(f"{table_prefix}dt={started:%Y-%m-%d}/eval-"), key
+    body = s3.get_object(Bucket=lake_bucket, Key=key)["Body"].read()
+    rows = pq.read_table(pa.BufferReader(body)).to_pylist()
+    assert [r["kind"] for r in rows].count("cycle") == 1
+    firing = [
+        r
+        for r in rows
+        if r["kind"] == "transition" and r["state"] == "firing" and r["area"] == OUTAGE_CODE
+    ]
+    assert [r["rule"] for r in firing] == ["out_of_service"], rows
+    assert rows[0]["evaluated_at"] >= started.replace(microsecond=0), rows[0]
+    # published to the deploy's topic, once
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+    messages = [json.loads(json.loads(m["Body"])["Message"]) for m in received["Messages"]]
+    assert [(m["alert_id"], m["state"]) for m in messages] == [
+        (f"out_of_service:postal_code:{OUTAGE_CODE}", "firing")
+    ], messages
+    # and remembered where the next task finds it (no resend after a restart)
+    sent = json.loads(
+        s3.get_object(Bucket=state_bucket, Key=f"{state_prefix}/sent.json")["Body"].read()
+    )
+    assert set(sent) == {"sns"}, sent
+    assert firing[0]["transition_key"] in sent["sns"], sent
 
 
 def check_function(unit: Unit, runs: Runs) -> None:

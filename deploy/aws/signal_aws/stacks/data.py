@@ -155,6 +155,11 @@ class DataStack(Stack):
     def glue_tables_arn(self) -> str:
         return f"arn:aws:glue:{self.region}:{self.account}:table/{self.settings.glue_database}/*"
 
+    def glue_table_arn(self, table: str) -> str:
+        """One table of the database."""
+        database = self.settings.glue_database
+        return f"arn:aws:glue:{self.region}:{self.account}:table/{database}/{table}"
+
     @property
     def glue_catalog_arn(self) -> str:
         return f"arn:aws:glue:{self.region}:{self.account}:catalog"

@@ -10,7 +10,6 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
@@ -20,6 +19,7 @@ from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import DataStack
 from signal_aws.stacks.processing import METRICS_NAMESPACE, ProcessingStack
 from signal_aws.stacks.services import ServicesStack
+from signal_aws.stacks.topics import alarms_may_use_key, deny_insecure_transport
 
 
 class MonitoringStack(Stack):
@@ -38,9 +38,9 @@ class MonitoringStack(Stack):
     ) -> None:
         super().__init__(scope, cid, **kw)
         key = kms.Key(self, "TopicKey", enable_key_rotation=True, description="alarm topic")
-        key.add_to_resource_policy(_alarms_may_use_key(self))
+        key.add_to_resource_policy(alarms_may_use_key(self))
         self.topic = sns.Topic(self, "Alarms", display_name="Signal Stream alarms", master_key=key)
-        self.topic.add_to_resource_policy(_deny_insecure_transport(self.topic.topic_arn))
+        self.topic.add_to_resource_policy(deny_insecure_transport(self.topic.topic_arn))
         if settings.alarm_email:
             self.topic.add_subscription(subs.EmailSubscription(settings.alarm_email))
         action = cw_actions.SnsAction(self.topic)
@@ -185,34 +185,3 @@ class MonitoringStack(Stack):
                 ],
             ],
         )
-
-
-def _alarms_may_use_key(stack: Stack) -> iam.PolicyStatement:
-    """CloudWatch publishes alarm notifications to the encrypted topic only with kms:Decrypt
-    and kms:GenerateDataKey* on its key ("How do I configure a CloudWatch alarm with an
-    encrypted SNS topic?", AWS re:Post knowledge center; the SNS developer guide's "Enable
-    compatibility between event sources from AWS services and encrypted topics"), here only for
-    this account's alarms."""
-    return iam.PolicyStatement(
-        sid="CloudWatchAlarms",
-        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-        actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-        resources=["*"],  # in a key policy, "*" is this key
-        conditions={
-            "StringEquals": {"aws:SourceAccount": stack.account},
-            "ArnLike": {
-                "aws:SourceArn": f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:*"
-            },
-        },
-    )
-
-
-def _deny_insecure_transport(topic_arn: str) -> iam.PolicyStatement:
-    return iam.PolicyStatement(
-        sid="AllowPublishThroughSSLOnly",
-        effect=iam.Effect.DENY,
-        principals=[iam.AnyPrincipal()],
-        actions=["sns:Publish"],
-        resources=[topic_arn],
-        conditions={"Bool": {"aws:SecureTransport": "false"}},
-    )

@@ -1,8 +1,10 @@
 """Services: the metrics API and the dashboard on ECS Fargate behind one Application Load
-Balancer (path routing, sticky dashboard sessions, HTTPS when a certificate is given)."""
+Balancer (path routing, sticky dashboard sessions, HTTPS when a certificate is given), and the
+alert evaluator beside them (signal_aws.stacks.alerts)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack
@@ -19,6 +21,7 @@ from constructs import Construct
 from signal_aws import checkov
 from signal_aws.images import container_image, task_definition
 from signal_aws.settings import DeploySettings
+from signal_aws.stacks.alerts import EVALUATOR_READS, Alerts
 from signal_aws.stacks.data import ATHENA_RESULTS_PREFIX, LAKE_PREFIX, DataStack
 from signal_aws.stacks.logging import container_logs, log_group
 
@@ -27,9 +30,12 @@ DASHBOARD_PORT = 8501
 API_PATHS = ["/v1/*", "/healthz", "/readyz", "/docs", "/openapi.json"]
 
 
-def query_permissions(role: iam.IGrantable, data: DataStack) -> None:
+def query_permissions(
+    role: iam.IGrantable, data: DataStack, *, tables: Sequence[str] | None = None
+) -> None:
     """What a reader of the lake through Athena needs: the workgroup, the catalog, the lake
-    (read) and the workgroup's result location (read/write)."""
+    (read) and the workgroup's result location (read/write). With `tables`, only those tables'
+    catalog entries and objects (Athena reads the objects with the caller's rights)."""
     role.grant_principal.add_to_principal_policy(
         iam.PolicyStatement(
             sid="AthenaWorkgroup",
@@ -43,6 +49,9 @@ def query_permissions(role: iam.IGrantable, data: DataStack) -> None:
             resources=[data.workgroup_arn],
         )
     )
+    table_arns = (
+        [data.glue_tables_arn] if tables is None else [data.glue_table_arn(t) for t in tables]
+    )
     role.grant_principal.add_to_principal_policy(
         iam.PolicyStatement(
             sid="GlueCatalogRead",
@@ -53,15 +62,16 @@ def query_permissions(role: iam.IGrantable, data: DataStack) -> None:
                 "glue:GetPartition",
                 "glue:GetPartitions",
             ],
-            resources=[data.glue_catalog_arn, data.glue_database_arn, data.glue_tables_arn],
+            resources=[data.glue_catalog_arn, data.glue_database_arn, *table_arns],
         )
     )
-    data.bucket.grant_read(role, f"{LAKE_PREFIX}/*")
+    for prefix in [LAKE_PREFIX] if tables is None else [f"{LAKE_PREFIX}/{t}" for t in tables]:
+        data.bucket.grant_read(role, f"{prefix}/*")
     data.bucket.grant_read_write(role, f"{ATHENA_RESULTS_PREFIX}/*")
 
 
 class ServicesStack(Stack):
-    """The cluster, the load balancer and the two long-running services."""
+    """The cluster, the load balancer, the two services behind it and the alert evaluator."""
 
     def __init__(
         self,
@@ -143,6 +153,17 @@ class ServicesStack(Stack):
             ),
         )
 
+        # the metrics API's engine and lake, the same for the API and the alert evaluator
+        engine_environment = {
+            "SIGNAL_API_ENGINE": "athena",
+            "SIGNAL_API_AWS_REGION": self.region,
+            "SIGNAL_API_GLUE_DATABASE": settings.glue_database,
+            "SIGNAL_API_LAKE_ROOT": data.lake_uri,
+            "SIGNAL_API_ATHENA_WORKGROUP": data.workgroup.name or settings.prefix,
+            "SIGNAL_API_ATHENA_OUTPUT_LOCATION": (
+                f"s3://{data.bucket.bucket_name}/{ATHENA_RESULTS_PREFIX}/"
+            ),
+        }
         api_task = self._task("Api", "metrics-api", settings, versions["metrics-api"])
         query_permissions(api_task.task_role, data)
         api_task.add_container(
@@ -151,16 +172,9 @@ class ServicesStack(Stack):
             port_mappings=[ecs.PortMapping(container_port=API_PORT)],
             logging=container_logs(self, "metrics-api-logs", "metrics-api"),
             environment={
-                "SIGNAL_API_ENGINE": "athena",
+                **engine_environment,
                 "SIGNAL_API_HOST": "0.0.0.0",
                 "SIGNAL_API_PORT": str(API_PORT),
-                "SIGNAL_API_AWS_REGION": self.region,
-                "SIGNAL_API_GLUE_DATABASE": settings.glue_database,
-                "SIGNAL_API_LAKE_ROOT": data.lake_uri,
-                "SIGNAL_API_ATHENA_WORKGROUP": data.workgroup.name,
-                "SIGNAL_API_ATHENA_OUTPUT_LOCATION": (
-                    f"s3://{data.bucket.bucket_name}/{ATHENA_RESULTS_PREFIX}/"
-                ),
                 "SIGNAL_API_CACHE_TTL_S": str(settings.trigger_seconds),
                 # the ALB appends the address it saw to X-Forwarded-For (failed-auth throttling)
                 "SIGNAL_API_TRUSTED_PROXY_HOPS": "1",
@@ -214,6 +228,27 @@ class ServicesStack(Stack):
             stickiness_cookie_duration=Duration.hours(8),
             deregistration_delay=Duration.seconds(30),
         )
+        # the alert evaluator (#25): the API's image, one task, no load balancer
+        evaluator_task = self._task(
+            "AlertEvaluator", "alert-evaluator", settings, versions["metrics-api"]
+        )
+        query_permissions(evaluator_task.task_role, data, tables=EVALUATOR_READS)
+        scheme = "https" if settings.certificate_arn else "http"
+        self.alerts = Alerts(
+            self,
+            "Alerts",
+            settings=settings,
+            data=data,
+            engine_environment=engine_environment,
+            cluster=self.cluster,
+            task=evaluator_task,
+            image=container_image(settings, "metrics-api"),
+            logging=container_logs(self, "alert-evaluator-logs", "alert-evaluator"),
+            # Alertmanager-style links to an area's map view start at the dashboard
+            dashboard_url=f"{scheme}://{self.alb.load_balancer_dns_name}",
+        )
+        CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+
         CfnOutput(self, "AlbDnsName", value=self.alb.load_balancer_dns_name)
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         # where on-demand tasks (the producer) run: `aws ecs run-task --network-configuration`
