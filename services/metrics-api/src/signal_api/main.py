@@ -66,11 +66,12 @@ def _parser() -> argparse.ArgumentParser:
 def evaluate_alerts(settings: ApiSettings, args: argparse.Namespace) -> None:
     """Run the alert evaluator the settings describe."""
     from signal_api.alerts.evaluator import run_forever
-    from signal_api.alerts.wiring import build_evaluator
+    from signal_api.alerts.wiring import build_evaluator, serve_evaluator_metrics
 
+    served = serve_evaluator_metrics()  # SIGNAL_ALERTS_METRICS_PORT
     engine = build_engine(settings)
     try:
-        evaluator = build_evaluator(settings, engine)
+        evaluator = build_evaluator(settings, engine, metrics=served[0] if served else None)
         if args.at is not None:
             at = args.at if args.at.tzinfo else args.at.replace(tzinfo=dt.UTC)
             evaluator.evaluate(at)
@@ -79,6 +80,9 @@ def evaluate_alerts(settings: ApiSettings, args: argparse.Namespace) -> None:
         run_forever(evaluator, every_s=every, once=args.once)
     finally:
         engine.close()
+        if served:
+            served[1].shutdown()
+            served[1].server_close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -31,7 +31,7 @@ import httpx
 
 from signal_api.alerts.delivery_settings import DEFAULT_SEVERITIES, DeliverySettings
 from signal_api.alerts.model import Transition
-from signal_api.observability import Metrics
+from signal_api.observability import AlertDeliveryMetrics
 
 log = logging.getLogger(__name__)
 
@@ -461,7 +461,7 @@ class Notifier:
         state_dir: Path | None = None,
         state: DeliveryState | None = None,
         retry: RetryPolicy | None = None,
-        metrics: Metrics | None = None,
+        metrics: AlertDeliveryMetrics | None = None,
         retention: dt.timedelta = dt.timedelta(days=30),
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -475,7 +475,7 @@ class Notifier:
             state = LocalDeliveryState(state_dir)
         self.state = state
         self.retry = retry or RetryPolicy()
-        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics = metrics if metrics is not None else AlertDeliveryMetrics()
         self.sleep = sleep
         self.monotonic = monotonic
         self.rng = rng or random.Random()
@@ -687,7 +687,7 @@ def build_notifier(
     _api_settings: object | None = None,
     *,
     settings: DeliverySettings | None = None,
-    metrics: Metrics | None = None,
+    metrics: AlertDeliveryMetrics | None = None,
 ) -> Notifier:
     """The notifier the SIGNAL_ALERTS_ settings describe (the evaluator's wiring calls it with
     the API's settings, which delivery does not need)."""

@@ -73,6 +73,16 @@ class DeliverySettings(CommonSettings):
         description="s3://bucket/prefix for the same state (AWS, where a task's disk is not "
         "kept across restarts); set, it replaces state_dir.",
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="The evaluator serves its Prometheus /metrics (cycles, transitions, "
+        "deliveries, dead letters) on this port; empty: not served.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of that /metrics (0.0.0.0 where a scraper reaches it)."
+    )
     sent_retention_days: float = Field(
         30.0,
         gt=0,

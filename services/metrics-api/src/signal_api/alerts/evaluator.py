@@ -30,6 +30,7 @@ from signal_api.alerts.model import NOTIFIED_STATES, Transition, TransitionNotif
 from signal_api.alerts.rules import AlertRules
 from signal_api.alerts.store import AlertStore, cycles_between, latest_cycle
 from signal_api.alerts.verdicts import AreaKey, Series, coverage_verdicts, hole_verdicts
+from signal_api.observability import EvaluatorMetrics
 from signal_common.lake import ALERT_EVENTS, table_arrow_schema
 
 log = logging.getLogger(__name__)
@@ -166,12 +167,14 @@ class Evaluator:
         notifier: TransitionNotifier | None,
         *,
         lookback: dt.timedelta = dt.timedelta(days=7),
+        metrics: EvaluatorMetrics | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.rules = rules
         self.notifier = notifier
         self.lookback = lookback
+        self.metrics = metrics
         self._cycles: dict[dt.datetime, Cycle] = {}
 
     def _cycle(self, at: dt.datetime) -> Cycle | None:
@@ -190,6 +193,23 @@ class Evaluator:
     def evaluate(self, at: dt.datetime) -> CycleResult:
         """Run (or, if it is committed already, only deliver) the cycle of evaluation time `at`."""
         started = time.monotonic()
+        try:
+            result = self._cycle_at(at, started)
+        except Exception:
+            if self.metrics is not None:
+                self.metrics.failed(time.monotonic() - started)
+            raise
+        if self.metrics is not None:
+            self.metrics.cycle(
+                committed=not result.already_committed,
+                seconds=result.seconds,
+                evaluated_at=result.evaluated_at.timestamp(),
+                areas=result.areas,
+                transitions=[(t.rule, t.state, t.correction) for t in result.transitions],
+            )
+        return result
+
+    def _cycle_at(self, at: dt.datetime, started: float) -> CycleResult:
         at = at.astimezone(dt.UTC).replace(microsecond=0)
         rules = self.rules
         end = rules.last_closed_window_end(at)

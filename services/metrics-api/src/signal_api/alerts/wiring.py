@@ -1,4 +1,4 @@
-"""Build the alert evaluator from settings: engine, store, rules and notifier."""
+"""Build the alert evaluator from settings: engine, store, rules, notifier and its /metrics."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ import datetime as dt
 import importlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signal_api.adapters.engine import QueryEngine
+from signal_api.alerts.delivery_settings import get_delivery_settings
 from signal_api.alerts.evaluator import Evaluator
 from signal_api.alerts.model import Transition, TransitionNotifier
 from signal_api.alerts.rules import rules_from_settings
 from signal_api.alerts.store import AlertStore, LocalAlertStore, S3AlertStore
+from signal_api.observability import EvaluatorMetrics, serve_metrics
 from signal_api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,9 @@ def build_store(settings: ApiSettings) -> AlertStore:
     return LocalAlertStore(settings.lake_root)
 
 
-def build_notifier(settings: ApiSettings) -> TransitionNotifier:
+def build_notifier(
+    settings: ApiSettings, *, metrics: EvaluatorMetrics | None = None
+) -> TransitionNotifier:
     """signal_api.alerts.delivery's notifier when that layer is present, else log lines."""
     try:
         delivery = importlib.import_module("signal_api.alerts.delivery")
@@ -53,8 +60,30 @@ def build_notifier(settings: ApiSettings) -> TransitionNotifier:
     factory = getattr(delivery, "build_notifier", None)
     if factory is None:
         return LogNotifier()
-    notifier: TransitionNotifier = factory(settings)
+    notifier: TransitionNotifier = factory(settings, metrics=metrics)
     return notifier
+
+
+def serve_evaluator_metrics() -> tuple[EvaluatorMetrics, WSGIServer] | None:
+    """The evaluator's metrics and their /metrics server on SIGNAL_ALERTS_METRICS_HOST:PORT;
+    None when no port is set (nothing would read them). It is the evaluator's only socket."""
+    delivery = get_delivery_settings()
+    if delivery.metrics_port is None:
+        return None
+    metrics = EvaluatorMetrics()
+    server = serve_metrics(metrics.registry, host=delivery.metrics_host, port=delivery.metrics_port)
+    log.info(
+        "alert evaluator metrics served",
+        extra={"url": f"http://{delivery.metrics_host}:{server.server_port}/metrics"},
+    )
+    return metrics, server
+
+
+def _notifier(settings: ApiSettings, metrics: EvaluatorMetrics | None) -> TransitionNotifier:
+    # without metrics, the one-argument call: a build_notifier(settings) stand-in keeps working
+    if metrics is None:
+        return build_notifier(settings)
+    return build_notifier(settings, metrics=metrics)
 
 
 def build_evaluator(
@@ -63,12 +92,15 @@ def build_evaluator(
     *,
     store: AlertStore | None = None,
     notifier: TransitionNotifier | None = None,
+    metrics: EvaluatorMetrics | None = None,
 ) -> Evaluator:
-    """The evaluator the settings describe (store and notifier may be given, e.g. by tests)."""
+    """The evaluator the settings describe (store and notifier may be given, e.g. by tests);
+    with `metrics`, it and the notifier it builds count into them."""
     return Evaluator(
         engine,
         store if store is not None else build_store(settings),
         rules_from_settings(settings),
-        notifier if notifier is not None else build_notifier(settings),
+        notifier if notifier is not None else _notifier(settings, metrics),
         lookback=dt.timedelta(days=settings.alert_state_lookback_days),
+        metrics=metrics,
     )
