@@ -1,0 +1,69 @@
+"""The Wilson interval against an independent computation, and the suppression rule."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import pytest
+
+from signal_api.core.stats import DEFAULT_MIN_EVENTS, Z_95, suppression, wilson_interval
+
+
+def _score_test_bounds(successes: int, trials: int) -> tuple[float, float]:
+    """The shares p the score test at 95 % does not reject: the roots in p of
+    (p̂ − p)² = z² p (1 − p) / n, with z from the standard library's normal quantile."""
+    z = statistics.NormalDist().inv_cdf(0.975)
+    n, phat = trials, successes / trials
+    roots = np.roots([n + z * z, -(2 * n * phat + z * z), n * phat * phat])
+    low, high = sorted(float(r.real) for r in roots)
+    return low, high
+
+
+def test_z_is_the_normal_975_quantile() -> None:
+    assert abs(Z_95 - statistics.NormalDist().inv_cdf(0.975)) < 1e-12
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials"),
+    [(0, 1), (1, 1), (0, 20), (1, 29), (3, 20), (10, 20), (15, 148), (81, 263), (7, 6000),
+     (5999, 6000), (123_456, 1_000_000)],
+)  # fmt: skip
+def test_wilson_matches_the_score_test_roots(successes: int, trials: int) -> None:
+    low, high = wilson_interval(successes, trials)
+    exp_low, exp_high = _score_test_bounds(successes, trials)
+    assert low == pytest.approx(exp_low, abs=1e-9)
+    assert high == pytest.approx(exp_high, abs=1e-9)
+    assert 0.0 <= low <= successes / trials <= high <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials", "low", "high"),
+    [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611),
+     (1, 29, 0.0061, 0.1718)],
+)  # fmt: skip
+def test_wilson_matches_newcombes_published_examples(
+    successes: int, trials: int, low: float, high: float
+) -> None:
+    # Newcombe (1998), Statist. Med. 17:857-872, Table II, method 3 (score, no correction)
+    got = wilson_interval(successes, trials)
+    assert got == pytest.approx((low, high), abs=5e-5)
+
+
+def test_the_bounds_are_exact_at_zero_and_all() -> None:
+    assert wilson_interval(0, 50)[0] == 0.0
+    assert wilson_interval(50, 50)[1] == 1.0
+
+
+@pytest.mark.parametrize(("successes", "trials"), [(0, 0), (-1, 5), (6, 5)])
+def test_impossible_counts_are_refused(successes: int, trials: int) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        wilson_interval(successes, trials)
+
+
+def test_suppression_below_min_events_only() -> None:
+    assert DEFAULT_MIN_EVENTS == 20
+    assert suppression(19, min_events=20) == "min_events"
+    assert suppression(20, min_events=20) is None
+    assert suppression(0, min_events=1) == "min_events"
+    assert suppression(1, min_events=1) is None
