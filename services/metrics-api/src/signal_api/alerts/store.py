@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from botocore.exceptions import BotoCoreError, ClientError
 
 from signal_api.core.errors import LakeUnreadableError
 from signal_common.lake import ALERT_EVENTS, alert_events_file, local_path
@@ -120,6 +121,12 @@ class LocalAlertStore:
         os.replace(temp, path)  # the commit
 
 
+# What S3 can answer besides the object: a denied prefix (AccessDenied), a throttle or outage
+# that outlived botocore's retries, no connection. Each hides alert state, so each is the API's
+# 503 `lake_unreadable` and a failed evaluator cycle, never an empty state ("all clear").
+_S3_FAULTS = (ClientError, BotoCoreError)
+
+
 class S3AlertStore:
     """alert_events under an `s3://bucket/prefix` lake root (one PUT per cycle: atomic)."""
 
@@ -137,35 +144,45 @@ class S3AlertStore:
     def days(self) -> list[str]:
         prefix = self._key(f"{ALERT_EVENTS.name}/")
         found: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
-        ):
-            for common in page.get("CommonPrefixes", []):
-                name = common["Prefix"][len(prefix) :].rstrip("/")
-                if name.startswith("dt="):
-                    found.append(name.removeprefix("dt="))
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            ):
+                for common in page.get("CommonPrefixes", []):
+                    name = common["Prefix"][len(prefix) :].rstrip("/")
+                    if name.startswith("dt="):
+                        found.append(name.removeprefix("dt="))
+        except _S3_FAULTS as exc:
+            raise _unreadable(ALERT_EVENTS.name, exc) from exc
         return sorted(found)
 
     def cycles(self, day: str) -> list[dt.datetime]:
         prefix = self._key(f"{ALERT_EVENTS.name}/dt={day}/")
         found: list[dt.datetime] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix
-        ):
-            for item in page.get("Contents", []):
-                moment = cycle_time(item["Key"])
-                if moment is not None:
-                    found.append(moment)
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            ):
+                for item in page.get("Contents", []):
+                    moment = cycle_time(item["Key"])
+                    if moment is not None:
+                        found.append(moment)
+        except _S3_FAULTS as exc:
+            raise _unreadable(f"{ALERT_EVENTS.name}/dt={day}", exc) from exc
         return sorted(found)
 
     def read(self, evaluated_at: dt.datetime) -> pa.Table | None:
+        name = alert_events_file(evaluated_at)
         try:
-            body = self.client.get_object(
-                Bucket=self.bucket, Key=self._key(alert_events_file(evaluated_at))
-            )["Body"].read()
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
         except self.client.exceptions.NoSuchKey:
-            return None
-        return pq.read_table(pa.BufferReader(body))
+            return None  # never committed (the one answer that is an absence, not a fault)
+        except _S3_FAULTS as exc:
+            raise _unreadable(name, exc) from exc
+        try:
+            return pq.read_table(pa.BufferReader(body))
+        except pa.ArrowException as exc:
+            raise _unreadable(name, exc) from exc
 
     def write(self, evaluated_at: dt.datetime, table: pa.Table) -> None:
         self.client.put_object(
