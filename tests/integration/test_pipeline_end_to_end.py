@@ -109,7 +109,10 @@ def pipeline(
 
 @pytest.fixture(scope="module")
 def api(pipeline: dict[str, Any]) -> Any:
-    settings = ApiSettings(engine="duckdb", lake_root=pipeline["lake_root"], auth_enabled=False)
+    # min_events=1: every figure is compared with the oracle (suppression: metrics-api's tests)
+    settings = ApiSettings(
+        engine="duckdb", lake_root=pipeline["lake_root"], auth_enabled=False, min_events=1
+    )
     engine = DuckDBEngine(pipeline["lake_root"])
     with TestClient(create_app(settings, engine)) as client:
         yield client
@@ -250,7 +253,11 @@ def test_the_dashboard_shows_the_ground_truth(
 @pytest.fixture
 def uncached_api(pipeline: dict[str, Any]) -> Any:
     settings = ApiSettings(
-        engine="duckdb", lake_root=pipeline["lake_root"], auth_enabled=False, cache_ttl_s=0
+        engine="duckdb",
+        lake_root=pipeline["lake_root"],
+        auth_enabled=False,
+        cache_ttl_s=0,
+        min_events=1,  # as `api`: every figure against the oracle
     )
     with TestClient(create_app(settings, DuckDBEngine(pipeline["lake_root"]))) as client:
         yield client

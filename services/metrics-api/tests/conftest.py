@@ -9,6 +9,7 @@ several files. Tests compare every API number with pandas computed straight from
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,20 @@ def iso() -> Callable[[dt.datetime], str]:
 def span() -> tuple[dt.datetime, dt.datetime]:
     """(first, last) instant of the fixture events."""
     return START, END
+
+
+def score_test_bounds(successes: int, trials: int) -> tuple[float, float]:
+    """The shares p a 95 % score test does not reject: the roots in p of
+    (p̂ − p)² = z² p (1 − p) / n (the Wilson interval, solved independently of
+    signal_api.core.stats: numpy's polynomial roots, z from the standard library)."""
+    z = statistics.NormalDist().inv_cdf(0.975)
+    n, phat = trials, successes / trials
+    roots = np.roots([n + z * z, -(2 * n * phat + z * z), n * phat * phat])
+    low, high = sorted(float(r.real) for r in roots)
+    return low, high
+
+
+@pytest.fixture(scope="session")
+def wilson_oracle() -> Callable[[int, int], tuple[float, float]]:
+    """The Wilson 95 % interval of successes out of trials, as the oracle computes it."""
+    return score_test_bounds

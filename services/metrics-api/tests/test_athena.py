@@ -217,7 +217,8 @@ def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str
         ],
         [[str(bucket), "Orange", "4G", "3", "-250", "-95", "-70"]],
     )
-    settings = ApiSettings(engine="athena", auth_enabled=False, cache_ttl_s=0)
+    # 3 events: served only below the default min_events (20)
+    settings = ApiSettings(engine="athena", auth_enabled=False, cache_ttl_s=0, min_events=3)
     with TestClient(create_app(settings, engine)) as c:
         body = c.get(
             "/v1/kpis/signal-strength",
@@ -233,6 +234,8 @@ def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str
             "operator": "Orange",
             "network_type": "4G",
             "event_count": 3,
+            "events": 3,
+            "suppressed": None,
             "avg_signal_dbm": -250 / 3,
             "min_signal_dbm": -95,
             "max_signal_dbm": -70,

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from signal_api.adapters.duckdb_engine import DuckDBEngine
+from signal_api.app import create_app
 from signal_api.core.models import (
     CoverageResponse,
     GpsPrecisionResponse,
@@ -19,9 +21,12 @@ from signal_api.core.models import (
     StatusCountsResponse,
     SummaryResponse,
 )
+from signal_api.settings import ApiSettings
 
 SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 Iso = Callable[[dt.datetime], str]
+Oracle = Callable[[int, int], tuple[float, float]]
+MIN_EVENTS = 20  # the default, written out: a figure over fewer events is withheld (#24)
 
 
 def _in_range(events: pd.DataFrame, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
@@ -94,10 +99,19 @@ def test_signal_strength_matches_oracle(
     for row, (_, exp) in zip(got, oracle.iterrows(), strict=True):
         assert _ts(row["bucket_start"]) == exp["bucket"]
         assert (row["operator"], row["network_type"]) == (exp["operator"], exp["network_type"])
-        assert row["event_count"] == exp["count"]
+        assert row["event_count"] == row["events"] == exp["count"]
+        values = (row["avg_signal_dbm"], row["min_signal_dbm"], row["max_signal_dbm"])
+        if exp["count"] < MIN_EVENTS:
+            assert row["suppressed"] == "min_events"
+            assert values == (None, None, None)
+            continue
+        assert row["suppressed"] is None
         assert row["avg_signal_dbm"] == pytest.approx(exp["mean"], abs=1e-9)
         assert (row["min_signal_dbm"], row["max_signal_dbm"]) == (exp["min"], exp["max"])
     assert body["granularity"] == granularity
+    # the fixture's rows hold ~3 events per minute: all withheld at 1m, some at 5m, none at 1d
+    served = {row["suppressed"] is None for row in body["rows"]}
+    assert served == {"1m": {False}, "5m": {False, True}, "1d": {True}}.get(granularity, served)
 
 
 def test_signal_strength_filters_and_operator_rollup(
@@ -132,12 +146,13 @@ def test_signal_strength_filters_and_operator_rollup(
     for row, (_, exp) in zip(body["rows"], oracle.iterrows(), strict=True):
         assert row["network_type"] is None
         assert (_ts(row["bucket_start"]), row["operator"]) == (exp["bucket"], exp["operator"])
-        assert row["event_count"] == exp["count"]
+        assert row["event_count"] == exp["count"] >= MIN_EVENTS
+        assert row["suppressed"] is None
         assert row["avg_signal_dbm"] == pytest.approx(exp["sum"] / exp["count"], abs=1e-9)
         assert (row["min_signal_dbm"], row["max_signal_dbm"]) == (exp["min"], exp["max"])
 
 
-@pytest.mark.parametrize("granularity", ["5m", "1h"])
+@pytest.mark.parametrize("granularity", ["1m", "5m", "1h"])
 def test_gps_precision_matches_oracle(
     client: TestClient, events: pd.DataFrame, span: Any, iso: Iso, granularity: str
 ) -> None:
@@ -166,12 +181,21 @@ def test_gps_precision_matches_oracle(
         .reset_index()
     )
     assert len(body["rows"]) == len(oracle) > 0
+    suppressed = 0
     for row, (_, exp) in zip(body["rows"], oracle.iterrows(), strict=True):
         assert (_ts(row["bucket_start"]), row["provider"]) == (exp["bucket"], exp["provider"])
-        assert row["event_count"] == exp["count"]
+        assert row["event_count"] == row["events"] == exp["count"]
+        if exp["count"] < MIN_EVENTS:
+            suppressed += 1
+            assert row["suppressed"] == "min_events"
+            assert [row[k] for k in row if "precision" in k or "satellites" in k] == [None] * 4
+            continue
+        assert row["suppressed"] is None
         assert row["avg_precision_m"] == pytest.approx(exp["mean"], abs=1e-9)
         assert (row["min_precision_m"], row["max_precision_m"]) == (exp["min"], exp["max"])
         assert row["avg_satellites"] == pytest.approx(exp["sats"], abs=1e-9)
+    # per provider ~11 events a minute, ~55 in five: some 1-minute rows are served
+    assert (0 < suppressed < len(oracle)) if granularity == "1m" else suppressed == 0
 
 
 def test_status_counts_with_filters(
@@ -234,7 +258,7 @@ def test_status_counts_top_postal_codes(
 
 
 def test_signal_quality_shares(
-    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso, wilson_oracle: Oracle
 ) -> None:
     start, end = span
     body = _get(client, "/v1/kpis/signal-quality", **{"from": iso(start)}, to=iso(end))
@@ -243,14 +267,20 @@ def test_signal_quality_shares(
     assert len(body["rows"]) == len(totals)
     for row in body["rows"]:
         key = (row["operator"], row["network_type"])
-        assert row["event_count"] == totals[key]
+        assert row["event_count"] == row["events"] == totals[key] >= MIN_EVENTS
+        assert row["suppressed"] is None
         for band in ("excellent", "good", "fair", "poor"):
             expected = int(counts.get((*key, band), 0))
             assert row["band_counts"][band] == expected
             assert row["band_shares"][band] == pytest.approx(expected / totals[key], abs=1e-12)
+            low, high = wilson_oracle(expected, int(totals[key]))
+            assert row["band_shares_ci_low"][band] == pytest.approx(low, abs=1e-9)
+            assert row["band_shares_ci_high"][band] == pytest.approx(high, abs=1e-9)
 
 
-def test_coverage_centroids(client: TestClient, events: pd.DataFrame, span: Any, iso: Iso) -> None:
+def test_coverage_centroids(
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso, wilson_oracle: Oracle
+) -> None:
     start = span[0] + dt.timedelta(minutes=30)
     end = span[1] - dt.timedelta(minutes=45)
     body = client.get(
@@ -271,11 +301,16 @@ def test_coverage_centroids(client: TestClient, events: pd.DataFrame, span: Any,
         lon=("longitude", "mean"),
         signal=("signal_dbm", "mean"),
         oos=("status", lambda s: (s == "OUT_OF_SERVICE").mean()),
+        oos_count=("status", lambda s: int((s == "OUT_OF_SERVICE").sum())),
     )
     assert [r["postal_code"] for r in body["rows"]] == list(oracle.index)
     for row in body["rows"]:
         exp = oracle.loc[row["postal_code"]]
-        assert row["event_count"] == exp["count"]
+        assert row["event_count"] == row["events"] == exp["count"] >= MIN_EVENTS
+        assert row["suppressed"] is None
+        low, high = wilson_oracle(int(exp["oos_count"]), int(exp["count"]))
+        assert row["out_of_service_share_ci_low"] == pytest.approx(low, abs=1e-9)
+        assert row["out_of_service_share_ci_high"] == pytest.approx(high, abs=1e-9)
         assert row["latitude"] == pytest.approx(exp["lat"], abs=1e-9)
         assert row["longitude"] == pytest.approx(exp["lon"], abs=1e-9)
         assert row["avg_signal_dbm"] == pytest.approx(exp["signal"], abs=1e-9)
@@ -330,7 +365,7 @@ def test_pipeline_matches_batches(
 
 
 def test_summary_latest_complete_window(
-    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso, wilson_oracle: Oracle
 ) -> None:
     # 90 s after the last minute of data ends, that minute is not complete yet (needs 60 s).
     end = span[1]
@@ -341,9 +376,66 @@ def test_summary_latest_complete_window(
     latest = complete["event_time"].dt.floor("min").max()
     in_window = events[minute == latest]
     assert _ts(body["window_start"]) == latest
-    assert body["events_per_min"] == len(in_window)
+    assert body["events_per_min"] == body["events"] == len(in_window) >= MIN_EVENTS
+    assert body["suppressed"] is None
+    low, high = wilson_oracle(int((in_window["status"] == "OUT_OF_SERVICE").sum()), len(in_window))
+    assert body["out_of_service_share_ci_low"] == pytest.approx(low, abs=1e-9)
+    assert body["out_of_service_share_ci_high"] == pytest.approx(high, abs=1e-9)
     assert body["avg_signal_dbm"] == pytest.approx(in_window["signal_dbm"].mean(), abs=1e-9)
     assert body["out_of_service_share"] == pytest.approx(
         (in_window["status"] == "OUT_OF_SERVICE").mean(), abs=1e-12
     )
     assert body["freshness_s"] == (at - (latest + pd.Timedelta(minutes=1))).total_seconds()
+
+
+def test_a_short_range_withholds_every_figure_but_keeps_the_counts(
+    client: TestClient, events: pd.DataFrame, span: Any, iso: Iso
+) -> None:
+    start = span[0] + dt.timedelta(minutes=61)
+    end = start + dt.timedelta(minutes=2)  # ~13 events per postal code
+    body = _get(client, "/v1/coverage", **{"from": iso(start)}, to=iso(end))
+    counts = _in_range(events, start, end).groupby("postal_code").size()
+    assert {r["postal_code"]: r["events"] for r in body["rows"]} == counts.to_dict()
+    assert (counts < MIN_EVENTS).all()
+    withheld = (
+        "latitude", "longitude", "avg_signal_dbm", "out_of_service_share",
+        "out_of_service_share_ci_low", "out_of_service_share_ci_high",
+    )  # fmt: skip
+    for row in body["rows"]:
+        assert row["suppressed"] == "min_events"
+        assert row["event_count"] == row["events"]
+        assert [row[k] for k in withheld] == [None] * len(withheld)
+
+
+@pytest.mark.parametrize("min_events", [1, 10_000])
+def test_min_events_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+    make_settings: Callable[..., ApiSettings],
+    engine: DuckDBEngine,
+    events: pd.DataFrame,
+    span: Any,
+    iso: Iso,
+    min_events: int,
+) -> None:
+    monkeypatch.setenv("SIGNAL_API_MIN_EVENTS", str(min_events))
+    settings = make_settings()
+    assert settings.min_events == min_events
+    start, end = span
+    params = {"from": iso(start), "to": iso(end)}
+    with TestClient(create_app(settings, engine)) as own:
+        strength = _get(own, "/v1/kpis/signal-strength", granularity="1m", **params)
+        quality = _get(own, "/v1/kpis/signal-quality", **params)
+    rows = strength["rows"] + quality["rows"]
+    assert sum(r["events"] for r in strength["rows"]) == len(_in_range(events, start, end))
+    if min_events == 1:  # every row served
+        assert {r["suppressed"] for r in rows} == {None}
+        assert all(r["avg_signal_dbm"] is not None for r in strength["rows"])
+    else:  # every row withheld, its count kept
+        assert {r["suppressed"] for r in rows} == {"min_events"}
+        assert {r["band_shares"] is None and r["band_counts"] is None for r in quality["rows"]} == {
+            True
+        }
+        totals = events.groupby(["operator", "network_type"]).size()
+        assert {(r["operator"], r["network_type"]): r["events"] for r in quality["rows"]} == (
+            totals.to_dict()
+        )

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from signal_api.core.stats import DEFAULT_MIN_EVENTS
 from signal_common.quality import bands_with_overrides
 from signal_common.settings import CommonSettings
 
@@ -66,6 +67,13 @@ class ApiSettings(CommonSettings):
         ge=1,
         description="Most rows one response may carry; larger answers are a 422 "
         "result_too_large (ask a coarser granularity, a shorter range or filters).",
+    )
+    min_events: int = Field(
+        DEFAULT_MIN_EVENTS,
+        ge=1,
+        description="A KPI figure over fewer events is withheld: its row stays with its events "
+        'count, marked "suppressed": "min_events", its values and intervals null (issue 24; '
+        "the sources of the default are in signal_api.core.stats).",
     )
     max_concurrent_per_key: int = Field(
         2,

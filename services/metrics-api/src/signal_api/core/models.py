@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from signal_api.core.stats import Suppression
+
 
 def _example(**values: Any) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [values]})
@@ -59,12 +61,33 @@ class Meta(BaseModel):
     )
 
 
+# Issue 24: every KPI row carries the sample size behind it and says when its figures are withheld.
+_EVENTS = (
+    "Events behind the row's figures (its sample size; the same number as event_count, which "
+    "stays for compatibility)."
+)
+_SUPPRESSED = (
+    "Why the row's figures are withheld, or null when they are served: `min_events` when it has "
+    "fewer events than the API's min_events (SIGNAL_API_MIN_EVENTS, default 20); the row keeps "
+    "its keys and counts, its values and intervals are null. (`min_devices` joins it with the "
+    "distinct-device sketches.)"
+)
+_CI = (
+    "Wilson 95 % score interval of the share (z = 1.959963984540054), computed from the integer "
+    "counts behind it; every share the API serves has `<share>_ci_low` and `<share>_ci_high` "
+    "of the same shape. Null when suppressed."
+)
+_WITHHELD = " Null when suppressed."
+
+
 class SignalStrengthRow(BaseModel):
     model_config = _example(
         bucket_start="2026-11-23T07:00:00Z",
         operator="Orange",
         network_type="4G",
         event_count=1834,
+        events=1834,
+        suppressed=None,
         avg_signal_dbm=-91.42,
         min_signal_dbm=-128,
         max_signal_dbm=-52,
@@ -74,9 +97,11 @@ class SignalStrengthRow(BaseModel):
     operator: str
     network_type: str | None = Field(None, description="Null when not split by network type.")
     event_count: int
-    avg_signal_dbm: float = Field(description="Σsignal_sum / Σevent_count.")
-    min_signal_dbm: int
-    max_signal_dbm: int
+    events: int = Field(description=_EVENTS)
+    suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
+    avg_signal_dbm: float | None = Field(description="Σsignal_sum / Σevent_count." + _WITHHELD)
+    min_signal_dbm: int | None = Field(description="Weakest sample." + _WITHHELD)
+    max_signal_dbm: int | None = Field(description="Strongest sample." + _WITHHELD)
 
 
 class GpsPrecisionRow(BaseModel):
@@ -84,6 +109,8 @@ class GpsPrecisionRow(BaseModel):
         bucket_start="2026-11-23T07:00:00Z",
         provider="gps",
         event_count=912,
+        events=912,
+        suppressed=None,
         avg_precision_m=7.3,
         min_precision_m=1.2,
         max_precision_m=48.0,
@@ -93,10 +120,14 @@ class GpsPrecisionRow(BaseModel):
     bucket_start: dt.datetime
     provider: str
     event_count: int
-    avg_precision_m: float
-    min_precision_m: float
-    max_precision_m: float
-    avg_satellites: float | None = Field(None, description="Over events reporting satellites.")
+    events: int = Field(description=_EVENTS)
+    suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
+    avg_precision_m: float | None = Field(description="Σprecision / Σevents." + _WITHHELD)
+    min_precision_m: float | None = Field(description="Best precision." + _WITHHELD)
+    max_precision_m: float | None = Field(description="Worst precision." + _WITHHELD)
+    avg_satellites: float | None = Field(
+        None, description="Over events reporting satellites (null: none did, or suppressed)."
+    )
 
 
 class StatusCountRow(BaseModel):
@@ -105,12 +136,18 @@ class StatusCountRow(BaseModel):
         postal_code="1000",
         status="OUT_OF_SERVICE",
         event_count=17,
+        events=17,
     )
 
     bucket_start: dt.datetime
     postal_code: str
     status: str
     event_count: int
+    events: int = Field(
+        description="Events with this status (the same number as event_count, which stays for "
+        "compatibility). A count is the sample size itself, which suppression always keeps, so "
+        "these rows are never suppressed."
+    )
 
 
 class SignalQualityRow(BaseModel):
@@ -118,33 +155,59 @@ class SignalQualityRow(BaseModel):
         operator="Orange",
         network_type="4G",
         event_count=1000,
+        events=1000,
+        suppressed=None,
         band_counts={"excellent": 310, "good": 420, "fair": 200, "poor": 70},
         band_shares={"excellent": 0.31, "good": 0.42, "fair": 0.2, "poor": 0.07},
+        band_shares_ci_low={"excellent": 0.2821, "good": 0.3898, "fair": 0.1764, "poor": 0.0558},
+        band_shares_ci_high={"excellent": 0.3393, "good": 0.4508, "fair": 0.2259, "poor": 0.0875},
     )
 
     operator: str
     network_type: str
     event_count: int
-    band_counts: dict[str, int] = Field(description="Events per quality band.")
-    band_shares: dict[str, float] = Field(description="Share of events per quality band.")
+    events: int = Field(description=_EVENTS)
+    suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
+    band_counts: dict[str, int] | None = Field(
+        description="Events per quality band (a suppressed row's distribution is withheld "
+        "whole: null)."
+    )
+    band_shares: dict[str, float] | None = Field(
+        description="Share of events per quality band." + _WITHHELD
+    )
+    band_shares_ci_low: dict[str, float] | None = Field(None, description=_CI)
+    band_shares_ci_high: dict[str, float] | None = Field(None, description=_CI)
 
 
 class CoverageRow(BaseModel):
     model_config = _example(
         postal_code="1000",
         event_count=5230,
+        events=5230,
+        suppressed=None,
         latitude=50.8466,
         longitude=4.3528,
         avg_signal_dbm=-88.1,
         out_of_service_share=0.012,
+        out_of_service_share_ci_low=0.0094,
+        out_of_service_share_ci_high=0.0154,
     )
 
     postal_code: str
     event_count: int
-    latitude: float = Field(description="Centroid latitude: Σlatitude / Σevents.")
-    longitude: float
-    avg_signal_dbm: float
-    out_of_service_share: float
+    events: int = Field(description=_EVENTS)
+    suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
+    latitude: float | None = Field(
+        description="Centroid latitude: Σlatitude / Σevents. Null when suppressed (the centroid "
+        "of a few events locates them)."
+    )
+    longitude: float | None = Field(description="Centroid longitude." + _WITHHELD)
+    avg_signal_dbm: float | None = Field(description="Σsignal / Σevents." + _WITHHELD)
+    out_of_service_share: float | None = Field(
+        description="OUT_OF_SERVICE events / events." + _WITHHELD
+    )
+    out_of_service_share_ci_low: float | None = Field(None, description=_CI)
+    out_of_service_share_ci_high: float | None = Field(None, description=_CI)
 
 
 _FROM_USED = "Range start used: the request's, rounded up to the millisecond the queries bind."
@@ -184,8 +247,12 @@ class SummaryResponse(BaseModel):
     as_of: dt.datetime = Field(description="The instant used: `at` rounded up to the millisecond.")
     window_start: dt.datetime | None = Field(description="Latest complete 1-minute window.")
     events_per_min: int
+    events: int = Field(0, description="Events of the window (= events_per_min).")
+    suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
     avg_signal_dbm: float | None
     out_of_service_share: float | None
+    out_of_service_share_ci_low: float | None = Field(None, description=_CI)
+    out_of_service_share_ci_high: float | None = Field(None, description=_CI)
     freshness_s: float | None = Field(description="Seconds from the window's end to as_of.")
     newest_batch_time: dt.datetime | None
     meta: Meta = Field(default_factory=Meta)

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 from signal_api.core import queries
 from signal_api.core.params import Granularity, TimeRange, floor_minute
 from signal_api.core.queries import Query
+from signal_api.core.stats import suppression, wilson_interval
 from signal_common.quality import BAND_NAMES
 from signal_common.schema import QUARANTINE_REASONS
 
@@ -81,6 +82,17 @@ def _ratio(numerator: float | int | None, denominator: float | int | None) -> fl
     return float(numerator or 0) / float(denominator)
 
 
+def _share_fields(name: str, part: int, total: int) -> dict[str, float]:
+    """`name`, `name_ci_low`, `name_ci_high`: a share of `total` events and its Wilson interval."""
+    low, high = wilson_interval(part, total)
+    return {name: part / total, f"{name}_ci_low": low, f"{name}_ci_high": high}
+
+
+def _withheld(name: str) -> dict[str, None]:
+    """A suppressed share: the share and its interval, all null."""
+    return {name: None, f"{name}_ci_low": None, f"{name}_ci_high": None}
+
+
 def _range(window: TimeRange, granularity: Granularity | None) -> dict[str, Any]:
     return {
         "from_": window.start,
@@ -97,6 +109,7 @@ async def signal_strength(
     operators: Sequence[str],
     network_types: Sequence[str],
     by_network_type: bool,
+    min_events: int,
 ) -> dict[str, Any]:
     """Avg/min/max signal and count per bucket × operator (× network type).
 
@@ -109,17 +122,22 @@ async def signal_strength(
         network_types=network_types,
         by_network_type=by_network_type,
     )
-    return {**_range(window, granularity), "rows": await run(query, _signal_rows)}
+    return {
+        **_range(window, granularity),
+        "rows": await run(query, lambda columns: _signal_rows(columns, min_events=min_events)),
+    }
 
 
-def _signal_rows(columns: Columns) -> EncodedJson:
+def _signal_rows(columns: Columns, *, min_events: int) -> EncodedJson:
     buckets = columns.get("bucket", [])
     counts = list(map(int, columns.get("event_count", [])))
     sums = map(int, columns.get("signal_sum", []))
     network = columns.get("network_type") or [None] * len(buckets)
     encoded = [
-        _SIGNAL_ROW % row
-        for row in zip(
+        _SIGNAL_ROW % (bucket, operator, net, count, count, avg, low, high)
+        if count >= min_events
+        else _SIGNAL_ROW_SUPPRESSED % (bucket, operator, net, count, count)
+        for bucket, operator, net, count, avg, low, high in zip(
             _json_texts(buckets, bucket_labels()),
             _json_texts(columns.get("operator", [])),
             _json_texts(network),
@@ -136,33 +154,59 @@ def _signal_rows(columns: Columns) -> EncodedJson:
 # One signal-strength row as `json.dumps(row, separators=(",", ":"))` writes it: the keys in
 # SignalStrengthRow order, %d/%r as json writes ints and floats (float.__repr__).
 _SIGNAL_ROW = (
-    '{"bucket_start":%s,"operator":%s,"network_type":%s,"event_count":%d,'
-    '"avg_signal_dbm":%r,"min_signal_dbm":%d,"max_signal_dbm":%d}'
+    '{"bucket_start":%s,"operator":%s,"network_type":%s,"event_count":%d,"events":%d,'
+    '"suppressed":null,"avg_signal_dbm":%r,"min_signal_dbm":%d,"max_signal_dbm":%d}'
+)
+# ... and one with fewer than min_events events (stats.suppression's one reason here).
+_SIGNAL_ROW_SUPPRESSED = (
+    '{"bucket_start":%s,"operator":%s,"network_type":%s,"event_count":%d,"events":%d,'
+    '"suppressed":"min_events","avg_signal_dbm":null,"min_signal_dbm":null,"max_signal_dbm":null}'
 )
 
 
 async def gps_precision(
-    run: Runner, window: TimeRange, granularity: Granularity, *, providers: Sequence[str]
+    run: Runner,
+    window: TimeRange,
+    granularity: Granularity,
+    *,
+    providers: Sequence[str],
+    min_events: int,
 ) -> dict[str, Any]:
     """Avg/min/max GPS precision and count per bucket × provider."""
     query = queries.gps_precision(window, granularity, providers=providers)
-    return {**_range(window, granularity), "rows": await run(query, _gps_rows)}
+    return {
+        **_range(window, granularity),
+        "rows": await run(query, lambda rows: _gps_rows(rows, min_events=min_events)),
+    }
 
 
-def _gps_rows(rows: Rows) -> list[dict[str, Any]]:
+def _gps_rows(rows: Rows, *, min_events: int) -> list[dict[str, Any]]:
     label = bucket_labels()
-    return [
-        {
+    result = []
+    for r in rows:
+        count = int(r["event_count"])
+        withheld = suppression(count, min_events=min_events)
+        head = {
             "bucket_start": label(r["bucket"]),
             "provider": r["provider"],
-            "event_count": int(r["event_count"]),
-            "avg_precision_m": float(r["precision_sum"]) / int(r["event_count"]),
-            "min_precision_m": float(r["precision_min"]),
-            "max_precision_m": float(r["precision_max"]),
-            "avg_satellites": _ratio(r["satellites_sum"], r["satellites_count"]),
+            "event_count": count,
+            "events": count,
+            "suppressed": withheld,
         }
-        for r in rows
-    ]
+        if withheld:
+            values: dict[str, Any] = dict.fromkeys(_GPS_VALUES)
+        else:
+            values = {
+                "avg_precision_m": float(r["precision_sum"]) / count,
+                "min_precision_m": float(r["precision_min"]),
+                "max_precision_m": float(r["precision_max"]),
+                "avg_satellites": _ratio(r["satellites_sum"], r["satellites_count"]),
+            }
+        result.append(head | values)
+    return result
+
+
+_GPS_VALUES = ("avg_precision_m", "min_precision_m", "max_precision_m", "avg_satellites")
 
 
 async def status_counts(
@@ -191,6 +235,7 @@ def _status_rows(rows: Rows) -> EncodedJson:
             _json_texts([r["postal_code"] for r in rows]),
             _json_texts([r["status"] for r in rows]),
             [int(r["event_count"]) for r in rows],
+            [int(r["event_count"]) for r in rows],
             strict=True,
         )
     ]
@@ -198,58 +243,90 @@ def _status_rows(rows: Rows) -> EncodedJson:
 
 
 # One status-counts row as json.dumps writes it (keys in StatusCountsRow order).
-_STATUS_ROW = '{"bucket_start":%s,"postal_code":%s,"status":%s,"event_count":%d}'
+_STATUS_ROW = '{"bucket_start":%s,"postal_code":%s,"status":%s,"event_count":%d,"events":%d}'
 
 
 async def signal_quality(
-    run: Runner, window: TimeRange, *, operators: Sequence[str], network_types: Sequence[str]
+    run: Runner,
+    window: TimeRange,
+    *,
+    operators: Sequence[str],
+    network_types: Sequence[str],
+    min_events: int,
 ) -> dict[str, Any]:
     """Share of events per quality band per operator × network type over the range."""
     query = queries.signal_quality(window, operators=operators, network_types=network_types)
-    return {**_range(window, None), "rows": await run(query, _quality_rows)}
+    return {
+        **_range(window, None),
+        "rows": await run(query, lambda rows: _quality_rows(rows, min_events=min_events)),
+    }
 
 
-def _quality_rows(rows: Rows) -> list[dict[str, Any]]:
+def _quality_rows(rows: Rows, *, min_events: int) -> list[dict[str, Any]]:
     result = []
     for r in rows:
         total = int(r["event_count"])
-        counts = {band: int(r[f"band_{band}_count"]) for band in BAND_NAMES}
-        result.append(
-            {
-                "operator": r["operator"],
-                "network_type": r["network_type"],
-                "event_count": total,
-                "band_counts": counts,
-                "band_shares": {band: n / total for band, n in counts.items()},
-            }
-        )
+        withheld = suppression(total, min_events=min_events)
+        row: dict[str, Any] = {
+            "operator": r["operator"],
+            "network_type": r["network_type"],
+            "event_count": total,
+            "events": total,
+            "suppressed": withheld,
+        }
+        if withheld:
+            row.update(dict.fromkeys(("band_counts", *_withheld("band_shares"))))
+        else:
+            counts = {band: int(r[f"band_{band}_count"]) for band in BAND_NAMES}
+            intervals = {band: wilson_interval(n, total) for band, n in counts.items()}
+            row.update(
+                band_counts=counts,
+                band_shares={band: n / total for band, n in counts.items()},
+                band_shares_ci_low={band: low for band, (low, _) in intervals.items()},
+                band_shares_ci_high={band: high for band, (_, high) in intervals.items()},
+            )
+        result.append(row)
     return result
 
 
 async def coverage(
-    run: Runner, window: TimeRange, *, postal_codes: Sequence[str]
+    run: Runner, window: TimeRange, *, postal_codes: Sequence[str], min_events: int
 ) -> dict[str, Any]:
     """Per postal code: centroid, event count, avg signal, out-of-service share."""
     query = queries.coverage(window, postal_codes=postal_codes)
-    return {**_range(window, None), "rows": await run(query, _coverage_rows)}
+    return {
+        **_range(window, None),
+        "rows": await run(query, lambda rows: _coverage_rows(rows, min_events=min_events)),
+    }
 
 
-def _coverage_rows(rows: Rows) -> list[dict[str, Any]]:
-    return [
-        {
+def _coverage_rows(rows: Rows, *, min_events: int) -> list[dict[str, Any]]:
+    result = []
+    for r in rows:
+        count = int(r["event_count"])
+        withheld = suppression(count, min_events=min_events)
+        row: dict[str, Any] = {
             "postal_code": r["postal_code"],
-            "event_count": int(r["event_count"]),
-            "latitude": float(r["latitude_sum"]) / int(r["event_count"]),
-            "longitude": float(r["longitude_sum"]) / int(r["event_count"]),
-            "avg_signal_dbm": int(r["signal_sum"]) / int(r["event_count"]),
-            "out_of_service_share": int(r["out_of_service_count"]) / int(r["event_count"]),
+            "event_count": count,
+            "events": count,
+            "suppressed": withheld,
         }
-        for r in rows
-    ]
+        if withheld:
+            row.update(dict.fromkeys(("latitude", "longitude", "avg_signal_dbm")))
+            row.update(_withheld("out_of_service_share"))
+        else:
+            row.update(
+                latitude=float(r["latitude_sum"]) / count,
+                longitude=float(r["longitude_sum"]) / count,
+                avg_signal_dbm=int(r["signal_sum"]) / count,
+                **_share_fields("out_of_service_share", int(r["out_of_service_count"]), count),
+            )
+        result.append(row)
+    return result
 
 
 async def summary(
-    run: Runner, at: dt.datetime, *, lookback_hours: int, complete_after_s: int
+    run: Runner, at: dt.datetime, *, lookback_hours: int, complete_after_s: int, min_events: int
 ) -> dict[str, Any]:
     """The latest complete 1-minute window: events/min, avg signal, out-of-service share."""
     newest_complete = floor_minute(at - dt.timedelta(seconds=complete_after_s + 60))
@@ -265,8 +342,10 @@ async def summary(
         "as_of": at,
         "window_start": None,
         "events_per_min": 0,
+        "events": 0,
+        "suppressed": None,
         "avg_signal_dbm": None,
-        "out_of_service_share": None,
+        **_withheld("out_of_service_share"),
         "freshness_s": None,
         "newest_batch_time": epoch_to_datetime(batch["newest_batch_time"]),
     }
@@ -277,13 +356,24 @@ async def summary(
     totals = await run(
         queries.window_totals(TimeRange(start, start + dt.timedelta(minutes=1))), _first
     )
+    events = int(totals["event_count"] or 0)
+    coverage_events = int(totals["coverage_count"] or 0)
+    # the share's sample is the coverage table's count (the same events, another partial)
+    withheld = suppression(min(events, coverage_events), min_events=min_events)
     result.update(
         window_start=start,
-        events_per_min=int(totals["event_count"] or 0),
-        avg_signal_dbm=_ratio(totals["signal_sum"], totals["event_count"]),
-        out_of_service_share=_ratio(totals["out_of_service_count"], totals["coverage_count"]),
+        events_per_min=events,
+        events=events,
+        suppressed=withheld,
         freshness_s=(at - (start + dt.timedelta(minutes=1))).total_seconds(),
     )
+    if not withheld:
+        result.update(
+            avg_signal_dbm=_ratio(totals["signal_sum"], events),
+            **_share_fields(
+                "out_of_service_share", int(totals["out_of_service_count"] or 0), coverage_events
+            ),
+        )
     return result
 
 

@@ -76,6 +76,7 @@ async def signal_strength(
             operators=ops,
             network_types=nets,
             by_network_type=by_network_type,
+            min_events=ctx.settings.min_events,
         ),
     )
 
@@ -95,7 +96,9 @@ async def gps_precision(
     providers = ctx.filters("provider", provider)
     return await ctx.cached(
         ("gps_precision", window, granularity, providers),
-        lambda: service.gps_precision(ctx.run, window, granularity, providers=providers),
+        lambda: service.gps_precision(
+            ctx.run, window, granularity, providers=providers, min_events=ctx.settings.min_events
+        ),
     )
 
 
@@ -146,5 +149,11 @@ async def signal_quality(
     )
     return await ctx.cached(
         ("signal_quality", window, ops, nets),
-        lambda: service.signal_quality(ctx.run, window, operators=ops, network_types=nets),
+        lambda: service.signal_quality(
+            ctx.run,
+            window,
+            operators=ops,
+            network_types=nets,
+            min_events=ctx.settings.min_events,
+        ),
     )

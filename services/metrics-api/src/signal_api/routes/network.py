@@ -31,7 +31,9 @@ async def coverage(
     codes = ctx.filters("postal_code", postal_code, max_length=POSTAL_CODE_MAX_LENGTH)
     return await ctx.cached(
         ("coverage", window, codes),
-        lambda: service.coverage(ctx.run, window, postal_codes=codes),
+        lambda: service.coverage(
+            ctx.run, window, postal_codes=codes, min_events=ctx.settings.min_events
+        ),
     )
 
 
@@ -46,6 +48,7 @@ async def summary(ctx: Context, at: AtParam = None) -> Response:
             moment,
             lookback_hours=ctx.settings.summary_lookback_hours,
             complete_after_s=ctx.settings.complete_after_s,
+            min_events=ctx.settings.min_events,
         ),
     )
 
