@@ -4,9 +4,11 @@
 creates the stream, then the services: the producer (live synthetic telemetry), the stream
 processor (local Spark), the catalog manager (`watch`, registering partitions in moto's Glue;
 `compact --every`, folding each closed hour into one file), the metrics API (DuckDB over the
-lake) and the dashboard (Streamlit over the API). It prints the
-dashboard's URL first, then what runs where, and stops everything on Ctrl-C.
-State lives under `.local/` in the repository (kinesalite's LevelDB, the lake, checkpoints, logs).
+lake), the alert evaluator, the alert receivers (the local HMAC webhook receiver, and Debian's
+`prometheus-alertmanager` where it is installed) and the dashboard (Streamlit over the API). It
+prints the dashboard's and Alertmanager's URLs first, then what runs where, and stops
+everything on Ctrl-C. State lives under `.local/` in the repository (kinesalite's LevelDB, the
+lake, checkpoints, Alertmanager's data, logs).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import argparse
 import datetime as dt
 import logging
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,15 +36,29 @@ from signal_local.endpoints import (
     LocalAWS,
     LocalEndpointError,
     ManagedProcess,
+    _wait_until_answering,
     free_port,
+    free_ports,
     local_aws,
     repo_root,
 )
 
 DEFAULT_STREAM = "mobile_coverage_logs"
-# The producer's outage scenario: these postal codes are out of service for the stack's whole
-# run, so the dashboard's Alerts page has something to show.
+# The producer's outage scenario: these postal codes go out of service a few minutes after the
+# start (once Spark has warmed up and the rules have a clear window before it) and come back
+# after --outage-minutes, so one run shows an alert firing and then resolving.
 OUTAGE_POSTAL_CODES = ("47014", "47015")
+ALERTMANAGER = "prometheus-alertmanager"  # Debian's package and binary name
+# The stack's alert windows: the defaults (5-minute windows, 3 clear ones to resolve) take about
+# 25 minutes to resolve an outage; 1-minute windows over a trailing 5 minutes, 2 clear windows to
+# resolve, show the whole lifecycle in one ~20-minute run and still smooth over a minute's noise.
+# The API gets them too, so /v1/alerts/rules publishes what the evaluator applies.
+ALERT_RULES_ENV = {
+    "SIGNAL_API_ALERT_WINDOW_MINUTES": "1",
+    "SIGNAL_API_ALERT_RECENT_MINUTES": "5",
+    "SIGNAL_API_ALERT_RESOLVE_AFTER_WINDOWS": "2",
+    "SIGNAL_API_ALERT_HORIZON_MINUTES": "30",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,15 @@ class Service:
     args: tuple[str, ...]
     env: dict[str, str]
     url: str = ""
+    program: str = ""  # an executable to run instead of `python -m module`
+    files: tuple[tuple[Path, str], ...] = ()  # written before it starts (its config)
+    ready_path: str = ""  # the stack waits until `url + ready_path` answers
+
+    def command(self) -> list[str]:
+        """The argv that starts it."""
+        if self.program:
+            return [self.program, *self.args]
+        return [sys.executable, "-m", self.module, *self.args]
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -83,6 +110,27 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="compact an hour partition once it ended this many seconds ago",
     )
     parser.add_argument(
+        "--outage-after",
+        type=float,
+        default=3.0,
+        help="minutes after the start at which the producer's outage begins",
+    )
+    parser.add_argument(
+        "--outage-minutes", type=float, default=10.0, help="how long the outage lasts"
+    )
+    parser.add_argument(
+        "--alertmanager",
+        default=shutil.which(ALERTMANAGER),
+        help=f"Alertmanager binary (default: {ALERTMANAGER} on PATH, if installed)",
+    )
+    parser.add_argument(
+        "--no-alertmanager",
+        dest="alertmanager",
+        action="store_const",
+        const=None,
+        help="run without Alertmanager (the local receiver alone gets the notifications)",
+    )
+    parser.add_argument(
         "--endpoints-only", action="store_true", help="start only kinesalite and moto server"
     )
     parser.add_argument(
@@ -105,6 +153,95 @@ def ensure_stream(endpoint_url: str, name: str, shards: int) -> str:
     return str(summary["StreamStatus"])
 
 
+def alertmanager_config() -> str:
+    """Alertmanager's config for the stack: one route, grouped per alert, to no integration.
+
+    The evaluator posts each transition to Alertmanager's /api/v2/alerts and, signed, to the
+    local receiver, whose log is the record either way. Alertmanager's own webhook could not
+    sign its requests (the receiver answers 401 to those), so it notifies no one: it shows the
+    alerts (UI, /api/v2/alerts) for silencing and routing to be tried by hand.
+    """
+    return (
+        "route:\n"
+        "  receiver: signal-local\n"
+        "  group_by: [alert_id]\n"
+        "receivers:\n"
+        "  - name: signal-local\n"
+    )
+
+
+def alert_services(
+    common: dict[str, str], args: argparse.Namespace, *, lake: str, dashboard_url: str
+) -> list[Service]:
+    """The alert evaluator and where it delivers: the local receiver, and Alertmanager if any."""
+    data: Path = args.data_dir.resolve()
+    log_dir = data / "logs"
+    receiver_port, metrics_port, am_port = free_ports(3)
+    receiver_url = f"http://127.0.0.1:{receiver_port}"
+    secret = secrets.token_hex(16)  # this run's webhook key, shared by evaluator and receiver
+    planned = [
+        Service(
+            "alert-receiver",
+            "signal_api.alerts.receiver",
+            (
+                "--port",
+                str(receiver_port),
+                "--secret",
+                secret,
+                "--log",
+                str(log_dir / "alerts-received.jsonl"),
+            ),
+            common,
+            url=receiver_url,
+        )
+    ]
+    delivery = {
+        "SIGNAL_ALERTS_WEBHOOK_URL": f"{receiver_url}/signal",
+        "SIGNAL_ALERTS_WEBHOOK_SECRET": secret,
+    }
+    if args.alertmanager:
+        am_dir = data / "alertmanager"
+        config = am_dir / "alertmanager.yml"
+        planned.append(
+            Service(
+                "alertmanager",
+                "",
+                (
+                    f"--config.file={config}",
+                    f"--storage.path={am_dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",  # empty: no gossip, no other port
+                ),
+                {},
+                url=f"http://127.0.0.1:{am_port}",
+                program=args.alertmanager,
+                files=((config, alertmanager_config()),),
+                ready_path="/-/ready",
+            )
+        )
+        delivery["SIGNAL_ALERTS_ALERTMANAGER_URL"] = planned[-1].url
+    planned.append(
+        Service(
+            # one evaluator per deployment (it notifies): the API reads its state from the lake
+            "alert-evaluator",
+            "signal_api.main",
+            ("alerts", "evaluate", "--every", "60"),
+            {
+                **common,
+                **ALERT_RULES_ENV,
+                **delivery,
+                "SIGNAL_API_LAKE_ROOT": lake,
+                "SIGNAL_API_AUTH_ENABLED": "false",
+                "SIGNAL_ALERTS_STATE_DIR": str(data / "alert-delivery"),
+                "SIGNAL_ALERTS_DASHBOARD_URL": dashboard_url,
+                "SIGNAL_ALERTS_METRICS_PORT": str(metrics_port),
+            },
+            url=f"http://127.0.0.1:{metrics_port}/metrics",
+        )
+    )
+    return planned
+
+
 def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
     """The services of the pipeline, wired to the local endpoints and the local lake."""
     data: Path = args.data_dir.resolve()
@@ -113,9 +250,10 @@ def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
     dashboard_port = args.dashboard_port or free_port()
     common = {**stack.env(), "SIGNAL_LOG_JSON": "true"}
     # events at the current time (the producer's default start is 10 minutes ago, which a
-    # replay wants but a live stream does not), with the outage scenario on from the start
+    # replay wants but a live stream does not); the outage starts and ends relative to it
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    outage = f"{','.join(OUTAGE_POSTAL_CODES)}@+0s/+720h"
+    outage_end = args.outage_after + args.outage_minutes
+    outage = f"{','.join(OUTAGE_POSTAL_CODES)}@+{args.outage_after:g}m/+{outage_end:g}m"
     return [
         Service(
             "producer",
@@ -182,6 +320,7 @@ def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
             (),
             {
                 **common,
+                **ALERT_RULES_ENV,
                 "SIGNAL_API_LAKE_ROOT": lake,
                 "SIGNAL_API_AUTH_ENABLED": "false",
                 "SIGNAL_API_PORT": str(api_port),
@@ -190,19 +329,8 @@ def services(stack: LocalAWS, args: argparse.Namespace) -> list[Service]:
             },
             url=f"http://127.0.0.1:{api_port}",
         ),
-        Service(
-            # one evaluator per deployment (it notifies): the API reads its state from the lake;
-            # with no destination set, delivery logs each transition once
-            "alert-evaluator",
-            "signal_api.main",
-            ("alerts", "evaluate", "--every", "60"),
-            {
-                **common,
-                "SIGNAL_API_LAKE_ROOT": lake,
-                "SIGNAL_API_AUTH_ENABLED": "false",
-                "SIGNAL_ALERTS_STATE_DIR": str(data / "alert-delivery"),
-                "SIGNAL_ALERTS_DASHBOARD_URL": f"http://127.0.0.1:{dashboard_port}",
-            },
+        *alert_services(
+            common, args, lake=lake, dashboard_url=f"http://127.0.0.1:{dashboard_port}"
         ),
         Service(
             "dashboard",
@@ -228,17 +356,23 @@ def start_service(service: Service, log_dir: Path) -> ManagedProcess:
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
         "SPARK_LOCAL_IP": "127.0.0.1",
     }
+    for path, text in service.files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     log_path = log_dir / f"{service.name}.log"
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", service.module, *service.args],
+            service.command(),
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    return ManagedProcess(service.name, service.url, process, log_path)
+    proc = ManagedProcess(service.name, service.url, process, log_path)
+    if service.ready_path:
+        _wait_until_answering(proc, service.ready_path, timeout=60)
+    return proc
 
 
 def wait_for_api_data(url: str, processes: list[ManagedProcess], timeout: float) -> None:
@@ -292,9 +426,14 @@ def run_stack(
     log_dir = data_dir / "logs"
     status = ensure_stream(stack.kinesis_url, args.stream, args.shards)
     planned = [] if args.endpoints_only else services(stack, args)
-    for service in planned:
-        if service.name == "dashboard":
-            print(f"Dashboard: {service.url}   (live data within about a minute)")
+    by_name = {service.name: service for service in planned}
+    if "dashboard" in by_name:
+        print(f"Dashboard: {by_name['dashboard'].url}   (live data within about a minute)")
+    if "alertmanager" in by_name:
+        print(f"Alertmanager: {by_name['alertmanager'].url}   (the outage's alerts)")
+    if "alert-receiver" in by_name:
+        receiver = by_name["alert-receiver"]
+        print(f"Alert notifications: {receiver.args[receiver.args.index('--log') + 1]}")
     print("Signal Stream local stack:", flush=True)
     print(f"  kinesis (kinesalite)   {stack.kinesis_url}   stream {args.stream}: {status}")
     print(f"  glue/s3/athena (moto)  {stack.moto_url}")
