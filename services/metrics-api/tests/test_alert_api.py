@@ -139,4 +139,16 @@ def test_rules_publish_defaults_and_overrides(tmp_path: Path) -> None:
     assert hole["thresholds"]["hole_max_dbm"] == {"2G": -100, "3G": -105, "4G": -110, "5G": -110}
     assert by_rule["out_of_service"]["thresholds"]["share"] == 0.2
     assert by_rule["signal_drop"]["thresholds"]["drop_db"] == 10.0
+    assert by_rule["signal_drop"]["thresholds"]["min_baseline_events"] == 100
+    assert "100 baseline events" in by_rule["signal_drop"]["source"]
     assert all(r["source"] for r in body["rules"])
+
+
+def test_the_signal_drop_baseline_minimum_is_a_setting(tmp_path: Path) -> None:
+    client, engine = app_client(tmp_path, alert_min_baseline_events=250)
+    try:
+        body = client.get("/v1/alerts/rules").json()
+    finally:
+        engine.close()
+    (drop,) = [r for r in body["rules"] if r["rule"] == "signal_drop"]
+    assert drop["thresholds"]["min_baseline_events"] == 250

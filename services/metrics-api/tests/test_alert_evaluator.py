@@ -247,3 +247,84 @@ def test_late_event_crossing_the_threshold_is_a_correction(tmp_path: Path) -> No
     assert set(files_before) <= {p.name for p in (tmp_path / "alert_events").rglob("*.parquet")}
     assert [r for r in rows if r["evaluated_at"] < after] == first
     assert any(t.correction and t.state == "firing" for t in recorder.received)
+
+
+def drop_oracle(
+    events: pd.DataFrame, ends: Sequence[dt.datetime], *, min_baseline: int
+) -> dict[str, list[str]]:
+    """Per postal code, signal_drop's verdict of each window end from the raw events (pandas),
+    the thresholds written out: >= 20 events over the last 15 minutes whose average signal is
+    >= 10 dB below that of the 24 h before them, which hold >= `min_baseline` events."""
+    out: dict[str, list[str]] = {}
+    for code, g in events.groupby("postal_code"):
+        verdicts = []
+        for end in ends:
+            lo = pd.Timestamp(end) - pd.Timedelta(minutes=15)
+            recent = g[(g.event_time >= lo) & (g.event_time < pd.Timestamp(end))]
+            base = g[(g.event_time >= lo - pd.Timedelta(hours=24)) & (g.event_time < lo)]
+            if len(recent) < 20 or len(base) < max(min_baseline, 1):
+                verdicts.append("unknown")
+            else:
+                drop = base.signal_dbm.mean() - recent.signal_dbm.mean()
+                verdicts.append("breach" if drop >= 10 else "clear")
+        out[str(code)] = verdicts
+    return out
+
+
+def test_a_drop_against_a_thin_baseline_does_not_fire(tmp_path: Path) -> None:
+    """A fresh stack: 8100's first events (30, in T0's window) are its whole baseline when its
+    signal drops 18 dB; 8200 has two hours before the same drop. Only 8200's drop fires; with no
+    minimum of baseline events (0.4's rule), the oracle says 8100's would have fired too."""
+    rng = np.random.default_rng(12)
+    normal, dropped = (-90, -70), (-108, -88)  # averages -80.5 and -98.5 dBm
+    frames = [window_events(rng, code="8100", start=T0, n=30, devices=10, signal_ok=normal)]
+    for i in range(-24, 10):
+        start = T0 + WINDOW * i
+        if i >= 1:
+            frames.append(
+                window_events(rng, code="8100", start=start, n=60, devices=10, signal_ok=dropped)
+            )
+        frames.append(
+            window_events(
+                rng,
+                code="8200",
+                start=start,
+                n=60,
+                devices=10,
+                signal_ok=dropped if i >= 1 else normal,
+            )
+        )
+    events = pd.concat(frames, ignore_index=True)
+    # a micro-batch per 10 minutes, numbered from the first (commit_seq = batch_id + 1 > 0)
+    first = events["event_time"].min()
+    events["batch_id"] = ((events["event_time"] - first).dt.total_seconds() // 600).astype("int64")
+    write_events(tmp_path, events)
+    recorder = Recorder()
+    moments = [T0 + SETTLE + WINDOW * i for i in range(10)]
+    run_cycles(tmp_path, moments, recorder)
+
+    # the windows those cycles judged: the first looks back one horizon (60 minutes)
+    ends = [T0 - dt.timedelta(minutes=55) + WINDOW * i for i in range(21)]
+    assert ends[-1] == T0 + 9 * WINDOW
+    want = {
+        (f"signal_drop:postal_code:{code}", previous, state, since)
+        for code, verdicts in drop_oracle(events, ends, min_baseline=100).items()
+        for previous, state, since in oracle_transitions(verdicts, ends, fire_after=1)
+    }
+    rows = history(LocalAlertStore(f"file://{tmp_path}"), T0 - WINDOW, moments[-1])
+    got = {
+        (r["alert_id"], r["previous"], r["state"], r["since"])
+        for r in rows
+        if r["rule"] == "signal_drop"
+    }
+    assert got == want
+    # the stories, so neither side can be vacuous: 8200 fires once the last 15 minutes are
+    # 10 dB down (the window from T0 + 10 min); 8100's thin baseline leaves its drop unjudged
+    # until the baseline holds 100 events, and by then the baseline holds the drop itself
+    assert ("signal_drop:postal_code:8200", "inactive", "firing", T0 + 2 * WINDOW) in got
+    assert not any(a.endswith(":8100") for a, _, _, _ in got)
+    thin = drop_oracle(events, ends, min_baseline=0)["8100"]
+    assert "breach" in thin  # what the rule without min_baseline_events would have fired on
+    assert [t.alert_id for t in recorder.received if t.rule == "signal_drop"] == [
+        "signal_drop:postal_code:8200"
+    ]

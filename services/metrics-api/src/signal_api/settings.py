@@ -159,6 +159,11 @@ class ApiSettings(CommonSettings):
     alert_signal_drop_windows: int = Field(
         1, ge=1, description="Alerts: breaching windows in a row before signal_drop fires."
     )
+    alert_min_baseline_events: int = Field(
+        100,
+        ge=1,
+        description="Alerts: events signal_drop's baseline needs before a drop is judged.",
+    )
     alert_hole_share: float = Field(
         0.3, gt=0, le=1, description="Alerts: share of weak samples that makes a window a hole."
     )

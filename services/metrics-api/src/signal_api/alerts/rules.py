@@ -48,18 +48,32 @@ class SignalDropRule:
     min_events: int = 20
     recent_minutes: int = 15
     baseline_minutes: int = 24 * 60
+    min_baseline_events: int = 100
     fire_after_windows: int = 1
     kind: str = "signal_drop"
     source: str = (
         "metrics-api 0.4 /v1/alerts thresholds (core/alerts.py): average signal 10 dB below "
-        "the trailing 24 h baseline over the last 15 minutes, at least 20 events"
+        "the trailing 24 h baseline over the last 15 minutes, at least 20 events; at least 100 "
+        "baseline events is this project's choice (#25): in a fresh stack's first cycles the "
+        "baseline is a few minutes of events, whose average alone can sit 10 dB off. Signal "
+        "within a postal code spreads ~15 dB (11-13 dB per RAT, as the local producer draws it, "
+        "plus the gaps between RATs' means), so the mean of 100 baseline events has a standard "
+        "error of 1.5 dB: the drop measured is the last 15 minutes', not a thin baseline's "
+        "noise. 100 is 5 x min_events, about 75 minutes of a code at that minimum rate"
     )
 
     def verdict(
-        self, *, events: int, recent_avg: float | None, baseline_avg: float | None
+        self,
+        *,
+        events: int,
+        recent_avg: float | None,
+        baseline_avg: float | None,
+        baseline_events: int,
     ) -> Verdict:
         if events < self.min_events or recent_avg is None or baseline_avg is None:
             return "unknown"
+        if baseline_events < self.min_baseline_events:
+            return "unknown"  # too thin a baseline to measure a drop against
         return "breach" if baseline_avg - recent_avg >= self.drop_db else "clear"
 
 
@@ -154,12 +168,14 @@ class AlertRules:
                 {
                     "rule": drop.kind,
                     "description": "average signal over the trailing recent_minutes is at "
-                    "least drop_db below its average over the baseline_minutes before",
+                    "least drop_db below its average over the baseline_minutes before, with at "
+                    "least min_events recent and min_baseline_events baseline events",
                     "thresholds": {
                         "drop_db": drop.drop_db,
                         "min_events": drop.min_events,
                         "recent_minutes": drop.recent_minutes,
                         "baseline_minutes": drop.baseline_minutes,
+                        "min_baseline_events": drop.min_baseline_events,
                     },
                     "fire_after_windows": drop.fire_after_windows,
                     "source": drop.source,
@@ -205,6 +221,7 @@ def rules_from_settings(settings: Any) -> AlertRules:
             min_events=s.alert_min_events,
             recent_minutes=s.alert_recent_minutes,
             baseline_minutes=s.alert_baseline_minutes,
+            min_baseline_events=s.alert_min_baseline_events,
             fire_after_windows=s.alert_signal_drop_windows,
         ),
         coverage_hole=CoverageHoleRule(

@@ -89,7 +89,13 @@ def coverage_verdicts(
             if recent is not None and base is not None:
                 measures["signal_drop_db"] = base - recent
             drop_series.append(
-                (end, drop.verdict(events=rn, recent_avg=recent, baseline_avg=base), measures)
+                (
+                    end,
+                    drop.verdict(
+                        events=rn, recent_avg=recent, baseline_avg=base, baseline_events=bn
+                    ),
+                    measures,
+                )
             )
         result[(oos.kind, "postal_code", code)] = oos_series
         result[(drop.kind, "postal_code", code)] = drop_series
