@@ -28,6 +28,22 @@ def _iso(moment: dt.datetime) -> str:
     return format_instant(moment)
 
 
+def withheld_coverage_row(code: str, events: int) -> dict[str, Any]:
+    """A /v1/coverage row the API withholds (too few events, #24): counts kept, figures null."""
+    return {
+        "postal_code": code,
+        "event_count": events,
+        "events": events,
+        "suppressed": "min_events",
+        **dict.fromkeys(
+            (
+                "latitude", "longitude", "avg_signal_dbm", "out_of_service_share",
+                "out_of_service_share_ci_low", "out_of_service_share_ci_high",
+            )
+        ),
+    }  # fmt: skip
+
+
 def canned(path: str) -> dict[str, Any]:
     """A plausible body for each route (figures consistent within each body)."""
     minute = NOW - dt.timedelta(minutes=2)
@@ -157,6 +173,11 @@ def canned(path: str) -> dict[str, Any]:
                 "longitude": -4.70,
                 "avg_signal_dbm": -130.0,
                 "out_of_service_share": 0.8,
+                # Wilson 95 % of 400/500 and 20/2000 (as the API computes them)
+                "out_of_service_share_ci_low": 0.7627,
+                "out_of_service_share_ci_high": 0.8327,
+                "events": 500,
+                "suppressed": None,
             },
             {
                 "postal_code": "47001",
@@ -165,7 +186,12 @@ def canned(path: str) -> dict[str, Any]:
                 "longitude": -4.72,
                 "avg_signal_dbm": -85.0,
                 "out_of_service_share": 0.01,
+                "out_of_service_share_ci_low": 0.0065,
+                "out_of_service_share_ci_high": 0.0154,
+                "events": 2000,
+                "suppressed": None,
             },
+            withheld_coverage_row("47100", 7),
         ]
         return {**series, "granularity": None, "rows": rows, "meta": meta}
     if path in ALERT_BODIES:

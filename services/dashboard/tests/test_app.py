@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fakes import NOW, WATERMARK, FakeClient, bands_body, canned
 from streamlit.testing.v1 import AppTest
@@ -90,7 +91,7 @@ def test_every_page_renders_its_data(page: str) -> None:
     if page == "views/alerts.py":
         assert app.dataframe[0].value["area"].tolist() == ["47014", "47002"]
     if page == "views/coverage.py":
-        assert app.dataframe[0].value["postal_code"].tolist() == ["47014", "47001"]
+        assert app.dataframe[0].value["postal_code"].tolist() == ["47014", "47001", "47100"]
     # every panel names the request behind it
     assert any("GET http://api.test/v1/" in c.value for c in app.caption)
 
@@ -219,7 +220,8 @@ def test_the_coverage_legend_and_bands_come_from_the_api() -> None:
     legend = markdown(app)
     assert "good (-90 to -81 dBm)" in legend  # libs/common's LTE bands, as the API serves them
     assert "band definition v2" in legend
-    assert app.dataframe[0].value["band"].tolist() == ["poor", "good"]  # -130, -85 dBm
+    # -130, -85 dBm; the third code has too few events: the API withheld it
+    assert app.dataframe[0].value["band"].tolist() == ["poor", "good", "withheld"]
     # the API applies other LTE thresholds (its settings override them): legend and map follow
     fake.bodies["/v1/meta/bands"] = bands_body(excellent_min=-86, good_min=-95, fair_min=-105)
     app.run()
@@ -227,7 +229,7 @@ def test_the_coverage_legend_and_bands_come_from_the_api() -> None:
     assert "excellent (≥ -86 dBm)" in legend
     assert "good (-95 to -87 dBm)" in legend
     assert "overridden by settings" in legend
-    assert app.dataframe[0].value["band"].tolist() == ["poor", "excellent"]
+    assert app.dataframe[0].value["band"].tolist() == ["poor", "excellent", "withheld"]
     thresholds = app.dataframe[1].value.set_index("network_type")
     assert thresholds.loc["4G", ["excellent_min", "good_min", "fair_min"]].tolist() == [
         -86,
@@ -382,3 +384,16 @@ def test_alerts_page_warns_when_the_evaluator_is_stale() -> None:
     assert [s.value for s in app.success] == [
         "The evaluator's newest cycle found no area firing or pending."
     ]
+
+
+def test_the_coverage_table_greys_a_withheld_code_and_shows_intervals() -> None:
+    app, _ = start()
+    app.switch_page("views/coverage.py").run()
+    assert not app.exception
+    table = app.dataframe[0].value.set_index("postal_code")
+    assert table.loc["47014", "out_of_service_ci"] == "76.3%–83.3%"
+    assert table.loc["47001", "out_of_service_ci"] == "0.7%–1.5%"
+    assert table.loc["47100", "note"].startswith("withheld: 7 events, fewer than the API's minimum")
+    assert pd.isna(table.loc["47100", "out_of_service_share"])
+    assert any(c.value.startswith("Grey rows: the API withholds") for c in app.caption)
+    assert "(95 % interval 76.3%–83.3%)" in markdown(app)

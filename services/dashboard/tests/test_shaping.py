@@ -413,3 +413,86 @@ def test_area_link_picks_the_shortest_range_holding_the_episode() -> None:
     )
     assert link("postal_code", "47014", now - dt.timedelta(hours=7), now).endswith("range=24h")
     assert link("h3", "8928308280fffff", now, now) == "coverage?range=1h"
+
+
+def test_coverage_greys_withheld_rows_and_shows_the_interval() -> None:
+    served = {
+        "postal_code": "1",
+        "event_count": 40,
+        "events": 40,
+        "suppressed": None,
+        "latitude": 41.6,
+        "longitude": -4.7,
+        "avg_signal_dbm": -95.0,
+        "out_of_service_share": 0.25,
+        "out_of_service_share_ci_low": 0.1419,
+        "out_of_service_share_ci_high": 0.4019,
+    }
+    frame = shaping.coverage_table({"rows": [fakes.withheld_coverage_row("2", 12), served]})
+    assert list(frame["postal_code"]) == ["1", "2"]  # withheld last: it has no share
+    assert list(frame["band"]) == ["fair", "withheld"]
+    assert frame["colour"].iloc[1] == [160, 160, 160]
+    assert list(frame["out_of_service_ci"]) == ["14.2%–40.2%", ""]
+    assert frame["note"].iloc[0] == ""
+    assert frame["note"].iloc[1] == (
+        "withheld: 12 events, fewer than the API's minimum of events "
+        "(SIGNAL_API_MIN_EVENTS, 20 by default)"
+    )
+    # the map draws only what has a centroid
+    assert len(charts.coverage_deck(frame).layers[0].data) == 1
+    assert shaping.map_view(frame)[:2] == pytest.approx((41.6, -4.7))
+    styles = shaping.grey_withheld(frame[["postal_code", "note"]])._compute().ctx
+    assert styles[(1, 0)] == [("color", "#8a8a8a"), ("background-color", "#f0f0f0")]
+    assert (0, 0) not in styles or styles[(0, 0)] in ([], [("", "")])
+    # the error bars span the interval around the share
+    bars = charts.out_of_service_bars(frame).data[0]
+    assert list(bars.x) == ["1"]
+    assert list(bars.error_y.array) == pytest.approx([0.4019 - 0.25])
+    assert list(bars.error_y.arrayminus) == pytest.approx([0.25 - 0.1419])
+
+
+def test_quality_shares_and_tiles_of_withheld_rows() -> None:
+    body = {
+        "rows": [
+            {
+                "operator": "O",
+                "network_type": "2G",
+                "event_count": 3,
+                "events": 3,
+                "suppressed": "min_events",
+                "band_counts": None,
+                "band_shares": None,
+                "band_shares_ci_low": None,
+                "band_shares_ci_high": None,
+            }
+        ]
+    }
+    frame = shaping.quality_shares(body)
+    assert len(frame) == 4
+    assert frame["share"].isna().all()
+    assert frame["note"].iloc[0].startswith("withheld: 3 events, fewer than")
+    assert charts.quality_bars(frame).layout.annotations[0].text.startswith("no operator")
+    summary = {
+        "window_start": "2026-11-24T09:58:00Z",
+        "events_per_min": 9,
+        "events": 9,
+        "suppressed": "min_events",
+        "avg_signal_dbm": None,
+        "out_of_service_share": None,
+    }
+    tiles = {
+        t.label: t for t in shaping.overview_tiles(summary, None, now=NOW, warn_s=60, alert_s=300)
+    }
+    assert tiles["Out of service"].value == "withheld"
+    assert "withheld: 9 events" in tiles["Out of service"].help
+    served = {
+        **summary,
+        "suppressed": None,
+        "out_of_service_share": 0.1,
+        "out_of_service_share_ci_low": 0.0536,
+        "out_of_service_share_ci_high": 0.1795,
+    }
+    tiles = {
+        t.label: t for t in shaping.overview_tiles(served, None, now=NOW, warn_s=60, alert_s=300)
+    }
+    assert "(95 % interval 5.4%–17.9%)" in tiles["Out of service"].help

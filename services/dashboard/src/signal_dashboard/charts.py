@@ -98,6 +98,9 @@ def quality_bars(frame: pd.DataFrame) -> go.Figure:
     """100 % stacked bars of quality-band shares per operator × network type."""
     if frame.empty:
         return _empty("no quality data in this range")
+    frame = frame.dropna(subset=["share"])  # withheld rows (too few events) have no shares
+    if frame.empty:
+        return _empty("no operator × network with enough events in this range")
     data = frame.assign(group=frame["operator"] + " · " + frame["network_type"])
     fig = px.bar(
         data,
@@ -146,6 +149,7 @@ def coverage_deck(frame: pd.DataFrame) -> pdk.Deck:
     `map_style=None` draws no tiles, so the map needs no internet: the points (with their
     tooltip) are the information, on a plain background.
     """
+    frame = frame.dropna(subset=["latitude", "longitude"])  # withheld: no centroid to draw
     lat, lon, zoom = map_view(frame)
     data = frame.assign(
         avg_signal_text=frame["avg_signal_dbm"].map(lambda v: f"{v:.1f}"),
@@ -183,6 +187,33 @@ def coverage_deck(frame: pd.DataFrame) -> pdk.Deck:
             "{avg_signal_text} dBm ({band})<br/>out of service {oos_text}",
         },
     )
+
+
+def out_of_service_bars(frame: pd.DataFrame) -> go.Figure:
+    """Out-of-service share per postal code (a `coverage_table`) with its Wilson 95 % interval
+    as error bars; codes the API withheld are left out (the table lists them, greyed)."""
+    served = frame.dropna(subset=["out_of_service_share"])
+    if served.empty:
+        return _empty("no postal code with enough events in this range")
+    share = served["out_of_service_share"]
+    fig = go.Figure(
+        go.Bar(
+            x=served["postal_code"],
+            y=share,
+            error_y={
+                "type": "data",
+                "array": served["out_of_service_share_ci_high"] - share,
+                "arrayminus": share - served["out_of_service_share_ci_low"],
+                "visible": True,
+            },
+            customdata=served[["out_of_service_ci", "event_count"]],
+            hovertemplate="%{x}: %{y:.1%} out of service<br>95 % interval %{customdata[0]}"
+            "<br>%{customdata[1]:,} events<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _layout(fig, y_title="out of service (95 % interval)", height=280)
 
 
 def band_legend(bands: QualityBands = MAP_BANDS) -> list[tuple[str, str, str]]:

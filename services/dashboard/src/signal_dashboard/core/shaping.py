@@ -30,6 +30,28 @@ BAND_COLOURS: dict[str, tuple[int, int, int]] = {
     "poor": (215, 25, 28),
 }
 OUT_OF_SERVICE = "OUT_OF_SERVICE"
+# A row the API withholds (`"suppressed"`, issue 24) is drawn grey and says why.
+WITHHELD_BAND = "withheld"
+WITHHELD_COLOUR = (160, 160, 160)
+_WITHHELD_WHY = {
+    # the API's default min_events; the API does not publish its setting, so the text says so
+    "min_events": "fewer than the API's minimum of events (SIGNAL_API_MIN_EVENTS, 20 by default)",
+}
+
+
+def withheld_note(reason: str | None, events: int) -> str:
+    """Why the API withheld a row's figures, in words ("" when it served them)."""
+    if not reason:
+        return ""
+    why = _WITHHELD_WHY.get(reason, reason)
+    return f"withheld: {events:,} events, {why}"
+
+
+def interval_text(low: float | None, high: float | None) -> str:
+    """A share's 95 % interval as "low–high" in percent ("" when there is none)."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    return f"{low:.1%}–{high:.1%}"
 
 
 @dataclass(frozen=True)
@@ -110,12 +132,18 @@ def overview_tiles(
         )
     )
     oos = summary.get("out_of_service_share")
+    interval = interval_text(
+        summary.get("out_of_service_share_ci_low"), summary.get("out_of_service_share_ci_high")
+    )
+    withheld = withheld_note(summary.get("suppressed"), int(summary.get("events") or 0))
     tiles.append(
         Tile(
             "Out of service",
-            f"{oos:.1%}" if oos is not None else "–",
+            f"{oos:.1%}" if oos is not None else "withheld" if withheld else "–",
             "none" if oos is None else "ok",
-            f"Share of OUT_OF_SERVICE events in the {minute}.",
+            f"Share of OUT_OF_SERVICE events in the {minute}"
+            + (f" (95 % interval {interval})." if interval else ".")
+            + (f" The API {withheld}." if withheld else ""),
             oos,
         )
     )
@@ -226,19 +254,29 @@ def quality_shares(body: Mapping[str, Any]) -> pd.DataFrame:
     """`/v1/kpis/signal-quality` as long rows: operator, network type, band, count, share."""
     records = []
     for row in body.get("rows", []):
+        # a withheld row (too few events) has no counts or shares: its bands stay empty
+        counts, shares = row.get("band_counts") or {}, row.get("band_shares") or {}
+        lows, highs = row.get("band_shares_ci_low") or {}, row.get("band_shares_ci_high") or {}
         for band in BAND_NAMES:
             records.append(
                 {
                     "operator": row["operator"],
                     "network_type": row["network_type"],
                     "band": band,
-                    "event_count": int(row["band_counts"].get(band, 0)),
-                    "share": float(row["band_shares"].get(band, 0.0)),
+                    "event_count": counts.get(band),
+                    "share": shares.get(band),
+                    "share_ci_low": lows.get(band),
+                    "share_ci_high": highs.get(band),
+                    "note": withheld_note(row.get("suppressed"), int(row.get("events") or 0)),
                 }
             )
     frame = pd.DataFrame(
-        records, columns=["operator", "network_type", "band", "event_count", "share"]
-    )
+        records,
+        columns=[
+            "operator", "network_type", "band", "event_count", "share",
+            "share_ci_low", "share_ci_high", "note",
+        ],
+    )  # fmt: skip
     frame["band"] = pd.Categorical(frame["band"], categories=list(BAND_NAMES), ordered=True)
     return frame.sort_values(["operator", "network_type", "band"]).reset_index(drop=True)
 
@@ -256,9 +294,11 @@ def operators_of(*bodies: Mapping[str, Any] | None) -> list[str]:
 
 
 def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> pd.DataFrame:
-    """`/v1/coverage` rows with each code's signal band, map colour and point radius.
+    """`/v1/coverage` rows with each code's signal band, map colour and point radius, the
+    out-of-service share's 95 % interval as text, and why a row is withheld (`note`).
 
-    Ordered worst first: highest out-of-service share, then weakest average signal.
+    Ordered worst first: highest out-of-service share, then weakest average signal; rows the
+    API withheld (too few events: no share, no centroid) last.
     """
     frame = pd.DataFrame(
         list(body.get("rows", [])),
@@ -269,21 +309,51 @@ def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> 
             "longitude",
             "avg_signal_dbm",
             "out_of_service_share",
+            "out_of_service_share_ci_low",
+            "out_of_service_share_ci_high",
+            "suppressed",
         ],
     )
-    frame["band"] = [bands.band(v) for v in frame["avg_signal_dbm"]]
-    frame["colour"] = [list(BAND_COLOURS[b]) for b in frame["band"]]
+    withheld = frame["suppressed"].notna()
+    frame["band"] = [
+        WITHHELD_BAND if w else bands.band(v)
+        for w, v in zip(withheld, frame["avg_signal_dbm"], strict=True)
+    ]
+    frame["colour"] = [list(BAND_COLOURS.get(b, WITHHELD_COLOUR)) for b in frame["band"]]
     largest = float(frame["event_count"].max()) if not frame.empty else 1.0
     # area proportional to events: radius ∝ sqrt(count), 150 m to 900 m
     frame["radius_m"] = [150.0 + 750.0 * math.sqrt(c / largest) for c in frame["event_count"]]
+    frame["out_of_service_ci"] = [
+        interval_text(low, high)
+        for low, high in zip(
+            frame["out_of_service_share_ci_low"], frame["out_of_service_share_ci_high"], strict=True
+        )
+    ]
+    frame["note"] = [
+        withheld_note(reason if isinstance(reason, str) else None, int(events))
+        for reason, events in zip(frame["suppressed"], frame["event_count"], strict=True)
+    ]
     return frame.sort_values(
         ["out_of_service_share", "avg_signal_dbm", "postal_code"],
         ascending=[False, True, True],
+        na_position="last",
     ).reset_index(drop=True)
+
+
+def grey_withheld(frame: pd.DataFrame) -> Any:
+    """`frame` styled with the rows whose `note` says they are withheld in grey (a Styler)."""
+    notes = frame["note"] if "note" in frame.columns else pd.Series("", index=frame.index)
+
+    def row_style(row: pd.Series) -> list[str]:
+        grey = bool(notes.loc[row.name])
+        return ["color: #8a8a8a; background-color: #f0f0f0" if grey else ""] * len(row)
+
+    return frame.style.apply(row_style, axis=1)
 
 
 def map_view(frame: pd.DataFrame) -> tuple[float, float, float]:
     """Centre latitude, longitude and a zoom level showing every point."""
+    frame = frame.dropna(subset=["latitude", "longitude"])  # withheld rows have no centroid
     if frame.empty:
         return 0.0, 0.0, 1.0
     lat_min, lat_max = frame["latitude"].min(), frame["latitude"].max()

@@ -44,31 +44,48 @@ def render(ctx: context.Context) -> None:
             )
         with right:
             st.subheader("Worst postal codes")
-            if not frame.empty:
-                worst = frame.iloc[0]
+            served = frame[frame["note"] == ""]
+            if not served.empty:
+                worst = served.iloc[0]
                 st.markdown(
                     f"Worst: **{worst['postal_code']}**, "
-                    f"{worst['out_of_service_share']:.1%} out of service, "
+                    f"{worst['out_of_service_share']:.1%} out of service "
+                    f"(95 % interval {worst['out_of_service_ci']}), "
                     f"average {worst['avg_signal_dbm']:.1f} dBm over "
                     f"{worst['event_count']:,} events."
                 )
             table = frame[
-                ["postal_code", "out_of_service_share", "avg_signal_dbm", "event_count", "band"]
-            ]
+                [
+                    "postal_code", "out_of_service_share", "out_of_service_ci",
+                    "avg_signal_dbm", "event_count", "band", "note",
+                ]
+            ]  # fmt: skip
             st.dataframe(
-                table,
+                shaping.grey_withheld(table),
                 hide_index=True,
-                height=460,
+                height=400,
                 column_config={
                     "postal_code": "postal code",
                     "out_of_service_share": st.column_config.NumberColumn(
                         "out of service", format="percent"
                     ),
+                    "out_of_service_ci": "95 % interval",
                     "avg_signal_dbm": st.column_config.NumberColumn(
                         "avg signal (dBm)", format="%.1f"
                     ),
                     "event_count": st.column_config.NumberColumn("events", format="%d"),
+                    "note": "withheld",
                 },
+            )
+            if (frame["note"] != "").any():
+                st.caption(
+                    "Grey rows: the API withholds a postal code's figures, centroid included, "
+                    "when it has fewer events than its minimum (20 by default); they are not "
+                    "on the map."
+                )
+            st.plotly_chart(charts.out_of_service_bars(frame), key="chart-oos")
+            st.caption(
+                "Out of service per postal code, with its Wilson 95 % interval as error bars."
             )
         panels.footer(
             frame.drop(columns=["colour"]), coverage, base_url=client.base_url,
