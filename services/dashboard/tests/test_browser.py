@@ -118,6 +118,11 @@ def test_coverage_and_pipeline_pages_draw(
     page.goto(dashboard.url + "/coverage")
     page.wait_for_selector("canvas", timeout=60_000)  # the deck.gl layer
     page.wait_for_function(f"document.body.innerText.includes('{TROUBLE_CODE}')", timeout=30_000)
+    # RARE_CODE has fewer events than the API's minimum: its row is withheld and greyed
+    page.wait_for_function(
+        "document.body.innerText.includes('Grey rows: the API withholds')", timeout=30_000
+    )
+    page.wait_for_function("document.body.innerText.includes('95 % interval')", timeout=30_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(artifacts / "coverage.png"), full_page=True)
     page.goto(dashboard.url + "/pipeline")
