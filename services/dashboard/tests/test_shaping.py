@@ -244,8 +244,9 @@ def test_csv_has_iso_times_and_every_row() -> None:
     )
     text = shaping.csv_bytes(frame).decode()
     assert text.splitlines() == [
-        "bucket_start,operator,network_type,event_count,avg_signal_dbm,min_signal_dbm,max_signal_dbm",
-        "2026-11-24T09:00:00Z,O,,5,-90.5,-100,-80",
+        "bucket_start,operator,network_type,event_count,avg_signal_dbm,min_signal_dbm,max_signal_dbm,"
+        "suppressed",
+        "2026-11-24T09:00:00Z,O,,5,-90.5,-100,-80,",
     ]
 
 
@@ -496,3 +497,22 @@ def test_quality_shares_and_tiles_of_withheld_rows() -> None:
         t.label: t for t in shaping.overview_tiles(served, None, now=NOW, warn_s=60, alert_s=300)
     }
     assert "(95 % interval 5.4%–17.9%)" in tiles["Out of service"].help
+
+
+def test_series_say_how_many_points_the_api_withheld() -> None:
+    row = {"bucket_start": "2026-11-24T09:58:00Z", "operator": "O", "network_type": None}
+    served = {**row, "event_count": 25, "events": 25, "suppressed": None, "avg_signal_dbm": -90.0}
+    withheld = {
+        **row,
+        "bucket_start": "2026-11-24T09:59:00Z",
+        "event_count": 4,
+        "events": 4,
+        "suppressed": "min_events",
+        "avg_signal_dbm": None,
+    }
+    frame = shaping.signal_series({"rows": [served, withheld]})
+    assert shaping.withheld_caption(frame, what="points").startswith(
+        "1 of 2 points withheld by the API (fewer events than its minimum, 20 by default)"
+    )
+    assert shaping.withheld_caption(shaping.signal_series({"rows": [served]}), what="x") == ""
+    assert pd.isna(charts.signal_by_operator(frame).data[0].y[1])  # a gap, not a zero

@@ -184,6 +184,7 @@ def signal_series(body: Mapping[str, Any]) -> pd.DataFrame:
             "avg_signal_dbm",
             "min_signal_dbm",
             "max_signal_dbm",
+            "suppressed",
         ),
     )
     return frame.sort_values(["bucket_start", "operator"], kind="stable").reset_index(drop=True)
@@ -201,9 +202,24 @@ def gps_series(body: Mapping[str, Any]) -> pd.DataFrame:
             "min_precision_m",
             "max_precision_m",
             "avg_satellites",
+            "suppressed",
         ),
     )
     return frame.sort_values(["bucket_start", "provider"], kind="stable").reset_index(drop=True)
+
+
+def withheld_caption(frame: pd.DataFrame, *, what: str) -> str:
+    """How many of a series' points the API withheld (too few events), or "" when none."""
+    if "suppressed" not in frame.columns or frame.empty:
+        return ""
+    withheld = int(frame["suppressed"].notna().sum())
+    if not withheld:
+        return ""
+    return (
+        f"{withheld:,} of {len(frame):,} {what} withheld by the API (fewer events than its "
+        "minimum, 20 by default): gaps in the lines. A coarser granularity has more events "
+        "per point."
+    )
 
 
 def status_totals(body: Mapping[str, Any]) -> pd.DataFrame:
