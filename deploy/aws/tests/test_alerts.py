@@ -20,11 +20,12 @@ from aws_cdk.assertions import Template
 from signal_api.alerts.queries import coverage_windows, hole_windows
 from signal_api.core.params import TimeRange
 from signal_aws.app import build
-from signal_aws.settings import DeploySettings
+from signal_aws.settings import DeploySettings, repo_root
 from signal_aws.stacks.alerts import (
     ALERT_EVENTS,
     DELIVERY_STATE_PREFIX,
     EVALUATOR_COMMAND,
+    EVALUATOR_METRICS_PORT,
     EVALUATOR_READS,
 )
 from signal_aws.stacks.data import LAKE_PREFIX
@@ -186,9 +187,31 @@ def test_the_evaluator_gets_the_engine_the_topic_and_an_s3_delivery_state(
         # the delivery state outlives the task (a Fargate task's disk does not): no state dir
         "SIGNAL_ALERTS_STATE_S3_URI": f"s3://{lake_bucket}/{DELIVERY_STATE_PREFIX}",
         "SIGNAL_ALERTS_DASHBOARD_URL": "http://<Alb16C2F182>",
+        "SIGNAL_ALERTS_METRICS_PORT": "9464",  # its /metrics, on loopback: the health check's
     }
     assert not DELIVERY_STATE_PREFIX.startswith(f"{LAKE_PREFIX}/")  # not a table of the lake
     assert "Secrets" not in task["ContainerDefinitions"][0]
+
+
+def test_the_evaluator_container_checks_its_last_cycle_with_the_image_pex(
+    templates: dict[str, Any],
+) -> None:
+    """ECS runs the health check in the container: the image's own pex (its ENTRYPOINT; the
+    image has no curl) asks the evaluator's /metrics whether a cycle succeeded within three
+    cycles (tests/integration/production_config runs it against the running evaluator)."""
+    _, task = _evaluator_task(templates["Services"])
+    (container,) = task["ContainerDefinitions"]
+    check = container["HealthCheck"]
+    dockerfile = (repo_root() / "services/metrics-api/Dockerfile").read_text()
+    (entrypoint,) = [line for line in dockerfile.splitlines() if line.startswith("ENTRYPOINT")]
+    pex = json.loads(entrypoint.removeprefix("ENTRYPOINT"))[0]
+    assert check["Command"] == ["CMD", pex, "alerts", "healthcheck", "--max-age", "180"]
+    assert EVALUATOR_COMMAND[-2:] == ["--every", "60"]  # 180 s: three cycles without a success
+    assert (check["Interval"], check["Timeout"], check["Retries"]) == (30, 15, 3)
+    assert check["StartPeriod"] == 180  # the first cycle's Athena queries before it counts
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env["SIGNAL_ALERTS_METRICS_PORT"] == str(EVALUATOR_METRICS_PORT)
+    assert "SIGNAL_ALERTS_METRICS_HOST" not in env  # loopback (the default): nothing scrapes it
 
 
 def test_what_the_deploy_grants_is_what_the_evaluator_reads_and_writes() -> None:

@@ -365,6 +365,9 @@ class Unit:
     health_path: str | None = None  # that target group's health check path
     health_codes: str | None = None
     cloud_map_name: str | None = None  # "<service>.<namespace>" when the service registers
+    # the container health check's arguments after the pex it runs (ECS runs it in the
+    # container: "CMD", the image's pex, arguments), None without one
+    health_arguments: tuple[str, ...] | None = None
     event_pattern: dict[str, Any] | None = field(default=None, hash=False)
     # what a subcommand's subpackage reads besides `settings` (subcommand_settings)
     more_settings: tuple[type[BaseSettings], ...] = ()
@@ -422,6 +425,22 @@ def _pex_command(
             f"{pex_in_image} (the only form read here)"
         )
     return command, arguments
+
+
+def _health_arguments(
+    spec: ImageSpec, docker: Dockerfile, check: dict[str, Any] | None
+) -> tuple[str, ...] | None:
+    """The arguments a container health check passes to the image's pex (the only form read
+    here: ["CMD", <the pex ENTRYPOINT runs>, ...]); None when the container has no check."""
+    if check is None:
+        return None
+    command = list(check["Command"])
+    pex_in_image = docker.copies.get(spec.pex)
+    if command[:2] != ["CMD", pex_in_image]:
+        raise DeployReadError(
+            f"{spec.dockerfile}: health check {command} does not run the pex {pex_in_image}"
+        )
+    return tuple(command[2:])
 
 
 @dataclass(frozen=True)
@@ -501,6 +520,7 @@ def _container_unit(
         health_path=health_path,
         health_codes=codes,
         cloud_map_name=cloud_map,
+        health_arguments=_health_arguments(spec, docker, container.get("HealthCheck")),
         more_settings=subcommand_settings(module, arguments),
     )
 

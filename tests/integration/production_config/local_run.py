@@ -25,7 +25,7 @@ from urllib.parse import urlparse, urlunparse
 
 from production_config.deployed import IMAGE_PLUMBING, Unit, setting_names
 
-from signal_local.endpoints import FAKE_CREDENTIALS, ManagedProcess
+from signal_local.endpoints import FAKE_CREDENTIALS, ManagedProcess, free_port
 
 # The ONLY variables the test adds to or changes in what the templates and images give a unit,
 # each for a reason this machine imposes. A unit's run fails if anything else differs.
@@ -37,7 +37,9 @@ ALLOWED_OVERRIDES: dict[str, str] = {
     "endpoints": "<prefix>KINESIS_/GLUE_/S3_/ATHENA_/SNS_ENDPOINT_URL of the unit's own "
     "settings classes: kinesalite and moto server on 127.0.0.1",
     "listen host": "the unit's <prefix>HOST that the deploy sets to 0.0.0.0: 127.0.0.1",
-    "listen port": "the unit's <prefix>PORT equal to its container port: a free loopback port",
+    "listen port": "the unit's <prefix>PORT equal to its container port, and a "
+    "<prefix>METRICS_PORT the deploy sets (the evaluator's /metrics, read by its container "
+    "health check): a free loopback port",
     "service discovery": "a URL on another unit's Cloud Map name (api.<namespace>:port): that "
     "unit's local URL",
     "process": "PATH, HOME and PYTHONPATH (the resolve's packages and the sources, standing in "
@@ -113,6 +115,10 @@ def local_overrides(
             if f"{own_prefix}{suffix}" in known:
                 url = endpoints.kinesis if endpoint == "kinesis" else endpoints.moto
                 overrides.append(Override(f"{own_prefix}{suffix}", url, "endpoints"))
+    for cls in unit.all_settings:
+        metrics_port = f"{cls.model_config.get('env_prefix', '')}METRICS_PORT"
+        if metrics_port in unit.environment and metrics_port in setting_names(cls):
+            overrides.append(Override(metrics_port, str(free_port()), "listen port"))
     prefix = settings_prefix(unit)
     if unit.environment.get(f"{prefix}HOST") == "0.0.0.0":
         overrides.append(Override(f"{prefix}HOST", "127.0.0.1", "listen host"))
@@ -262,6 +268,17 @@ def run_until(
         err.read_text(errors="replace"),
         time.monotonic() - began,
     )
+
+
+def run_health_check(unit: Unit, env: dict[str, str], *, timeout: float = 60.0) -> Completed:
+    """Run the container's health check as ECS does, inside the container beside the running
+    command (same environment): the image's pex with the check's arguments."""
+    assert unit.health_arguments is not None, f"{unit.id} has no container health check"
+    pex_path = unit.command[len(unit.command) - len(unit.arguments) - 1]
+    argv = [sys.executable, "-c", PEX_ENTRY, unit.entry_point, pex_path, *unit.health_arguments]
+    started = time.monotonic()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    return Completed(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
 def invoke_function(

@@ -66,6 +66,7 @@ from production_config.local_run import (
     invoke_function,
     local_overrides,
     probe_until_answering,
+    run_health_check,
     run_task,
     run_until,
     start_process,
@@ -527,8 +528,17 @@ def check_worker(unit: Unit, runs: Runs) -> None:
         time.sleep(0.5)
     log = tail(proc.log_path, 200)
     assert proc.process.poll() is None, f"{unit.id} exited {proc.process.returncode}:\n{log}"
+    # the container's health check, run beside it as ECS runs it: its cycle just succeeded
+    env = runs.environments[unit.id]
+    healthy = run_health_check(unit, env)
+    assert healthy.returncode == 0, f"{healthy.stdout}\n{healthy.stderr}\n{log}"
+    assert healthy.stdout.startswith("healthy: "), healthy.stdout
     proc.stop()  # SIGTERM, as ECS stops a task
     assert "Traceback" not in log, log
+    # and with no evaluator answering, the same check fails
+    stopped = run_health_check(unit, env)
+    assert stopped.returncode == 1, f"{stopped.stdout}\n{stopped.stderr}"
+    assert "does not answer" in stopped.stderr, stopped.stderr
     (key,) = cycle_keys()
     assert key.startswith(f"{table_prefix}dt={started:%Y-%m-%d}/eval-"), key
     body = s3.get_object(Bucket=lake_bucket, Key=key)["Body"].read()

@@ -18,7 +18,28 @@ from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import LAKE_PREFIX, DataStack
 from signal_aws.stacks.topics import alarms_may_publish, alarms_may_use_key, deny_insecure_transport
 
-EVALUATOR_COMMAND = ["alerts", "evaluate", "--every", "60"]
+EVALUATOR_EVERY_S = 60
+EVALUATOR_COMMAND = ["alerts", "evaluate", "--every", str(EVALUATOR_EVERY_S)]
+# The evaluator's /metrics (signal_api.alerts.wiring.serve_evaluator_metrics), on loopback:
+# only the health check below reads it, from inside the container.
+EVALUATOR_METRICS_PORT = 9464
+# The container's health check: the metrics API's pex (the Dockerfile's COPY and ENTRYPOINT;
+# the image has no curl) asks the running evaluator's /metrics for its last successful cycle.
+# Unhealthy past three cycles without a success: the process may be up while every cycle fails
+# (a denied lake raises lake_unreadable each minute) or hangs. ECS then replaces the task.
+# ECS ignores the image's own HEALTHCHECK (the API's /healthz on 8080, which the evaluator
+# does not serve): "Amazon ECS doesn't monitor Docker health checks that are embedded in a
+# container image and not specified in the container definition" (HealthCheck, Amazon ECS API
+# Reference, https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html).
+EVALUATOR_MAX_CYCLE_AGE_S = 3 * EVALUATOR_EVERY_S
+EVALUATOR_HEALTH_COMMAND = [
+    "CMD",
+    "/app/signal-api.pex",
+    "alerts",
+    "healthcheck",
+    "--max-age",
+    str(EVALUATOR_MAX_CYCLE_AGE_S),
+]
 # The lake tables the evaluator's Athena queries read (signal_api.alerts.queries) and the one it
 # writes itself, one Parquet file per cycle (signal_api.alerts.store.S3AlertStore);
 # tests/test_alerts.py checks both against those modules.
@@ -55,6 +76,8 @@ def delivery_environment(
         # S3DeliveryState, which replaces the state dir when this is set).
         "SIGNAL_ALERTS_STATE_S3_URI": f"s3://{data.bucket.bucket_name}/{DELIVERY_STATE_PREFIX}",
         "SIGNAL_ALERTS_DASHBOARD_URL": dashboard_url,
+        # its /metrics on 127.0.0.1 (the default host), for the container's health check
+        "SIGNAL_ALERTS_METRICS_PORT": str(EVALUATOR_METRICS_PORT),
     }
 
 
@@ -115,6 +138,15 @@ class Alerts(Construct):
                     settings, data, topic_arn=self.topic.topic_arn, dashboard_url=dashboard_url
                 ),
             },
+            health_check=ecs.HealthCheck(
+                command=EVALUATOR_HEALTH_COMMAND,
+                interval=Duration.seconds(30),
+                # the pex's start (imports of the API's modules) plus one local HTTP GET
+                timeout=Duration.seconds(15),
+                retries=3,
+                # the first cycle (Athena over the 24 h baseline) before failures count
+                start_period=Duration.seconds(180),
+            ),
         )
         # Exactly one evaluator per deployment: it notifies, and two would race on the
         # delivery state and page twice. No autoscaling; a deploy stops the old task before

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from collections.abc import Sequence
 
 import uvicorn
@@ -60,7 +61,31 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="evaluation time of the one cycle (ISO 8601, UTC; implies --once)",
     )
+    health = alerts.add_parser(
+        "healthcheck",
+        help="exit 0 when the evaluator running here (its /metrics on "
+        "SIGNAL_ALERTS_METRICS_PORT) had a successful cycle within --max-age seconds, else 1 "
+        "(the container's health check)",
+    )
+    health.add_argument(
+        "--max-age",
+        type=float,
+        default=None,
+        help="seconds since the last successful cycle (default: 3 x SIGNAL_API_ALERT_EVERY_S)",
+    )
     return parser
+
+
+def alerts_healthcheck(settings: ApiSettings, args: argparse.Namespace) -> None:
+    """Exit 0 with one line when the evaluator is healthy, else 1 with the reason on stderr."""
+    from signal_api.alerts.wiring import EvaluatorUnhealthyError, evaluator_health
+
+    max_age = args.max_age if args.max_age is not None else 3 * settings.alert_every_s
+    try:
+        print(evaluator_health(max_age_s=max_age))
+    except EvaluatorUnhealthyError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
 
 
 def evaluate_alerts(settings: ApiSettings, args: argparse.Namespace) -> None:
@@ -91,7 +116,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     if args.command == "alerts":
-        evaluate_alerts(settings, args)
+        if args.alerts_command == "healthcheck":
+            alerts_healthcheck(settings, args)
+        else:
+            evaluate_alerts(settings, args)
         return
     engine = build_engine(settings)
     try:
