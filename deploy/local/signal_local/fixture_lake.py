@@ -5,8 +5,10 @@ Hive-style `dt=/hour=` directories of the window start, one Parquet file per mic
 event carries the `batch_id` it was "processed" in, so a window+key pair is usually split over
 several rows in several files. The events frame needs the columns event_time (UTC), operator,
 network_type, signal_dbm, provider, gps_precision_m, satellites (NaN when absent), latitude,
-longitude, postal_code, status, batch_id and band (its quality band). Every row carries the
-lineage columns as the processor stamps them: commit_seq = batch_id + 1, compacted = false.
+longitude, postal_code, status, batch_id and band (its quality band), and may carry device_id
+(without it, every `devices_hll` is null: unknown, as in files written before the column). Every
+row carries the lineage columns as the processor stamps them: commit_seq = batch_id + 1,
+compacted = false.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from signal_common import partials
 from signal_common.lake import (
     COVERAGE_BY_POSTAL_CODE,
     GPS_PRECISION_BY_PROVIDER,
@@ -55,6 +58,10 @@ def make_events(n: int, *, start: dt.datetime, hours: int, seed: int) -> pd.Data
         }
     )
     events["band"] = [DEFAULT_BANDS[k].band(int(s)) for k, s in zip(networks, signal, strict=True)]
+    # drawn last, so every column above is what it was before device ids (#24); 2 % report none
+    devices = rng.integers(0, max(1, n // 20), n)
+    missing = rng.random(n) < 0.02
+    events["device_id"] = [None if m else f"dev-{d}" for m, d in zip(missing, devices, strict=True)]
     return events
 
 
@@ -86,6 +93,8 @@ def kpi_partials(events: pd.DataFrame) -> dict[LakeTable, pd.DataFrame]:
         oos=(events["status"] == "OUT_OF_SERVICE").astype(np.int64),
         sat_value=events["satellites"].fillna(0).astype(np.int64),
         sat_present=events["satellites"].notna().astype(np.int64),
+        signal_sq=events["signal_dbm"].astype(np.int64) ** 2,
+        precision_sq=events["gps_precision_m"].astype(np.float64) ** 2,
         **{f"is_{b}": (events["band"] == b).astype(np.int64) for b in BAND_NAMES},
     )
     specs: dict[LakeTable, tuple[list[str], dict[str, tuple[str, str]]]] = {
@@ -97,6 +106,7 @@ def kpi_partials(events: pd.DataFrame) -> dict[LakeTable, pd.DataFrame]:
                 "signal_min": ("signal_dbm", "min"),
                 "signal_max": ("signal_dbm", "max"),
                 **{f"band_{b}_count": (f"is_{b}", "sum") for b in BAND_NAMES},
+                "signal_sq_sum": ("signal_sq", "sum"),
             },
         ),
         GPS_PRECISION_BY_PROVIDER: (
@@ -108,6 +118,7 @@ def kpi_partials(events: pd.DataFrame) -> dict[LakeTable, pd.DataFrame]:
                 "precision_max": ("gps_precision_m", "max"),
                 "satellites_sum": ("sat_value", "sum"),
                 "satellites_count": ("sat_present", "sum"),
+                "precision_sq_sum": ("precision_sq", "sum"),
             },
         ),
         STATUS_COUNT: (["postal_code", "status"], {"event_count": ("status", "size")}),
@@ -119,15 +130,42 @@ def kpi_partials(events: pd.DataFrame) -> dict[LakeTable, pd.DataFrame]:
                 "longitude_sum": ("longitude", "sum"),
                 "signal_sum": ("signal_dbm", "sum"),
                 "out_of_service_count": ("oos", "sum"),
+                "signal_sq_sum": ("signal_sq", "sum"),
             },
         ),
     }
     tables = {}
     for table, (keys, aggs) in specs.items():
-        out = ev.groupby(["window_start", *keys, "batch_id"], as_index=False).agg(**aggs)
+        group = ["window_start", *keys, "batch_id"]
+        out = ev.groupby(group, as_index=False).agg(**aggs)
         out["window_end"] = out["window_start"] + pd.Timedelta(minutes=1)
+        if "signal_hist" in table.column_names:
+            out["signal_hist"] = _histograms(ev, group, "signal_dbm")
+        out["devices_hll"] = _device_sketches(ev, group)
         tables[table] = out
     return tables
+
+
+def _histograms(events: pd.DataFrame, group: list[str], column: str) -> list[list[int]]:
+    """Per group (in groupby's sorted order), the counts of `column` per integer dBm from
+    partials.SIGNAL_HIST_MIN (partials.SIGNAL_HIST_BINS bins), as the processor writes them."""
+    codes = events.groupby(group, sort=True).ngroup().to_numpy()
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    bins = events[column].to_numpy(dtype=np.int64) - partials.SIGNAL_HIST_MIN
+    counts = np.zeros((n_groups, partials.SIGNAL_HIST_BINS), dtype=np.int64)
+    np.add.at(counts, (codes, bins), 1)
+    return counts.tolist()
+
+
+def _device_sketches(events: pd.DataFrame, group: list[str]) -> list[bytes | None]:
+    """Per group (in groupby's sorted order), the HLL sketch of its device ids; all None when
+    the events carry no device_id (unknown)."""
+    codes = events.groupby(group, sort=True).ngroup().to_numpy()
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    if "device_id" not in events.columns:
+        return [None] * n_groups
+    ids = pa.array(events["device_id"], pa.string(), from_pandas=True)
+    return partials.device_sketches(ids, codes.astype(np.int64), n_groups).to_pylist()
 
 
 def write_kpi_partials(root: Path, events: pd.DataFrame, *, tag: str = "") -> dict[str, int]:

@@ -31,6 +31,8 @@ ARROW_OF_HIVE: dict[str, pa.DataType] = {
     "string": pa.string(),
     "map<string,bigint>": pa.map_(pa.string(), pa.int64()),
     "boolean": pa.bool_(),
+    "array<bigint>": pa.list_(pa.int64()),  # the 131-bin signal histogram (#24)
+    "binary": pa.binary(),  # a device sketch's bytes (#24)
 }
 START = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
 
@@ -42,6 +44,10 @@ def _values(arrow_type: pa.DataType, rows: int, rng: random.Random) -> list[Any]
         return [False] * rows
     if pa.types.is_integer(arrow_type):
         return [rng.randrange(-150, 1000) for _ in range(rows)]
+    if pa.types.is_list(arrow_type):
+        return [[rng.randrange(5) for _ in range(131)] for _ in range(rows)]
+    if pa.types.is_binary(arrow_type):
+        return [rng.randbytes(16) for _ in range(rows)]
     if pa.types.is_floating(arrow_type):
         return [rng.uniform(0, 100) for _ in range(rows)]
     if pa.types.is_map(arrow_type):

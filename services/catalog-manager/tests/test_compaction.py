@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlglot
 from typer.testing import CliRunner
 
@@ -27,11 +29,21 @@ from signal_catalog.core.compaction import (
 from signal_catalog.core.views import view_columns, view_name, view_sql
 from signal_catalog.operations.compaction import CompactionResult, compact
 from signal_common.lake import (
+    COVERAGE_BY_POSTAL_CODE,
+    GPS_PRECISION_BY_PROVIDER,
     KPI_TABLES,
     SIGNAL_STRENGTH_BY_OPERATOR,
     STATUS_COUNT,
+    LakeTable,
     table_arrow_schema,
     visible_rows_sql,
+    with_current_columns,
+)
+from signal_common.partials import (
+    HLL_95_RELATIVE_ERROR,
+    device_estimate,
+    histogram_percentile,
+    union_of,
 )
 from signal_local.fixture_lake import make_events, write_kpi_partials
 
@@ -268,6 +280,7 @@ def test_late_events_into_a_compacted_hour_count_at_once_and_are_folded_next(
     write_lake(tmp_path, late, tag="b", committed=41)
     everything = pd.concat([events, late], ignore_index=True)
     assert_matches(lake_figures(tmp_path), oracle(everything))  # before any new compaction
+    assert_sketch_columns_match(tmp_path, everything)  # compacted rows + late rows (#24)
 
     result = run_pass(tmp_path, reader_grace=HOUR)  # keeps what it replaces for an hour
     assert result.written == 8
@@ -281,6 +294,7 @@ def test_late_events_into_a_compacted_hour_count_at_once_and_are_folded_next(
     assert (result.written, result.deleted) == (0, 16)
     assert set(data_files(tmp_path, SIGNAL_STRENGTH_BY_OPERATOR.name).values()) == {1}
     assert_matches(lake_figures(tmp_path), oracle(everything))
+    assert_sketch_columns_match(tmp_path, everything)  # folded into one file per hour
 
 
 def test_rows_of_batches_not_committed_yet_are_left_alone(tmp_path: Path) -> None:
@@ -379,3 +393,126 @@ def test_compact_command_errors_are_one_sentence(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["compact", "--grace", "-5"], env=env)
     assert bad.exit_code == 2
     assert bad.stderr.strip() == "error: --grace and --reader-grace must be 0 or more seconds"
+
+
+# --- #24: histograms, sums of squares and device sketches through compaction ------------------
+def visible_partials(root: Path, table: LakeTable) -> pd.DataFrame:
+    """Every partition's rows a reader counts (the reader rule, in Arrow), in the table's
+    current layout (an older file's missing columns as null)."""
+    frames = []
+    for directory in sorted({p.parent for p in (root / table.name).rglob("*.parquet")}):
+        parts = [with_current_columns(table, pq.read_table(p)) for p in directory.glob("*.parquet")]
+        frames.append(visible_rows(pa.concat_tables(parts)).to_pandas())
+    return pd.concat(frames, ignore_index=True)
+
+
+def _union_estimate(sketches: pd.Series) -> float | None:
+    values = list(sketches)
+    united = union_of(values)
+    return None if united is None else device_estimate(united)
+
+
+def _nearest_rank(values: pd.Series, p: int) -> int:
+    return int(np.sort(values.to_numpy())[math.ceil(p * len(values) / 100) - 1])
+
+
+def assert_sketch_columns_match(root: Path, events: pd.DataFrame) -> None:
+    """Per minute and key, and per operator over everything: the signal histogram equals the
+    raw values' counts and gives their nearest-rank p10/p50/p90, sums of squares are exact
+    (integers) or to 1e-9 (doubles), distinct devices within the sketch's 95 % bound."""
+    framed = events.assign(window_start=events["event_time"].dt.floor("min"))
+    checks = [
+        (SIGNAL_STRENGTH_BY_OPERATOR, ["window_start", "operator", "network_type"], "signal_dbm"),
+        (SIGNAL_STRENGTH_BY_OPERATOR, ["operator"], "signal_dbm"),
+        (COVERAGE_BY_POSTAL_CODE, ["window_start", "postal_code"], "signal_dbm"),
+        (GPS_PRECISION_BY_PROVIDER, ["window_start", "provider"], "gps_precision_m"),
+        (STATUS_COUNT, ["window_start", "postal_code", "status"], None),
+    ]
+    for table, keys, measure in checks:
+        got = visible_partials(root, table).groupby(keys)
+        want = framed.groupby(keys)
+        assert set(got.groups) == set(want.groups), table.name
+        estimates = got["devices_hll"].apply(_union_estimate)
+        exact = want["device_id"].nunique().reindex(estimates.index)  # nulls not counted
+        assert ((estimates - exact).abs() <= HLL_95_RELATIVE_ERROR * exact).all(), table.name
+        if measure == "signal_dbm":
+            squares = want[measure].apply(lambda s: int((s.astype("int64") ** 2).sum()))
+            assert got["signal_sq_sum"].sum().astype("int64").to_dict() == squares.to_dict()
+            for key, hists in got["signal_hist"]:
+                merged = np.sum(np.stack(hists.to_numpy()), axis=0)
+                values = want.get_group(key)[measure]
+                assert merged.tolist() == np.bincount(values + 150, minlength=131).tolist(), key
+                for p in (10, 50, 90):
+                    assert histogram_percentile(merged.tolist(), p) == _nearest_rank(values, p)
+        elif measure is not None:
+            squares = want[measure].apply(lambda s: float((s.astype("float64") ** 2).sum()))
+            got_squares = got["precision_sq_sum"].sum().reindex(squares.index)
+            assert np.allclose(got_squares, squares, rtol=1e-9, atol=0)
+
+
+_ADDED_BY_24 = ("signal_sq_sum", "signal_hist", "precision_sq_sum", "devices_hll")
+
+
+def test_a_file_written_before_the_new_columns_makes_its_groups_unknown_never_zero(
+    tmp_path: Path,
+) -> None:
+    events = make_events(1500, start=T0, hours=1, seed=26)
+    write_lake(tmp_path, events, tag="a", committed=int(events["batch_id"].max()) + 1)
+    for table in KPI_TABLES:  # the hour's first batch as the processor wrote it before #24
+        old = next(p for p in (tmp_path / table.name).rglob("part-a-00000-*.parquet"))
+        data = pq.read_table(old)
+        pq.write_table(data.drop_columns([c for c in _ADDED_BY_24 if c in data.column_names]), old)
+    batch0 = events[events["batch_id"] == 0]
+    old_minutes = set(batch0["event_time"].dt.floor("min"))
+
+    result = run_pass(tmp_path)
+    assert result.written == len(KPI_TABLES)
+    for table in KPI_TABLES:
+        rows = visible_partials(tmp_path, table)
+        assert rows["compacted"].all()
+        assert len(rows) > 0
+        unknown = rows["window_start"].isin(old_minutes)
+        assert unknown.any()
+        assert (~unknown).any()
+        assert rows.loc[unknown, "devices_hll"].isna().all(), table.name
+        assert rows.loc[~unknown, "devices_hll"].notna().all(), table.name
+        for column in ("signal_sq_sum", "signal_hist", "precision_sq_sum"):
+            if column in rows.columns:
+                assert rows.loc[unknown, column].isna().all(), (table.name, column)
+                assert rows.loc[~unknown, column].notna().all(), (table.name, column)
+        # every column that existed before is still exact
+        assert int(rows["event_count"].sum()) == len(events)
+    assert_matches(lake_figures(tmp_path), oracle(events))
+
+
+def test_the_per_minute_view_gives_the_exact_median_before_and_after_compaction(
+    tmp_path: Path,
+) -> None:
+    """`signal_p50` is Athena SQL (Trino's array and lambda functions: sequence, transform,
+    reduce, slice, filter, cardinality; https://trino.io/docs/current/functions/array.html and
+    lambda.html, which Athena engine 3 runs: "Functions in Athena engine version 3 are based on
+    Trino", https://docs.aws.amazon.com/athena/latest/ug/functions-env3.html), parsed by sqlglot's
+    trino dialect and run here on DuckDB through sqlglot, against the nearest-rank median of the
+    raw events of each minute and key."""
+    events = make_events(2500, start=T0, hours=2, seed=27)
+    write_lake(tmp_path, events, tag="a", committed=int(events["batch_id"].max()) + 1)
+    late = make_events(300, start=T0, hours=2, seed=28).assign(batch_id=90)
+    everything = pd.concat([events, late], ignore_index=True)
+    keys = ["window_start", "operator", "network_type"]
+
+    def check(frame: pd.DataFrame) -> None:
+        framed = frame.assign(window_start=frame["event_time"].dt.floor("min"))
+        want = framed.groupby(keys)["signal_dbm"].apply(lambda v: _nearest_rank(v, 50))
+        got = view_figures(tmp_path)
+        assert list(got.columns) == [c.name for c in view_columns(SIGNAL_STRENGTH_BY_OPERATOR)]
+        got_p50 = {
+            (pd.Timestamp(w).value, o, n): int(p)
+            for w, o, n, p in got[[*keys, "signal_p50"]].itertuples(index=False)
+        }
+        assert got_p50 == {(pd.Timestamp(w).value, o, n): p for (w, o, n), p in want.items()}
+
+    check(events)
+    run_pass(tmp_path, reader_grace=HOUR)
+    check(events)
+    write_lake(tmp_path, late, tag="b", committed=91)  # late rows beside the compacted ones
+    check(everything)

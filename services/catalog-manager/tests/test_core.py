@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pyarrow as pa
 import pytest
@@ -24,7 +25,14 @@ from signal_catalog.core.plan import Action, plan_table
 from signal_catalog.core.schema_diff import column_diff
 from signal_catalog.core.tables import projection_parameters, table_input
 from signal_catalog.errors import AccessDeniedError, ThrottledError
-from signal_common.lake import ALL_TABLES, STATUS_COUNT, TABLES_BY_NAME
+from signal_common.lake import (
+    ALL_TABLES,
+    KPI_TABLES,
+    STATUS_COUNT,
+    TABLES_BY_NAME,
+    LakeTable,
+    table_arrow_schema,
+)
 
 ROOT = "s3://signal-lake/prod"
 
@@ -55,11 +63,26 @@ def test_table_input_is_parquet_snappy_partitioned_at_the_table_uri() -> None:
         ("postal_code", "string"),
         ("status", "string"),
         ("event_count", "bigint"),
+        ("devices_hll", "binary"),
         ("batch_id", "bigint"),
         ("commit_seq", "bigint"),
         ("compacted", "boolean"),
     ]
     assert not any(k.startswith("projection.") for k in got["Parameters"])
+
+
+_ADDED_BY_24 = {"signal_sq_sum", "signal_hist", "precision_sq_sum", "devices_hll"}
+
+
+@pytest.mark.parametrize("table", KPI_TABLES, ids=lambda t: t.name)
+def test_the_24_columns_are_an_additive_update_of_a_catalogued_kpi_table(table: LakeTable) -> None:
+    before = replace(table, columns=tuple(c for c in table.columns if c.name not in _ADDED_BY_24))
+    plan = plan_table(table_input(before, ROOT), table_input(table, ROOT))
+    assert plan.action is Action.UPDATE
+    assert set(plan.diff.added) == _ADDED_BY_24 & set(table.column_names)
+    assert plan.diff.is_compatible
+    # a file written before them is no drift: Athena reads a missing Parquet column as null
+    assert file_findings(table, "file old", table_arrow_schema(before)) == []
 
 
 def test_projection_properties_are_exactly_athenas_date_and_integer_projection() -> None:
@@ -253,6 +276,7 @@ def test_file_findings_name_extra_missing_and_changed_columns() -> None:
     findings = file_findings(STATUS_COUNT, "file x", pa.schema(fields))
     details = sorted(f.detail for f in findings)
     assert details == [
+        "column devices_hll is bigint in the file, binary in code",
         "column window_end is bigint in the file, timestamp in code",
         "column window_start is bigint in the file, timestamp in code",
         "extra column surprise",

@@ -213,3 +213,74 @@ def put_all(client: Any, stream: str, payloads: list[bytes]) -> None:
         chunk = payloads[start : start + 500]
         records = [{"PartitionKey": f"k{(start + i) % 17}", "Data": p} for i, p in enumerate(chunk)]
         assert client.put_records(StreamName=stream, Records=records)["FailedRecordCount"] == 0
+
+
+def assert_sketch_columns_match_oracle(lake_root: str, events: list[dict[str, Any]]) -> None:
+    """The #24 columns of every KPI partial the job wrote, folded per window and key (and per
+    operator over the whole run: any granularity) against pandas over the unique events: sums
+    of squares exact (integers) or to 1e-9 (doubles), histograms and their nearest-rank
+    p10/p50/p90 exact, distinct devices within the sketch's 95 % bound."""
+    import math
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow.dataset as ds
+    from datasketches import hll_sketch, hll_union
+
+    from signal_common.partials import HLL_95_RELATIVE_ERROR, histogram_percentile
+
+    df = pd.DataFrame(events)
+    df["window_start"] = pd.to_datetime(df["event_time"], utc=True, format="ISO8601").dt.floor(
+        "min"
+    )
+
+    def partials(table: str) -> pd.DataFrame:
+        root = f"{lake_root.removeprefix('file://')}/{table}"
+        return ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
+
+    def devices(sketches: pd.Series) -> float:
+        union = hll_union(12)
+        for sketch in sketches:
+            union.update(hll_sketch.deserialize(sketch))
+        return float(union.get_result().get_estimate())
+
+    def nearest_rank(values: pd.Series, p: int) -> int:
+        return int(np.sort(values.to_numpy())[math.ceil(p * len(values) / 100) - 1])
+
+    specs = {
+        "signal_strength_by_operator": (["operator", "network_type"], "signal_dbm", "signal"),
+        "coverage_by_postal_code": (["postal_code"], "signal_dbm", "signal"),
+        "gps_precision_by_provider": (["provider"], "gps_precision_m", "precision"),
+        "status_count": (["postal_code", "status"], None, None),
+    }
+    for table, (keys, measure, prefix) in specs.items():
+        lake = partials(table)
+        assert lake["devices_hll"].notna().all(), table
+        for group in (["window_start", *keys], keys[:1]):
+            got = lake.groupby(group)
+            want = df.groupby(group)
+            assert set(got.groups) == set(want.groups), (table, group)
+            estimate = got["devices_hll"].apply(devices)
+            exact = want["device_id"].nunique()
+            error = (estimate - exact.reindex(estimate.index)).abs()
+            assert (error <= HLL_95_RELATIVE_ERROR * exact.reindex(estimate.index)).all(), table
+            if measure is None:
+                continue
+            squares = (df[measure].astype("float64") ** 2).groupby([df[g] for g in group]).sum()
+            got_squares = got[f"{prefix}_sq_sum"].sum().astype("float64")
+            assert np.allclose(got_squares, squares.reindex(got_squares.index), rtol=1e-9, atol=0)
+            if prefix != "signal":
+                continue
+            assert (
+                got["signal_sq_sum"].sum()
+                == want["signal_dbm"]
+                .apply(lambda s: int((s.astype("int64") ** 2).sum()))
+                .reindex(got_squares.index)
+            ).all()
+            hists = got["signal_hist"].apply(lambda h: np.sum(np.stack(h.to_numpy()), axis=0))
+            for key, hist in hists.items():
+                values = want.get_group(key)["signal_dbm"]
+                expected = np.bincount(values.to_numpy() + 150, minlength=131)
+                assert hist.tolist() == expected.tolist(), (table, key)
+                for p in (10, 50, 90):
+                    assert histogram_percentile(hist.tolist(), p) == nearest_rank(values, p)

@@ -22,6 +22,7 @@ from signal_common.lake import (
 from signal_common.lake import (
     EVENTS as EVENTS_TABLE,
 )
+from signal_common.partials import device_estimate
 from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
 from signal_processor.core import aggregates as agg
 from signal_processor.core.validate import validate_batch
@@ -50,8 +51,17 @@ EVENTS = [
                status="IN_SERVICE", latitude=40.1, longitude=-3.1),
     make_event(5, event_time=_at(59), operator="Movistar", network_type="4G", signal_dbm=-101,
                provider="gps", gps_precision_m=7.0, satellites=None, postal_code="28001",
-               status="IN_SERVICE", latitude=40.3, longitude=-3.3),
+               status="IN_SERVICE", latitude=40.3, longitude=-3.3, device_id="dev-1"),
 ]  # fmt: skip
+# devices: events 1 and 5 come from dev-1, the others from dev-2, dev-3 and dev-4
+
+
+def _hist(*signals: int) -> list[int]:
+    """The lake's 131-bin signal histogram of `signals`, by hand: bin i counts -150 + i dBm."""
+    bins = [0] * 131
+    for s in signals:
+        bins[s + 150] += 1
+    return bins
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +88,13 @@ def _common(window: dt.datetime) -> dict[str, Any]:
 def _assert_rows(got: pa.Table, table: LakeTable, expected: list[dict[str, Any]]) -> None:
     """`got` has the table's layout schema and the expected rows (any order; floats to 1e-12)."""
     assert got.schema == table_arrow_schema(table, with_partitions=True, with_lineage=False)
-    key = lambda row: sorted((k, str(v)) for k, v in row.items() if not isinstance(v, float))  # noqa: E731
-    rows = sorted(got.to_pylist(), key=key)
+    key = lambda row: sorted(  # noqa: E731
+        (k, str(v)) for k, v in row.items() if not isinstance(v, float | bytes)
+    )
+    rows = got.to_pylist()
+    for row in rows:  # a sketch is compared by its estimate (exact at these few devices)
+        row["devices_hll"] = round(device_estimate(row["devices_hll"]))
+    rows = sorted(rows, key=key)
     want = sorted(({c: row[c] for c in got.column_names} for row in expected), key=key)
     assert len(rows) == len(want)
     for row, expected_row in zip(rows, want, strict=True):
@@ -91,13 +106,17 @@ def test_signal_strength_partials(events: pa.Table) -> None:
     expected = [
         dict(**_common(W0), operator="Movistar", network_type="4G", event_count=3,
              signal_sum=-271, signal_min=-101, signal_max=-75, band_excellent_count=1,
-             band_good_count=0, band_fair_count=1, band_poor_count=1),
+             band_good_count=0, band_fair_count=1, band_poor_count=1,
+             signal_sq_sum=75**2 + 95**2 + 101**2, signal_hist=_hist(-75, -95, -101),
+             devices_hll=2),
         dict(**_common(W0), operator="Orange", network_type="5G", event_count=1,
              signal_sum=-110, signal_min=-110, signal_max=-110, band_excellent_count=0,
-             band_good_count=0, band_fair_count=1, band_poor_count=0),
+             band_good_count=0, band_fair_count=1, band_poor_count=0,
+             signal_sq_sum=110**2, signal_hist=_hist(-110), devices_hll=1),
         dict(**_common(W1), operator="Movistar", network_type="4G", event_count=1,
              signal_sum=-85, signal_min=-85, signal_max=-85, band_excellent_count=0,
-             band_good_count=1, band_fair_count=0, band_poor_count=0),
+             band_good_count=1, band_fair_count=0, band_poor_count=0,
+             signal_sq_sum=85**2, signal_hist=_hist(-85), devices_hll=1),
     ]  # fmt: skip
     _assert_rows(got, SIGNAL_STRENGTH_BY_OPERATOR, expected)
 
@@ -106,13 +125,17 @@ def test_gps_precision_partials(events: pa.Table) -> None:
     got = agg.gps_precision_partials(events, BATCH)
     expected = [
         dict(**_common(W0), provider="gps", event_count=2, precision_sum=12.0,
-             precision_min=5.0, precision_max=7.0, satellites_sum=8, satellites_count=1),
+             precision_min=5.0, precision_max=7.0, satellites_sum=8, satellites_count=1,
+             precision_sq_sum=25.0 + 49.0, devices_hll=1),
         dict(**_common(W0), provider="network", event_count=1, precision_sum=50.0,
-             precision_min=50.0, precision_max=50.0, satellites_sum=0, satellites_count=0),
+             precision_min=50.0, precision_max=50.0, satellites_sum=0, satellites_count=0,
+             precision_sq_sum=2500.0, devices_hll=1),
         dict(**_common(W0), provider="fused", event_count=1, precision_sum=20.0,
-             precision_min=20.0, precision_max=20.0, satellites_sum=4, satellites_count=1),
+             precision_min=20.0, precision_max=20.0, satellites_sum=4, satellites_count=1,
+             precision_sq_sum=400.0, devices_hll=1),
         dict(**_common(W1), provider="gps", event_count=1, precision_sum=3.0,
-             precision_min=3.0, precision_max=3.0, satellites_sum=10, satellites_count=1),
+             precision_min=3.0, precision_max=3.0, satellites_sum=10, satellites_count=1,
+             precision_sq_sum=9.0, devices_hll=1),
     ]  # fmt: skip
     _assert_rows(got, GPS_PRECISION_BY_PROVIDER, expected)
 
@@ -122,9 +145,27 @@ def test_status_and_coverage_partials(events: pa.Table) -> None:
         agg.status_count_partials(events, BATCH),
         STATUS_COUNT,
         [
-            dict(**_common(W0), postal_code="28001", status="IN_SERVICE", event_count=3),
-            dict(**_common(W0), postal_code="28001", status="OUT_OF_SERVICE", event_count=1),
-            dict(**_common(W1), postal_code="28002", status="IN_SERVICE", event_count=1),
+            dict(
+                **_common(W0),
+                postal_code="28001",
+                status="IN_SERVICE",
+                event_count=3,
+                devices_hll=2,
+            ),
+            dict(
+                **_common(W0),
+                postal_code="28001",
+                status="OUT_OF_SERVICE",
+                event_count=1,
+                devices_hll=1,
+            ),
+            dict(
+                **_common(W1),
+                postal_code="28002",
+                status="IN_SERVICE",
+                event_count=1,
+                devices_hll=1,
+            ),
         ],
     )
     _assert_rows(
@@ -132,9 +173,12 @@ def test_status_and_coverage_partials(events: pa.Table) -> None:
         COVERAGE_BY_POSTAL_CODE,
         [
             dict(**_common(W0), postal_code="28001", event_count=4, latitude_sum=160.6,
-                 longitude_sum=-12.6, signal_sum=-381, out_of_service_count=1),
+                 longitude_sum=-12.6, signal_sum=-381, out_of_service_count=1,
+                 signal_sq_sum=75**2 + 95**2 + 110**2 + 101**2,
+                 signal_hist=_hist(-75, -95, -110, -101), devices_hll=3),
             dict(**_common(W1), postal_code="28002", event_count=1, latitude_sum=40.4,
-                 longitude_sum=-3.4, signal_sum=-85, out_of_service_count=0),
+                 longitude_sum=-3.4, signal_sum=-85, out_of_service_count=0,
+                 signal_sq_sum=85**2, signal_hist=_hist(-85), devices_hll=1),
         ],
     )  # fmt: skip
 

@@ -10,6 +10,7 @@ from typing import Any
 from processor_testdata import (
     MAX_BEHIND_FOR_DATED_DATA_S,
     assert_lake_matches_oracle,
+    assert_sketch_columns_match_oracle,
     lake_frames,
     put_all,
     workload,
@@ -64,4 +65,5 @@ def test_stream_with_duplicates_late_and_malformed_matches_oracle(
         query.stop()
     assert query.exception() is None
     assert_lake_matches_oracle(f"{tmp_path}/lake", events, duplicates)
+    assert_sketch_columns_match_oracle(f"{tmp_path}/lake", events)  # late events folded too
     assert lake_frames(f"{tmp_path}/lake")["batches"] >= 3

@@ -36,8 +36,10 @@ class Column:
     hive_type: str
     description: str
     nullable: bool = True
-    merge: Literal["key", "sum", "min", "max"] = "key"
-    """How compaction folds partial rows: group by the keys, add sums, keep minima/maxima."""
+    merge: Literal["key", "sum", "min", "max", "hist_add", "hll_union"] = "key"
+    """How partial rows fold (the processor's driver, compaction; signal_common.partials): group
+    by the keys, add sums, keep minima/maxima, add histograms element-wise, union sketches.
+    A null in a group folds to null: unknown (a row older than its column) is never zero."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,30 @@ _BATCH = (
 )
 _COUNT = Column("event_count", "bigint", "Events in the window and key.", False, "sum")
 
+# --- added by #24 (after signal-common 0.5.0): null in partial rows written before ------------
+# Readers and every fold treat null as unknown, never as zero: a histogram, a sketch or a sum of
+# squares over a range that includes an older row is unknown (signal_common.partials).
+_SIGNAL_SQ_SUM = Column(
+    "signal_sq_sum", "bigint", "Sum of signal_dbm squared (variance, intervals).", True, "sum"
+)
+_SIGNAL_HIST = Column(
+    "signal_hist",
+    "array<bigint>",
+    "Exact histogram: 131 counts, element i (0-based) = events with signal_dbm = -150 + i. "
+    "A fixed array: measured smaller in Parquet than a sparse map (benchmarks/"
+    "bench_histogram_layout.py). Merge: add element-wise.",
+    True,
+    "hist_add",
+)
+_DEVICES_HLL = Column(
+    "devices_hll",
+    "binary",
+    "Distinct device_id: Apache DataSketches HLL_4 sketch, lg_k 12, compact bytes (RSE 1.63 %, "
+    "95 %: +/-3.25 %); events with no device_id are not counted.",
+    True,
+    "hll_union",
+)
+
 
 def _band_columns() -> tuple[Column, ...]:
     return tuple(
@@ -161,6 +187,9 @@ SIGNAL_STRENGTH_BY_OPERATOR = LakeTable(
         Column("signal_min", "int", "Minimum signal_dbm.", False, "min"),
         Column("signal_max", "int", "Maximum signal_dbm.", False, "max"),
         *_band_columns(),
+        _SIGNAL_SQ_SUM,
+        _SIGNAL_HIST,
+        _DEVICES_HLL,
         *_BATCH,
         *LINEAGE_COLUMNS,
     ),
@@ -185,6 +214,14 @@ GPS_PRECISION_BY_PROVIDER = LakeTable(
             "sum",
         ),
         Column("satellites_count", "bigint", "Events that report satellites.", False, "sum"),
+        Column(
+            "precision_sq_sum",
+            "double",
+            "Sum of gps_precision_m squared (variance, intervals).",
+            True,
+            "sum",
+        ),
+        _DEVICES_HLL,
         *_BATCH,
         *LINEAGE_COLUMNS,
     ),
@@ -199,6 +236,7 @@ STATUS_COUNT = LakeTable(
         Column("postal_code", "string", "Postal code.", False),
         Column("status", "string", "Service status.", False),
         _COUNT,
+        _DEVICES_HLL,
         *_BATCH,
         *LINEAGE_COLUMNS,
     ),
@@ -220,6 +258,9 @@ COVERAGE_BY_POSTAL_CODE = LakeTable(
         Column(
             "out_of_service_count", "bigint", "Events with status OUT_OF_SERVICE.", False, "sum"
         ),
+        _SIGNAL_SQ_SUM,
+        _SIGNAL_HIST,
+        _DEVICES_HLL,
         *_BATCH,
         *LINEAGE_COLUMNS,
     ),
@@ -321,6 +362,8 @@ _ARROW_BY_HIVE: Mapping[str, pa.DataType] = {
     "boolean": pa.bool_(),
     "timestamp": pa.timestamp("us", tz="UTC"),
     "map<string,bigint>": pa.map_(pa.string(), pa.int64()),
+    "array<bigint>": pa.list_(pa.int64()),
+    "binary": pa.binary(),
 }
 
 
@@ -334,6 +377,22 @@ def table_arrow_schema(
     return pa.schema(
         [pa.field(c.name, _ARROW_BY_HIVE[c.hive_type], nullable=c.nullable) for c in columns]
     )
+
+
+def with_current_columns(table: LakeTable, data: pa.Table) -> pa.Table:
+    """A file's rows in the table's current layout (`table_arrow_schema`): a nullable column
+    added after the file was written reads as null (unknown, never zero); a missing required
+    column is an error (KeyError)."""
+    schema = table_arrow_schema(table)
+    columns = []
+    for f in schema:
+        if f.name in data.column_names:
+            columns.append(data[f.name].cast(f.type))
+        elif f.nullable:
+            columns.append(pa.nulls(data.num_rows, f.type))
+        else:
+            raise KeyError(f"a {table.name} file has no column {f.name!r} (required)")
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def partition_values(moment: dt.datetime) -> tuple[str, int]:

@@ -33,8 +33,7 @@ from signal_common.lake import (
     compacted_file_seq,
     table_arrow_schema,
 )
-
-_AGGREGATE = {"sum": "sum", "min": "min", "max": "max"}
+from signal_common.partials import fold_partials
 
 
 @dataclass(frozen=True)
@@ -87,15 +86,13 @@ def _grouping_keys(table: LakeTable) -> list[str]:
 
 
 def merge_partials(table: LakeTable, rows: pa.Table, *, seq: int) -> pa.Table:
-    """KPI partial rows folded to one row per window and key (sums added, minima and maxima
-    kept), stamped as compacted through `seq`, sorted by window and key."""
+    """KPI partial rows folded to one row per window and key, each column by its merge rule
+    (sums added, minima and maxima kept, histograms added, device sketches united; a null from
+    a file older than the column makes the group's value null: unknown, never zero), stamped
+    as compacted through `seq`, sorted by window and key."""
     keys = _grouping_keys(table)
     measures = [c for c in table.data_columns if c.merge != "key"]
-    grouped = rows.group_by(keys, use_threads=False).aggregate(
-        [(c.name, _AGGREGATE[c.merge]) for c in measures]
-    )
-    names = {f"{c.name}_{_AGGREGATE[c.merge]}": c.name for c in measures}
-    grouped = grouped.rename_columns([names.get(n, n) for n in grouped.column_names])
+    grouped = fold_partials(rows, keys, measures)
     # key-major order: each key's minutes are adjacent, so delta encoding packs them tightly
     order = [k for k in keys if not k.startswith("window_")] + ["window_start"]
     return _stamped(table, grouped.sort_by([(k, "ascending") for k in order]), seq, merged=True)

@@ -69,10 +69,16 @@ class DriftFinding:
 
 
 def file_findings(table: LakeTable, file_label: str, schema: pa.Schema) -> list[DriftFinding]:
-    """How one Parquet file's schema disagrees with libs/common."""
+    """How one Parquet file's schema disagrees with libs/common. A nullable column the file
+    lacks is not drift: it was added after the file was written (an additive change, e.g. the
+    #24 histogram and sketch columns), and readers read it as null (unknown)."""
     diff = column_diff(arrow_columns(schema), code_columns(table))
     findings = [DriftFinding(table.name, file_label, f"extra column {n}") for n in diff.removed]
-    findings += [DriftFinding(table.name, file_label, f"missing column {n}") for n in diff.added]
+    findings += [
+        DriftFinding(table.name, file_label, f"missing column {n}")
+        for n in diff.added
+        if not table.column(n).nullable
+    ]
     findings += [
         DriftFinding(table.name, file_label, f"column {n} is {have} in the file, {want} in code")
         for n, have, want in diff.changed

@@ -3,8 +3,10 @@
 Analysts querying the lake in Athena see partial aggregates (sums, counts, batch ids, lineage).
 The view `<table>_per_minute` reads the table through the compaction reader rule
 (signal_common.lake.visible_rows_sql) and merges it to one row per minute and key: counts added,
-averages as Σsum / Σcount, minima and maxima kept. It is stored in Glue as an Athena
-(`VIRTUAL_VIEW`, Presto view text) table; the same SQL runs on DuckDB through sqlglot.
+averages as Σsum / Σcount, minima and maxima kept, and on the tables with a signal histogram the
+exact median `signal_p50` (nearest rank) from the minute's merged histogram. It is stored in
+Glue as an Athena (`VIRTUAL_VIEW`, Presto view text) table; the same SQL runs on DuckDB through
+sqlglot.
 """
 
 from __future__ import annotations
@@ -15,8 +17,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from signal_common.lake import KPI_TABLES, LakeTable, visible_rows_sql
+from signal_common.partials import SIGNAL_HIST_BINS, SIGNAL_HIST_MIN
 
 VIEW_SUFFIX = "_per_minute"
+P50 = "signal_p50"
+# The minute's merged histogram, element by element (one scan: the reader rule's window function
+# must stay the only scan of the table); null when any partial row of the minute has none.
+_MERGED_HISTOGRAM = (
+    "CASE WHEN COUNT(signal_hist) = COUNT(*) THEN ARRAY["
+    + ", ".join(f"SUM(signal_hist[{i}])" for i in range(1, SIGNAL_HIST_BINS + 1))
+    + "] END"
+)
+# Nearest rank: the first bin whose cumulative count c reaches ceil(n / 2), i.e. the number of
+# bins with c < n / 2 (2c < n in integers) past the first bin's value. Trino array and lambda
+# functions (https://trino.io/docs/current/functions/array.html: sequence, transform, reduce,
+# slice, filter, cardinality), which Athena engine 3 runs.
+_P50_SQL = (
+    f"CAST(CASE WHEN event_count > 0 THEN {SIGNAL_HIST_MIN} + cardinality(filter("
+    "transform(sequence(1, cardinality(signal_hist)), i -> reduce(slice(signal_hist, 1, i), "
+    "BIGINT '0', (s, x) -> s + x, s -> s)), c -> 2 * c < event_count)) END AS INTEGER)"
+)
 
 # per table: average column -> (sum column, count column); the sums they use are not repeated
 AVERAGES: dict[str, dict[str, tuple[str, str]]] = {
@@ -82,6 +102,16 @@ def view_columns(table: LakeTable) -> list[ViewColumn]:
                 f"Average: sum of {total} / sum of {count} (null when {count} is 0).",
             )
         )
+    if "signal_hist" in table.column_names:
+        columns.append(
+            ViewColumn(
+                P50,
+                _P50_SQL,
+                "int",
+                "Median signal_dbm of the minute and key (nearest rank, exact, from the merged "
+                "131-bin histogram); null when a partial row older than the histogram is in it.",
+            )
+        )
     for c in table.data_columns:
         if c.merge in ("min", "max"):
             columns.append(
@@ -97,10 +127,19 @@ def view_sql(table: LakeTable) -> str:
     """The view's query in Athena's (Trino) dialect."""
     columns = view_columns(table)
     groups = [c.name for c in columns if c.expression == c.name]
+    inner = [c for c in columns if c.name != P50]
     select = ", ".join(
-        c.name if c.expression == c.name else f"{c.expression} AS {c.name}" for c in columns
+        c.name if c.expression == c.name else f"{c.expression} AS {c.name}" for c in inner
     )
-    return f"SELECT {select} FROM {visible_rows_sql(table)} GROUP BY {', '.join(groups)}"
+    if len(inner) == len(columns):
+        return f"SELECT {select} FROM {visible_rows_sql(table)} GROUP BY {', '.join(groups)}"
+    # the median needs the minute's merged histogram: merge, then read it (still one scan)
+    merged = (
+        f"SELECT {select}, {_MERGED_HISTOGRAM} AS signal_hist FROM {visible_rows_sql(table)} "
+        f"GROUP BY {', '.join(groups)}"
+    )
+    outer = ", ".join(f"{c.expression} AS {c.name}" if c.name == P50 else c.name for c in columns)
+    return f"SELECT {outer} FROM ({merged}) AS merged"
 
 
 def view_table_input(table: LakeTable, database: str) -> dict[str, Any]:

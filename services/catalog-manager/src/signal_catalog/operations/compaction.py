@@ -19,7 +19,7 @@ from signal_catalog.core.compaction import (
     plan_partition,
 )
 from signal_catalog.core.partitions import Partition
-from signal_common.lake import LakeTable, table_arrow_schema
+from signal_common.lake import LakeTable, with_current_columns
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ def _compact_partition(
     reader_grace: dt.timedelta,
     dry_run: bool,
 ) -> PartitionPlan:
-    schema = table_arrow_schema(table)
-    parts = [lake.read_table(f.uri).select(schema.names).cast(schema) for f in files]
+    # files older than a column read it as null: folds keep it unknown (signal_common.partials)
+    parts = [with_current_columns(table, lake.read_table(f.uri)) for f in files]
     seqs = {
         f.uri: int(pc.max(part["commit_seq"]).as_py() or 0)
         for f, part in zip(files, parts, strict=True)
