@@ -23,6 +23,7 @@ from alert_fixtures import WINDOW, window_events, write_events
 from prometheus_client.parser import text_string_to_metric_families
 
 from signal_api.alerts.delivery import read_dead_letters
+from signal_common.lake import alert_events_file
 from signal_local.endpoints import ManagedProcess, free_port
 
 SECRET = "metrics-test-secret"
@@ -74,6 +75,37 @@ def lake_with_an_outage(root: Path, now: dt.datetime) -> None:
     write_events(root, pd.concat(frames, ignore_index=True))
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without its SIGNAL_API_/SIGNAL_ALERTS_ settings, and with
+    its import path (the children import the same sources)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SIGNAL_API_", "SIGNAL_ALERTS_"))
+    }
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def start_evaluator(
+    lake: Path, out: Path, processes: list[ManagedProcess], **settings: str
+) -> tuple[ManagedProcess, dict[str, str], str]:
+    """`signal-api alerts evaluate --every 2` over `lake` with its /metrics on a free loopback
+    port, once listening: (the process, its environment, its /metrics URL)."""
+    metrics_port = free_port()
+    env = {
+        **clean_env(),
+        "SIGNAL_API_LAKE_ROOT": f"file://{lake}",
+        "SIGNAL_API_AUTH_ENABLED": "false",
+        "SIGNAL_API_LOG_JSON": "false",
+        "SIGNAL_ALERTS_METRICS_PORT": str(metrics_port),
+        **settings,
+    }
+    args = ["-m", "signal_api.main", "alerts", "evaluate", "--every", "2"]
+    evaluator = spawn("evaluator", args, env, out, metrics_port)
+    processes.append(evaluator)
+    wait_until_listening(evaluator, metrics_port)
+    return evaluator, env, f"http://127.0.0.1:{metrics_port}/metrics"
+
+
 @pytest.fixture
 def processes() -> Iterator[list[ManagedProcess]]:
     started: list[ManagedProcess] = []
@@ -98,10 +130,7 @@ def test_the_evaluator_counts_its_dead_letter_on_its_own_metrics(
     started = time.time()
     lake, state = tmp_path / "lake", tmp_path / "delivery"
     lake_with_an_outage(lake, dt.datetime.now(dt.UTC))
-    base_env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SIGNAL_API_", "SIGNAL_ALERTS_"))
-    }
-    base_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    base_env = clean_env()
 
     receiver_port = free_port()
     received = tmp_path / "received.jsonl"
@@ -118,29 +147,17 @@ def test_the_evaluator_counts_its_dead_letter_on_its_own_metrics(
     processes.append(receiver)
     wait_until_listening(receiver, receiver_port)
 
-    metrics_port = free_port()
-    evaluator = spawn(
-        "evaluator",
-        ["-m", "signal_api.main", "alerts", "evaluate", "--every", "2"],
-        {
-            **base_env,
-            "SIGNAL_API_LAKE_ROOT": f"file://{lake}",
-            "SIGNAL_API_AUTH_ENABLED": "false",
-            "SIGNAL_API_LOG_JSON": "false",
-            "SIGNAL_ALERTS_METRICS_PORT": str(metrics_port),
-            "SIGNAL_ALERTS_WEBHOOK_URL": f"{receiver.url}/hook",
-            "SIGNAL_ALERTS_WEBHOOK_SECRET": SECRET,
-            "SIGNAL_ALERTS_STATE_DIR": str(state),
-            "SIGNAL_ALERTS_RETRY_ATTEMPTS": str(ATTEMPTS),
-            "SIGNAL_ALERTS_RETRY_BASE_S": "0.05",
-            "SIGNAL_ALERTS_RETRY_MAX_S": "0.1",
-        },
+    evaluator, evaluator_env, url = start_evaluator(
+        lake,
         tmp_path / "evaluator.out",
-        metrics_port,
+        processes,
+        SIGNAL_ALERTS_WEBHOOK_URL=f"{receiver.url}/hook",
+        SIGNAL_ALERTS_WEBHOOK_SECRET=SECRET,
+        SIGNAL_ALERTS_STATE_DIR=str(state),
+        SIGNAL_ALERTS_RETRY_ATTEMPTS=str(ATTEMPTS),
+        SIGNAL_ALERTS_RETRY_BASE_S="0.05",
+        SIGNAL_ALERTS_RETRY_MAX_S="0.1",
     )
-    processes.append(evaluator)
-    wait_until_listening(evaluator, metrics_port)
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
 
     # wait for two committed cycles after the dead letter: the second hands the same firing
     # transition again, which must stay one dead letter
@@ -198,3 +215,49 @@ def test_the_evaluator_counts_its_dead_letter_on_its_own_metrics(
     assert last is not None
     assert started - 1 <= last <= time.time()  # evaluation times are whole seconds
     assert value("signal_alert_cycle_areas") == 3.0  # three rules x one postal code
+    # the container's health check (`alerts healthcheck`, the deploy's) passes beside it
+    check = healthcheck(evaluator_env)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith("healthy: the last successful evaluator cycle is "), check
+
+
+def healthcheck(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`signal-api alerts healthcheck` with the evaluator's environment, as ECS runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "signal_api.main", "alerts", "healthcheck"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_health_check_fails_while_every_cycle_fails(
+    tmp_path: Path, processes: list[ManagedProcess]
+) -> None:
+    """A corrupt cycle file makes every cycle fail (lake_unreadable, counted failed): the
+    process is up and its /metrics answers, and the health check says unhealthy."""
+    now = dt.datetime.now(dt.UTC)
+    lake = tmp_path / "lake"
+    lake_with_an_outage(lake, now)
+    corrupt = lake / alert_events_file(now.replace(microsecond=0) - dt.timedelta(minutes=10))
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_bytes(b"not parquet")
+    evaluator, env, url = start_evaluator(
+        lake,
+        tmp_path / "evaluator.out",
+        processes,
+        SIGNAL_ALERTS_STATE_DIR=str(tmp_path / "delivery"),
+    )
+    failed = ("signal_alert_cycles_total", (("outcome", "failed"),))
+    deadline = time.monotonic() + 300  # a hang guard, not a timing assertion
+    while scrape(url).get(failed, 0.0) < 2:
+        assert evaluator.process.poll() is None, evaluator.log_path.read_text()
+        assert time.monotonic() < deadline, evaluator.log_path.read_text()
+        time.sleep(0.5)
+    check = healthcheck(env)
+    assert evaluator.process.poll() is None  # up, and still unhealthy
+    assert check.returncode == 1, check.stdout
+    assert check.stderr.strip() == "unhealthy: no evaluator cycle has succeeded yet", check.stderr
+    assert "the alert state cannot be read" in evaluator.log_path.read_text()
