@@ -49,6 +49,8 @@ _DUCKDB_TYPES = {
     "int": "INTEGER",
     "double": "DOUBLE",
     "map<string,bigint>": "MAP(VARCHAR, BIGINT)",
+    "array<bigint>": "BIGINT[]",
+    "binary": "BLOB",
     "boolean": "BOOLEAN",
 }
 _TABLES = {table.name: table for table in ALL_TABLES}
