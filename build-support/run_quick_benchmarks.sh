@@ -40,6 +40,7 @@ run catalog-manager services/catalog-manager/benchmarks/bench_register.py partit
 run metrics-api services/metrics-api/benchmarks/bench_api.py uncached_24h_1m_p50_ms cached_req_per_s bytes_ratio || status=1
 run alerts services/metrics-api/benchmarks:bench_alerts fire_latency_p50_s fire_latency_p95_s resolve_latency_p50_s resolve_latency_p95_s fire_beyond_persistence_p95_s outages cycle_s_1000_areas cycle_s_baseline || status=1
 run stream-processor services/stream-processor/benchmarks:bench drain_rps job_rps ratio scaling_1_to_2 driver_rss_mb_by_batch driver_bytes_per_batch fresh_p95_s fresh_p95_s_trigger5 late_dropped rocksdb_state_mb hdfs_state_mb || status=1
+run histogram-layout services/stream-processor/benchmarks:histogram_layout events signal_strength_by_operator coverage_by_postal_code || status=1
 run dashboard services/dashboard/benchmarks:bench api_fresh_p95_s dashboard_fresh_p95_s time_to_first_chart_s || status=1
 run compaction tests/integration/benchmarks:compaction files_per_table_hour_after bytes_ratio_vs_raw_columns q30d_1h_ms_before q30d_1h_ms_after || status=1
 exit "$status"
