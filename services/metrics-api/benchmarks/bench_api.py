@@ -55,6 +55,7 @@ from signal_common.lake import (
     partition_path,
     table_arrow_schema,
 )
+from signal_common.partials import device_sketches, histograms
 from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
 
 OPERATORS = np.array(["Orange", "Proximus", "Base", "Telenet"])
@@ -136,6 +137,11 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
     band = _bands(net, signal_dbm)
     band_counts = [np.bincount(key[band == i], minlength=size) for i in range(len(BAND_NAMES))]
     present = np.nonzero(count)[0]
+    # #24's columns: the exact histogram, the sum of squares and the device sketch per row
+    group = np.searchsorted(present, key)
+    hist = histograms(pa.array(signal_dbm), group, len(present))
+    sq_sum = np.bincount(group, weights=signal_dbm.astype(np.int64) ** 2, minlength=len(present))
+    devices = device_sketches(events["device_id"], group, len(present))
     k_net = present % n_net
     k_op = present // n_net % n_op
     k_min = present // (n_net * n_op) % 60
@@ -154,6 +160,9 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
                 "signal_sum": pa.array(ssum[idx].astype(np.int64)),
                 "signal_min": pa.array(smin[idx].astype(np.int32)),
                 "signal_max": pa.array(smax[idx].astype(np.int32)),
+                "signal_sq_sum": pa.array(sq_sum[sel].astype(np.int64)),
+                "signal_hist": hist.filter(pa.array(sel)),
+                "devices_hll": devices.filter(pa.array(sel)),
                 **{
                     f"band_{name}_count": pa.array(band_counts[i][idx].astype(np.int64))
                     for i, name in enumerate(BAND_NAMES)
