@@ -9,6 +9,7 @@ FAILED, in the shape AWS documents (cited at FAILURES), and forwards every other
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import threading
@@ -18,6 +19,8 @@ from typing import Any
 
 import boto3
 import httpx
+import numpy as np
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
@@ -31,11 +34,20 @@ from signal_api.core.errors import (
     LakeUnreadableError,
 )
 from signal_api.core.params import Granularity, TimeRange
+from signal_api.core.stats import Z_95
 from signal_api.settings import ApiSettings
+from signal_common import partials
 from signal_local.endpoints import free_port
 
 WORKGROUP = "signal-api-tests"
 OUTPUT = "s3://athena-results/signal-api/"
+# Serialized HLL sketches (signal_common.partials, base64) of the devices {a, b}, {b, c} and {d}.
+SKETCHES = tuple(
+    base64.b64encode(s).decode()
+    for s in partials.device_sketches(
+        pa.array(["a", "b", "b", "c", "d"]), np.array([0, 0, 1, 1, 2]), 3
+    ).to_pylist()
+)
 WINDOW = TimeRange(
     dt.datetime(2026, 11, 22, 23, 0, tzinfo=dt.UTC), dt.datetime(2026, 11, 23, 1, 0, tzinfo=dt.UTC)
 )
@@ -214,11 +226,15 @@ def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str
             ("signal_sum", "bigint"),
             ("signal_min", "integer"),
             ("signal_max", "integer"),
+            ("signal_sq_sum", "bigint"),
+            ("devices_hll", "varchar"),  # to_base64 of each sketch, comma-joined (queries.py)
         ],
-        [[str(bucket), "Orange", "4G", "3", "-250", "-95", "-70"]],
+        [[str(bucket), "Orange", "4G", "3", "-250", "-95", "-70", "21150", ",".join(SKETCHES[:2])]],
     )
-    # 3 events: served only below the default min_events (20)
-    settings = ApiSettings(engine="athena", auth_enabled=False, cache_ttl_s=0, min_events=3)
+    # 3 events from 3 devices: served only below the default min_events (20), min_devices (5)
+    settings = ApiSettings(
+        engine="athena", auth_enabled=False, cache_ttl_s=0, min_events=3, min_devices=3
+    )
     with TestClient(create_app(settings, engine)) as c:
         body = c.get(
             "/v1/kpis/signal-strength",
@@ -228,6 +244,10 @@ def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str
                 "granularity": Granularity.H1.value,
             },
         ).json()
+    # -95, -85, -70 (Σx² 21150): the mean ± z · numpy's sample standard deviation / √n
+    half = Z_95 * float(np.std([-95, -85, -70], ddof=1)) / 3**0.5
+    interval = [body["rows"][0].pop(f"avg_signal_dbm_ci_{end}") for end in ("low", "high")]
+    assert interval == pytest.approx([-250 / 3 - half, -250 / 3 + half], abs=1e-9)
     assert body["rows"] == [
         {
             "bucket_start": "2026-11-22T23:00:00Z",
@@ -235,10 +255,14 @@ def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str
             "network_type": "4G",
             "event_count": 3,
             "events": 3,
+            "devices": 3,  # {a, b} ∪ {b, c}
+            "devices_ci_low": 3,
+            "devices_ci_high": 3,
             "suppressed": None,
             "avg_signal_dbm": -250 / 3,
             "min_signal_dbm": -95,
             "max_signal_dbm": -70,
+            "signal_percentiles": None,
         }
     ]
     # Athena's doubles become the meta's instants (23:00 + 7200.5 s, + 7190.25 s)
@@ -248,10 +272,12 @@ def test_route_over_athena(athena: Any, make_engine: Any, moto_endpoint_url: str
     sent = _last_execution(athena)
     h23 = int(dt.datetime(2026, 11, 22, 23, tzinfo=dt.UTC).timestamp())
     h00 = h23 + 3600
+    a, b, c = SKETCHES
     assert _sent_query_on_known_partials(sent) == [  # hand-computed from the rows below
-        (h23, "Orange", "4G", 3, -250, -90, -80),
-        (h23, "Vodafone", "5G", 3, -270, -95, -85),
-        (h00, "Orange", "4G", 4, -400, -110, -95),
+        (h23, "Orange", "4G", 3, -250, -90, -80, 20900, sorted([a, b])),
+        (h23, "Vodafone", "5G", 3, -270, -95, -85, 24350, [c]),
+        # one partial of the group predates the sketches: unknown, never the others' union
+        (h00, "Orange", "4G", 4, -400, -110, -95, 40150, None),
     ]
 
 
@@ -292,8 +318,26 @@ def _sent_query_on_known_partials(execution: dict[str, Any]) -> list[tuple[Any, 
            ('2026-11-23 01:30:00+00', 'Orange', '4G', 9, -900, -100, -100, 1, false,
             '2026-11-23', 1)"""
     )
+    a, b, c = SKETCHES
+    con.execute("ALTER TABLE signal_strength_by_operator ADD COLUMN signal_sq_sum BIGINT")
+    con.execute("ALTER TABLE signal_strength_by_operator ADD COLUMN devices_hll BLOB")
+    # (Σx², sketch) per row above, in order, from values behind each row's sum, min and max
+    # (the 00:05 row: -110, -95, -95, -100)
+    extra = [
+        (14500, a), (6400, b), (12100 + 2 * 9025 + 10000, None), (24350, c), (9025, a), (15325, b),
+        (90000, c), (90000, c),
+    ]  # fmt: skip
+    for i, (squares, sketch) in enumerate(extra):
+        con.execute(
+            """UPDATE signal_strength_by_operator SET signal_sq_sum = ?,
+               devices_hll = from_base64(?) WHERE rowid = ?""",
+            [squares, sketch, i],
+        )
     rows = con.execute(sqlglot.transpile(sql, read="trino", write="duckdb")[0]).fetchall()
-    return [(int(r[0]), *r[1:]) for r in rows]
+    # array_agg's order is the engine's: compare the sketches as a sorted list
+    return [
+        (int(r[0]), *r[1:-1], None if r[-1] is None else sorted(r[-1].split(","))) for r in rows
+    ]
 
 
 # --- queries Athena ends FAILED ---------------------------------------------------------------

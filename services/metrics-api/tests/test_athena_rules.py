@@ -202,6 +202,7 @@ CALLS: dict[str, tuple[Call, ...]] = {
             operators=OPERATORS,
             network_types=("4G", "5G"),
             by_network_type=False,
+            histograms=True,
         ),
     ),
     "gps_precision": (
@@ -218,7 +219,7 @@ CALLS: dict[str, tuple[Call, ...]] = {
         call(WINDOW),
         call(WINDOW, operators=OPERATORS, network_types=("3G",)),
     ),
-    "coverage": (call(WINDOW), call(WINDOW, postal_codes=("1000", "1020"))),
+    "coverage": (call(WINDOW), call(WINDOW, postal_codes=("1000", "1020"), histograms=True)),
     "latest_window": (call(WINDOW),),
     "window_totals": (call(WINDOW),),
     "pipeline": (call(WINDOW),),
@@ -317,3 +318,49 @@ def test_inlined_literals_take_only_plain_values() -> None:
             queries._constant(text)
     moment = dt.datetime(2026, 11, 23, 1, 5, 7, 123456, tzinfo=dt.UTC)
     assert queries._timestamp(moment) == "CAST('2026-11-23 01:05:07.123' AS TIMESTAMP)"
+
+
+# The functions #24's columns need, as Athena engine version 3 documents them. Athena engine v3
+# "is based on Trino" and takes Trino's functions ("Functions in Amazon Athena",
+# https://docs.aws.amazon.com/athena/latest/ug/functions-env3.html), and Athena has no function
+# for a DataSketches HLL (its own approx_set/HyperLogLog is another format), so the API reads the
+# sketches as text and unites them itself. Trino 4xx docs:
+# - array_agg(x) → array<[same as input]> (https://trino.io/docs/current/functions/aggregate.html)
+# - array_join(x, delimiter) → varchar: "Concatenates the elements of the given array using the
+#   delimiter"; null elements are skipped without a null_replacement
+#   (https://trino.io/docs/current/functions/array.html)
+# - to_base64(binary) → varchar (https://trino.io/docs/current/functions/binary.html)
+PARTIAL_COLUMN_FUNCTIONS = {"ArrayAgg", "ArrayToString", "ToBase64"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        queries.signal_strength(WINDOW, Granularity.M1, histograms=True),
+        queries.coverage(WINDOW, histograms=True),
+        queries.gps_precision(WINDOW, Granularity.H1),
+        queries.status_counts(WINDOW, Granularity.H1, top=2),
+        queries.signal_quality(WINDOW),
+    ],
+    ids=lambda q: q.name,
+)
+def test_sketches_and_histograms_are_read_with_functions_athena_documents(query: Query) -> None:
+    """Each query reading devices_hll (and signal_hist) does so with array_agg, array_join and
+    to_base64 as Trino parses them, and guards each with COUNT(column) = COUNT(*) so a partial
+    older than the column makes the figure unknown, not smaller."""
+    tree = sqlglot.parse_one(query.sql, read="trino")
+    names = {type(node).__name__ for node in tree.walk()}
+    assert names >= PARTIAL_COLUMN_FUNCTIONS, PARTIAL_COLUMN_FUNCTIONS - names
+    guarded = {
+        column.name
+        for case in tree.find_all(exp.Case)
+        for eq in case.find_all(exp.EQ)
+        for column in eq.find_all(exp.Column)
+    }
+    expected = {"devices_hll"}
+    if "signal_hist" in query.sql:
+        expected.add("signal_hist")
+    assert expected <= guarded
+    # the whole text is Trino: it round-trips through sqlglot's Trino dialect unchanged in meaning
+    again = sqlglot.parse_one(tree.sql(dialect="trino"), read="trino")
+    assert again == tree

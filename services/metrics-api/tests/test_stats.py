@@ -1,13 +1,21 @@
-"""The Wilson interval against an independent computation, and the suppression rule."""
+"""The Wilson and normal intervals against independent computations, and the suppression rule."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
-from signal_api.core.stats import DEFAULT_MIN_EVENTS, Z_95, suppression, wilson_interval
+from signal_api.core.stats import (
+    DEFAULT_MIN_DEVICES,
+    DEFAULT_MIN_EVENTS,
+    Z_95,
+    normal_mean_interval,
+    suppression,
+    wilson_interval,
+)
 
 Oracle = Callable[[int, int], tuple[float, float]]
 
@@ -61,3 +69,35 @@ def test_suppression_below_min_events_only() -> None:
     assert suppression(20, min_events=20) is None
     assert suppression(0, min_events=1) == "min_events"
     assert suppression(1, min_events=1) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_normal_interval_matches_numpy_over_the_values(seed: int) -> None:
+    """From (n, Σx, Σx²) as the partials merge them: mean ± z·std(ddof=1)/√n of the values."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 5000))
+    dbm = rng.integers(-150, -19, n)  # integers, as signal_dbm: summed exactly
+    metres = np.round(rng.uniform(0.5, 80, n), 3)  # doubles, as gps_precision_m
+    for values, total, squares in (
+        (dbm, int(dbm.sum()), int((dbm * dbm).sum())),
+        (metres, float(metres.sum()), float((metres * metres).sum())),
+    ):
+        half = Z_95 * float(np.std(values, ddof=1)) / np.sqrt(n)
+        low, high = normal_mean_interval(n, total, squares)
+        assert low == pytest.approx(float(values.mean()) - half, abs=1e-9)
+        assert high == pytest.approx(float(values.mean()) + half, abs=1e-9)
+
+
+def test_normal_interval_of_equal_values_is_a_point_and_needs_two() -> None:
+    assert normal_mean_interval(20, -1800, 20 * 90 * 90) == (-90.0, -90.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        normal_mean_interval(1, -90, 8100)
+
+
+def test_suppression_below_min_devices_when_devices_are_known() -> None:
+    assert DEFAULT_MIN_DEVICES == 5
+    rule = {"min_events": DEFAULT_MIN_EVENTS, "min_devices": DEFAULT_MIN_DEVICES}
+    assert suppression(500, devices=4, **rule) == "min_devices"
+    assert suppression(500, devices=5, **rule) is None
+    assert suppression(19, devices=3, **rule) == "min_events"  # the count is checked first
+    assert suppression(500, devices=None, **rule) is None  # unknown devices: not checkable

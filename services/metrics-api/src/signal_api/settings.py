@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from signal_api.core.stats import DEFAULT_MIN_EVENTS
+from signal_api.core.stats import DEFAULT_MIN_DEVICES, DEFAULT_MIN_EVENTS
 from signal_common.quality import bands_with_overrides
 from signal_common.settings import CommonSettings
 
@@ -74,6 +74,14 @@ class ApiSettings(CommonSettings):
         description="A KPI figure over fewer events is withheld: its row stays with its events "
         'count, marked "suppressed": "min_events", its values and intervals null (issue 24; '
         "the sources of the default are in signal_api.core.stats).",
+    )
+    min_devices: int = Field(
+        DEFAULT_MIN_DEVICES,
+        ge=1,
+        description="A KPI figure from fewer distinct devices (the HLL estimate, rounded) is "
+        'withheld: its row stays with its counts, marked "suppressed": "min_devices" (issue 24; '
+        "why 5 is in signal_api.core.stats). Not applied where devices are unknown (partials "
+        "written before the sketches).",
     )
     max_concurrent_per_key: int = Field(
         2,

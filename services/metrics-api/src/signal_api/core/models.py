@@ -69,8 +69,32 @@ _EVENTS = (
 _SUPPRESSED = (
     "Why the row's figures are withheld, or null when they are served: `min_events` when it has "
     "fewer events than the API's min_events (SIGNAL_API_MIN_EVENTS, default 20); the row keeps "
-    "its keys and counts, its values and intervals are null. (`min_devices` joins it with the "
-    "distinct-device sketches.)"
+    "its keys and counts, its values and intervals are null; `min_devices` when its distinct "
+    "devices (the `devices` estimate) are fewer than min_devices (SIGNAL_API_MIN_DEVICES, "
+    "default 5), checked only when `devices` is known."
+)
+_DEVICES = (
+    "Distinct devices behind the row: the estimate of the union of the merged partials' HLL "
+    "sketches (Apache DataSketches HLL_4, lg_k 12), rounded; within ±3.25 % of the exact count "
+    "95 % of the time, exact in practice below a few hundred devices. Null when the range "
+    "includes partials written before the sketches (unknown, never zero)."
+)
+_DEVICES_CI = (
+    "DataSketches' bound on the distinct devices at 2 standard deviations (~95 %), rounded. "
+    "Null when `devices` is."
+)
+_MEAN_CI = (
+    "Normal 95 % interval of the average: mean ± z·s/√n with z = 1.959963984540054 and the "
+    "sample variance s² = (Σx² − (Σx)²/n) / (n − 1) from the merged count, sum and sum of "
+    "squares (adequate at n ≥ 20, which min_events guarantees by default). Null when "
+    "suppressed, or when the range includes partials written before the sum of squares."
+)
+_PERCENTILES = (
+    "With `percentiles=`: the signal's nearest-rank percentiles (dBm) keyed p<value> (p10, "
+    "p50, p2.5): the p-th is the smallest observed signal_dbm whose cumulative count reaches "
+    "ceil(p/100 · n), from the merged 131-bin histograms, so exact at any granularity "
+    "(numpy's percentile method='inverted_cdf'). Null when not asked, when suppressed, or when "
+    "the range includes partials written before the histograms."
 )
 _CI = (
     "Wilson 95 % score interval of the share (z = 1.959963984540054), computed from the integer "
@@ -87,10 +111,16 @@ class SignalStrengthRow(BaseModel):
         network_type="4G",
         event_count=1834,
         events=1834,
+        devices=211,
+        devices_ci_low=209,
+        devices_ci_high=214,
         suppressed=None,
         avg_signal_dbm=-91.42,
+        avg_signal_dbm_ci_low=-92.1,
+        avg_signal_dbm_ci_high=-90.74,
         min_signal_dbm=-128,
         max_signal_dbm=-52,
+        signal_percentiles={"p10": -112, "p50": -91, "p90": -72},
     )
 
     bucket_start: dt.datetime
@@ -98,10 +128,16 @@ class SignalStrengthRow(BaseModel):
     network_type: str | None = Field(None, description="Null when not split by network type.")
     event_count: int
     events: int = Field(description=_EVENTS)
+    devices: int | None = Field(None, description=_DEVICES)
+    devices_ci_low: int | None = Field(None, description=_DEVICES_CI)
+    devices_ci_high: int | None = Field(None, description=_DEVICES_CI)
     suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
     avg_signal_dbm: float | None = Field(description="Σsignal_sum / Σevent_count." + _WITHHELD)
+    avg_signal_dbm_ci_low: float | None = Field(None, description=_MEAN_CI)
+    avg_signal_dbm_ci_high: float | None = Field(None, description=_MEAN_CI)
     min_signal_dbm: int | None = Field(description="Weakest sample." + _WITHHELD)
     max_signal_dbm: int | None = Field(description="Strongest sample." + _WITHHELD)
+    signal_percentiles: dict[str, int] | None = Field(None, description=_PERCENTILES)
 
 
 class GpsPrecisionRow(BaseModel):
@@ -110,8 +146,13 @@ class GpsPrecisionRow(BaseModel):
         provider="gps",
         event_count=912,
         events=912,
+        devices=140,
+        devices_ci_low=139,
+        devices_ci_high=142,
         suppressed=None,
         avg_precision_m=7.3,
+        avg_precision_m_ci_low=6.9,
+        avg_precision_m_ci_high=7.7,
         min_precision_m=1.2,
         max_precision_m=48.0,
         avg_satellites=11.4,
@@ -121,8 +162,13 @@ class GpsPrecisionRow(BaseModel):
     provider: str
     event_count: int
     events: int = Field(description=_EVENTS)
+    devices: int | None = Field(None, description=_DEVICES)
+    devices_ci_low: int | None = Field(None, description=_DEVICES_CI)
+    devices_ci_high: int | None = Field(None, description=_DEVICES_CI)
     suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
     avg_precision_m: float | None = Field(description="Σprecision / Σevents." + _WITHHELD)
+    avg_precision_m_ci_low: float | None = Field(None, description=_MEAN_CI)
+    avg_precision_m_ci_high: float | None = Field(None, description=_MEAN_CI)
     min_precision_m: float | None = Field(description="Best precision." + _WITHHELD)
     max_precision_m: float | None = Field(description="Worst precision." + _WITHHELD)
     avg_satellites: float | None = Field(
@@ -137,6 +183,9 @@ class StatusCountRow(BaseModel):
         status="OUT_OF_SERVICE",
         event_count=17,
         events=17,
+        devices=9,
+        devices_ci_low=9,
+        devices_ci_high=9,
     )
 
     bucket_start: dt.datetime
@@ -148,6 +197,9 @@ class StatusCountRow(BaseModel):
         "compatibility). A count is the sample size itself, which suppression always keeps, so "
         "these rows are never suppressed."
     )
+    devices: int | None = Field(None, description=_DEVICES)
+    devices_ci_low: int | None = Field(None, description=_DEVICES_CI)
+    devices_ci_high: int | None = Field(None, description=_DEVICES_CI)
 
 
 class SignalQualityRow(BaseModel):
@@ -156,6 +208,9 @@ class SignalQualityRow(BaseModel):
         network_type="4G",
         event_count=1000,
         events=1000,
+        devices=120,
+        devices_ci_low=119,
+        devices_ci_high=122,
         suppressed=None,
         band_counts={"excellent": 310, "good": 420, "fair": 200, "poor": 70},
         band_shares={"excellent": 0.31, "good": 0.42, "fair": 0.2, "poor": 0.07},
@@ -167,6 +222,9 @@ class SignalQualityRow(BaseModel):
     network_type: str
     event_count: int
     events: int = Field(description=_EVENTS)
+    devices: int | None = Field(None, description=_DEVICES)
+    devices_ci_low: int | None = Field(None, description=_DEVICES_CI)
+    devices_ci_high: int | None = Field(None, description=_DEVICES_CI)
     suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
     band_counts: dict[str, int] | None = Field(
         description="Events per quality band (a suppressed row's distribution is withheld "
@@ -184,10 +242,16 @@ class CoverageRow(BaseModel):
         postal_code="1000",
         event_count=5230,
         events=5230,
+        devices=602,
+        devices_ci_low=595,
+        devices_ci_high=610,
         suppressed=None,
         latitude=50.8466,
         longitude=4.3528,
         avg_signal_dbm=-88.1,
+        avg_signal_dbm_ci_low=-88.5,
+        avg_signal_dbm_ci_high=-87.7,
+        signal_percentiles={"p10": -110, "p50": -88, "p90": -67},
         out_of_service_share=0.012,
         out_of_service_share_ci_low=0.0094,
         out_of_service_share_ci_high=0.0154,
@@ -196,6 +260,9 @@ class CoverageRow(BaseModel):
     postal_code: str
     event_count: int
     events: int = Field(description=_EVENTS)
+    devices: int | None = Field(None, description=_DEVICES)
+    devices_ci_low: int | None = Field(None, description=_DEVICES_CI)
+    devices_ci_high: int | None = Field(None, description=_DEVICES_CI)
     suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
     latitude: float | None = Field(
         description="Centroid latitude: Σlatitude / Σevents. Null when suppressed (the centroid "
@@ -203,6 +270,9 @@ class CoverageRow(BaseModel):
     )
     longitude: float | None = Field(description="Centroid longitude." + _WITHHELD)
     avg_signal_dbm: float | None = Field(description="Σsignal / Σevents." + _WITHHELD)
+    avg_signal_dbm_ci_low: float | None = Field(None, description=_MEAN_CI)
+    avg_signal_dbm_ci_high: float | None = Field(None, description=_MEAN_CI)
+    signal_percentiles: dict[str, int] | None = Field(None, description=_PERCENTILES)
     out_of_service_share: float | None = Field(
         description="OUT_OF_SERVICE events / events." + _WITHHELD
     )
@@ -250,6 +320,8 @@ class SummaryResponse(BaseModel):
     events: int = Field(0, description="Events of the window (= events_per_min).")
     suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
     avg_signal_dbm: float | None
+    avg_signal_dbm_ci_low: float | None = Field(None, description=_MEAN_CI)
+    avg_signal_dbm_ci_high: float | None = Field(None, description=_MEAN_CI)
     out_of_service_share: float | None
     out_of_service_share_ci_low: float | None = Field(None, description=_CI)
     out_of_service_share_ci_high: float | None = Field(None, description=_CI)

@@ -229,3 +229,36 @@ def filter_values(
 def retry_after_seconds(wait_s: float) -> int:
     """A Retry-After value (whole seconds, at least 1)."""
     return max(1, math.ceil(wait_s))
+
+
+MAX_PERCENTILES = 7
+"""Most percentiles one request may ask (p5/p10/p25/p50/p75/p90/p95, the issue's set)."""
+_PERCENTILE = re.compile(r"\d{1,3}(\.\d{1,3})?")
+
+
+def percentiles(text: str | None) -> tuple[float, ...]:
+    """The percentiles a `percentiles=10,50,90` parameter asks for, each in (0, 100], in the
+    order given, repeats dropped; () when absent. A 422 names the first bad value."""
+    if text is None:
+        return ()
+    values: list[float] = []
+    for item in text.split(","):
+        value = item.strip()
+        if not _PERCENTILE.fullmatch(value) or not 0 < float(value) <= 100:
+            raise InvalidParameterError(
+                "percentiles",
+                f"parameter 'percentiles': {value[:16]!r} is not a number in (0, 100] "
+                "(e.g. percentiles=10,50,90)",
+            )
+        if float(value) not in values:
+            values.append(float(value))
+    if len(values) > MAX_PERCENTILES:
+        raise InvalidParameterError(
+            "percentiles", f"parameter 'percentiles': at most {MAX_PERCENTILES} values"
+        )
+    return tuple(values)
+
+
+def percentile_key(p: float) -> str:
+    """The key a percentile is served under: p50, p2.5."""
+    return f"p{p:g}"

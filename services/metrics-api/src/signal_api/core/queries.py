@@ -130,6 +130,31 @@ class _Builder:
         return Query(name, " ".join(sql.split()), tuple(self.params), tuple(self.reads))
 
 
+def _known(aggregate: str, column: str, alias: str) -> str:
+    """`aggregate` (over `column`) when every merged row has `column`, else NULL: a partial row
+    written before the column existed holds null, which is unknown, never zero (SUM and
+    array_agg would skip it and answer too little)."""
+    return f"CASE WHEN COUNT({column}) = COUNT(*) THEN {aggregate} END AS {alias}"
+
+
+def _sq_sum(column: str, *, bigint: bool = True) -> str:
+    total = f"CAST(SUM({column}) AS BIGINT)" if bigint else f"SUM({column})"
+    return _known(total, column, column)
+
+
+# The merged rows' device sketches as text, base64 joined by commas: the API unites them (Athena
+# cannot merge a DataSketches HLL; its own HLL type is another format), and text is what both
+# engines return alike (Athena's result set has no binary or array values).
+DEVICE_SKETCHES = _known(
+    "array_join(array_agg(to_base64(devices_hll)), ',')", "devices_hll", "devices_hll"
+)
+# The merged rows' signal histograms as text: each row's 131 counts joined by spaces, rows
+# joined by commas; the API adds them bin by bin (core/service.py says why not in SQL).
+SIGNAL_HISTOGRAMS = _known(
+    "array_join(array_agg(array_join(signal_hist, ' ')), ',')", "signal_hist", "signal_hist"
+)
+
+
 def _bucket(granularity: Granularity) -> str:
     seconds = int(granularity.seconds)  # an int from the enum, never request text
     return f"CAST(floor(to_unixtime(window_start) / {seconds}) AS BIGINT) * {seconds}"
@@ -142,11 +167,14 @@ def signal_strength(
     operators: Sequence[str] = (),
     network_types: Sequence[str] = (),
     by_network_type: bool = True,
+    histograms: bool = False,
 ) -> Query:
-    """Σcount, Σsignal_sum, min, max per bucket × operator (× network type)."""
+    """Σcount, Σsignal_sum, Σsignal², min, max and the device sketches per bucket × operator
+    (× network type); with `histograms`, the signal histograms too."""
     b = _Builder()
     keys = "operator, network_type" if by_network_type else "operator"
     group = "1, 2, 3" if by_network_type else "1, 2"
+    hist = f", {SIGNAL_HISTOGRAMS}" if histograms else ""
 
     def where() -> str:
         return (
@@ -160,7 +188,8 @@ def signal_strength(
         f"""SELECT {_bucket(granularity)} AS bucket, {keys},
                CAST(SUM(event_count) AS BIGINT) AS event_count,
                CAST(SUM(signal_sum) AS BIGINT) AS signal_sum,
-               MIN(signal_min) AS signal_min, MAX(signal_max) AS signal_max
+               MIN(signal_min) AS signal_min, MAX(signal_max) AS signal_max,
+               {_sq_sum("signal_sq_sum")}, {DEVICE_SKETCHES}{hist}
             FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where, window)}
             GROUP BY {group} ORDER BY {group}""",
     )
@@ -169,7 +198,8 @@ def signal_strength(
 def gps_precision(
     window: TimeRange, granularity: Granularity, *, providers: Sequence[str] = ()
 ) -> Query:
-    """Σcount, Σprecision, min, max and satellites sums per bucket × provider."""
+    """Σcount, Σprecision, Σprecision², min, max, satellites sums and the device sketches per
+    bucket × provider."""
     b = _Builder()
 
     def where() -> str:
@@ -182,7 +212,8 @@ def gps_precision(
                SUM(precision_sum) AS precision_sum,
                MIN(precision_min) AS precision_min, MAX(precision_max) AS precision_max,
                CAST(SUM(satellites_sum) AS BIGINT) AS satellites_sum,
-               CAST(SUM(satellites_count) AS BIGINT) AS satellites_count
+               CAST(SUM(satellites_count) AS BIGINT) AS satellites_count,
+               {_sq_sum("precision_sq_sum", bigint=False)}, {DEVICE_SKETCHES}
             FROM {b.visible(GPS_PRECISION_BY_PROVIDER, where, window)}
             GROUP BY 1, 2 ORDER BY 1, 2""",
     )
@@ -196,8 +227,8 @@ def status_counts(
     statuses: Sequence[str] = (),
     top: int | None = None,
 ) -> Query:
-    """Σcount per bucket × postal code × status; optionally only the `top` postal codes by
-    OUT_OF_SERVICE count over the range (ties broken by postal code)."""
+    """Σcount and the device sketches per bucket × postal code × status; optionally only the
+    `top` postal codes by OUT_OF_SERVICE count over the range (ties broken by postal code)."""
     b = _Builder()
 
     def where() -> str:
@@ -208,7 +239,7 @@ def status_counts(
         )
 
     base = f"""SELECT {_bucket(granularity)} AS bucket, postal_code, status,
-                  CAST(SUM(event_count) AS BIGINT) AS event_count
+                  CAST(SUM(event_count) AS BIGINT) AS event_count, {DEVICE_SKETCHES}
                FROM {b.visible(STATUS_COUNT, where, window)} GROUP BY 1, 2, 3"""
     if top is None:
         return b.query("status_counts", f"{base} ORDER BY 1, 2, 3")
@@ -224,7 +255,8 @@ def status_counts(
                 ORDER BY SUM(CASE WHEN status = {oos} THEN event_count ELSE 0 END) DESC,
                          postal_code) AS rk
               FROM base GROUP BY postal_code)
-            SELECT base.bucket, base.postal_code, base.status, base.event_count
+            SELECT base.bucket, base.postal_code, base.status, base.event_count,
+                   base.devices_hll
             FROM base JOIN ranked ON ranked.postal_code = base.postal_code
             WHERE ranked.rk <= {limit}
             ORDER BY 1, 2, 3""",
@@ -234,7 +266,8 @@ def status_counts(
 def signal_quality(
     window: TimeRange, *, operators: Sequence[str] = (), network_types: Sequence[str] = ()
 ) -> Query:
-    """Σcount and Σ per quality band per operator × network type over the range."""
+    """Σcount, Σ per quality band and the device sketches per operator × network type over the
+    range."""
     b = _Builder()
 
     def where() -> str:
@@ -247,24 +280,30 @@ def signal_quality(
     bands = ", ".join(f"SUM(band_{band}_count) AS band_{band}_count" for band in BAND_NAMES)
     return b.query(
         "signal_quality",
-        f"""SELECT operator, network_type, SUM(event_count) AS event_count, {bands}
+        f"""SELECT operator, network_type, SUM(event_count) AS event_count, {bands},
+               {DEVICE_SKETCHES}
             FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where, window)}
             GROUP BY 1, 2 ORDER BY 1, 2""",
     )
 
 
-def coverage(window: TimeRange, *, postal_codes: Sequence[str] = ()) -> Query:
-    """Coverage sums per postal code over the range."""
+def coverage(
+    window: TimeRange, *, postal_codes: Sequence[str] = (), histograms: bool = False
+) -> Query:
+    """Coverage sums, Σsignal² and the device sketches per postal code over the range; with
+    `histograms`, the signal histograms too."""
     b = _Builder()
 
     def where() -> str:
         return b.in_range("window_start", window) + b.in_list("postal_code", postal_codes)
 
+    hist = f", {SIGNAL_HISTOGRAMS}" if histograms else ""
     return b.query(
         "coverage",
         f"""SELECT postal_code, SUM(event_count) AS event_count,
                SUM(latitude_sum) AS latitude_sum, SUM(longitude_sum) AS longitude_sum,
-               SUM(signal_sum) AS signal_sum, SUM(out_of_service_count) AS out_of_service_count
+               SUM(signal_sum) AS signal_sum, SUM(out_of_service_count) AS out_of_service_count,
+               {_sq_sum("signal_sq_sum")}, {DEVICE_SKETCHES}{hist}
             FROM {b.visible(COVERAGE_BY_POSTAL_CODE, where, window)}
             GROUP BY 1 ORDER BY 1""",
     )
@@ -290,7 +329,8 @@ def latest_window(window: TimeRange) -> Query:
 
 
 def window_totals(window: TimeRange) -> Query:
-    """Σcount and Σsignal (signal table), Σcount and Σout-of-service (coverage) in a range."""
+    """Σcount, Σsignal and Σsignal² (signal table), Σcount and Σout-of-service (coverage) in a
+    range."""
     b = _Builder()
 
     def where_signal() -> str:
@@ -301,8 +341,10 @@ def window_totals(window: TimeRange) -> Query:
 
     return b.query(
         "window_totals",
-        f"""SELECT s.event_count, s.signal_sum, c.coverage_count, c.out_of_service_count
-            FROM (SELECT SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum
+        f"""SELECT s.event_count, s.signal_sum, s.signal_sq_sum, c.coverage_count,
+                   c.out_of_service_count
+            FROM (SELECT SUM(event_count) AS event_count, SUM(signal_sum) AS signal_sum,
+                         {_sq_sum("signal_sq_sum")}
                   FROM {b.visible(SIGNAL_STRENGTH_BY_OPERATOR, where_signal, window)}) s
             CROSS JOIN
                  (SELECT SUM(event_count) AS coverage_count,
@@ -379,11 +421,13 @@ def all_example_queries(now: dt.datetime) -> list[Query]:
     return [
         signal_strength(window, g, operators=("a", "b"), network_types=("4G",)),
         signal_strength(window, g, by_network_type=False),
+        signal_strength(window, g, histograms=True),
         gps_precision(window, g, providers=("gps",)),
         status_counts(window, g, postal_codes=("1000",), statuses=("IN_SERVICE",)),
         status_counts(window, g, top=3),
         signal_quality(window, operators=("a",)),
         coverage(window, postal_codes=("1000",)),
+        coverage(window, histograms=True),
         latest_window(window),
         window_totals(window),
         pipeline(window),

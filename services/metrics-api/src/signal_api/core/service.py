@@ -6,16 +6,21 @@ the loop that serves cached answers and health checks."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
+
 from signal_api.core import queries
-from signal_api.core.params import Granularity, TimeRange, floor_minute
+from signal_api.core.params import Granularity, TimeRange, floor_minute, percentile_key
 from signal_api.core.queries import Query
-from signal_api.core.stats import suppression, wilson_interval
+from signal_api.core.stats import normal_mean_interval, suppression, wilson_interval
+from signal_common import partials
+from signal_common.partials import SIGNAL_HIST_BINS
 from signal_common.quality import BAND_NAMES
 from signal_common.schema import QUARANTINE_REASONS
 
@@ -93,6 +98,57 @@ def _withheld(name: str) -> dict[str, None]:
     return {name: None, f"{name}_ci_low": None, f"{name}_ci_high": None}
 
 
+Devices = tuple[int, int, int] | tuple[None, None, None]
+_NO_DEVICES: Devices = (None, None, None)
+
+
+def _devices(sketches: str | None) -> Devices:
+    """(estimate, low, high) distinct devices of the union of a row's sketches, from a query's
+    base64 list (queries.DEVICE_SKETCHES); None each when a merged row had no sketch (unknown).
+    The bounds are DataSketches' at 2 standard deviations (~95 %); all three rounded (in exact
+    coupon mode the upper bound is the count plus a hair, which ceil would make one more)."""
+    if sketches is None:
+        return _NO_DEVICES
+    blobs = [base64.b64decode(text) for text in sketches.split(",") if text]
+    if not blobs:
+        return 0, 0, 0
+    union = blobs[0] if len(blobs) == 1 else partials.union_of(blobs)
+    assert union is not None  # no blob is None
+    low, high = partials.device_bounds(union, std_devs=2)
+    return round(partials.device_estimate(union)), round(low), round(high)
+
+
+def _device_fields(devices: Devices) -> dict[str, int | None]:
+    return {"devices": devices[0], "devices_ci_low": devices[1], "devices_ci_high": devices[2]}
+
+
+def _mean_interval(
+    name: str, count: int, total: float | int, squares: float | int | None
+) -> dict[str, float | None]:
+    """`name_ci_low`, `name_ci_high`: the normal 95 % interval of a mean, null when the sum of
+    squares is unknown (the range includes partials written before the column)."""
+    if squares is None or count < 2:  # count < 2 only when min_events is set below 2
+        return {f"{name}_ci_low": None, f"{name}_ci_high": None}
+    low, high = normal_mean_interval(count, total, squares)
+    return {f"{name}_ci_low": low, f"{name}_ci_high": high}
+
+
+def _percentiles(histograms: str | None, asked: Sequence[float]) -> dict[str, int | None] | None:
+    """The nearest-rank percentiles (partials.histogram_percentile) of a row's histograms added
+    bin by bin, from a query's text (queries.SIGNAL_HISTOGRAMS); None when not asked or a merged
+    row had no histogram (unknown).
+
+    Added here, not in SQL: an element-wise sum in SQL (UNNEST WITH ORDINALITY, then a group
+    by bin) multiplies the rows the engine aggregates by 131, while at a 1-minute granularity
+    each answer row merges one to three partial rows, so the partial histograms the API reads
+    are about as many as the merged ones SQL would return."""
+    if not asked or histograms is None:
+        return None
+    counts = np.array(histograms.replace(",", " ").split(), dtype=np.int64)
+    merged = counts.reshape(-1, SIGNAL_HIST_BINS).sum(axis=0)
+    return {percentile_key(p): partials.histogram_percentile(merged, p) for p in asked}
+
+
 def _range(window: TimeRange, granularity: Granularity | None) -> dict[str, Any]:
     return {
         "from_": window.start,
@@ -110,8 +166,11 @@ async def signal_strength(
     network_types: Sequence[str],
     by_network_type: bool,
     min_events: int,
+    min_devices: int = 0,
+    percentiles: Sequence[float] = (),
 ) -> dict[str, Any]:
-    """Avg/min/max signal and count per bucket × operator (× network type).
+    """Avg/min/max signal, its interval, percentiles, events and devices per bucket × operator
+    (× network type).
 
     A 24 h / 1m series has ~25k rows, so they are computed column-wise and encoded straight to
     JSON text (the same text `json.dumps` gives for the row dicts, without building them)."""
@@ -121,46 +180,86 @@ async def signal_strength(
         operators=operators,
         network_types=network_types,
         by_network_type=by_network_type,
+        histograms=bool(percentiles),
     )
     return {
         **_range(window, granularity),
-        "rows": await run(query, lambda columns: _signal_rows(columns, min_events=min_events)),
+        "rows": await run(
+            query,
+            lambda columns: _signal_rows(
+                columns, min_events=min_events, min_devices=min_devices, percentiles=percentiles
+            ),
+        ),
     }
 
 
-def _signal_rows(columns: Columns, *, min_events: int) -> EncodedJson:
+def _json_number(value: float | int | None) -> str:
+    """A number as json.dumps writes it (ints as ints, floats by float.__repr__), or null."""
+    return "null" if value is None else repr(value)
+
+
+def _signal_rows(
+    columns: Columns, *, min_events: int, min_devices: int, percentiles: Sequence[float]
+) -> EncodedJson:
     buckets = columns.get("bucket", [])
+    n = len(buckets)
     counts = list(map(int, columns.get("event_count", [])))
-    sums = map(int, columns.get("signal_sum", []))
-    network = columns.get("network_type") or [None] * len(buckets)
-    encoded = [
-        _SIGNAL_ROW % (bucket, operator, net, count, count, avg, low, high)
-        if count >= min_events
-        else _SIGNAL_ROW_SUPPRESSED % (bucket, operator, net, count, count)
-        for bucket, operator, net, count, avg, low, high in zip(
-            _json_texts(buckets, bucket_labels()),
-            _json_texts(columns.get("operator", [])),
-            _json_texts(network),
-            counts,
-            [total / count for total, count in zip(sums, counts, strict=True)],
-            map(int, columns.get("signal_min", [])),
-            map(int, columns.get("signal_max", [])),
-            strict=True,
+    network = columns.get("network_type") or [None] * n
+    encoded = []
+    for bucket, operator, net, count, total, low, high, squares, sketches, hists in zip(
+        _json_texts(buckets, bucket_labels()),
+        _json_texts(columns.get("operator", [])),
+        _json_texts(network),
+        counts,
+        map(int, columns.get("signal_sum", [])),
+        map(int, columns.get("signal_min", [])),
+        map(int, columns.get("signal_max", [])),
+        columns.get("signal_sq_sum") or [None] * n,
+        columns.get("devices_hll") or [None] * n,
+        columns.get("signal_hist") or [None] * n,
+        strict=True,
+    ):
+        devices = _devices(sketches)
+        head = (bucket, operator, net, count, count, *map(_json_number, devices))
+        withheld = suppression(
+            count, min_events=min_events, devices=devices[0], min_devices=min_devices
         )
-    ]
+        if withheld:
+            encoded.append(_SIGNAL_ROW_SUPPRESSED % (*head, withheld))
+            continue
+        interval = _mean_interval("x", count, total, None if squares is None else int(squares))
+        values = _percentiles(hists, percentiles)
+        encoded.append(
+            _SIGNAL_ROW
+            % (
+                *head,
+                repr(total / count),
+                _json_number(interval["x_ci_low"]),
+                _json_number(interval["x_ci_high"]),
+                low,
+                high,
+                "null" if values is None else json.dumps(values, separators=(",", ":")),
+            )
+        )
     return EncodedJson(f"[{','.join(encoded)}]")
 
 
 # One signal-strength row as `json.dumps(row, separators=(",", ":"))` writes it: the keys in
 # SignalStrengthRow order, %d/%r as json writes ints and floats (float.__repr__).
-_SIGNAL_ROW = (
+_SIGNAL_HEAD = (
     '{"bucket_start":%s,"operator":%s,"network_type":%s,"event_count":%d,"events":%d,'
-    '"suppressed":null,"avg_signal_dbm":%r,"min_signal_dbm":%d,"max_signal_dbm":%d}'
+    '"devices":%s,"devices_ci_low":%s,"devices_ci_high":%s,'
 )
-# ... and one with fewer than min_events events (stats.suppression's one reason here).
-_SIGNAL_ROW_SUPPRESSED = (
-    '{"bucket_start":%s,"operator":%s,"network_type":%s,"event_count":%d,"events":%d,'
-    '"suppressed":"min_events","avg_signal_dbm":null,"min_signal_dbm":null,"max_signal_dbm":null}'
+_SIGNAL_ROW = _SIGNAL_HEAD + (
+    '"suppressed":null,"avg_signal_dbm":%s,"avg_signal_dbm_ci_low":%s,'
+    '"avg_signal_dbm_ci_high":%s,"min_signal_dbm":%d,"max_signal_dbm":%d,'
+    '"signal_percentiles":%s}'
+)
+# ... and one withheld (stats.suppression's reason: too few events or devices).
+_SIGNAL_ROW_SUPPRESSED = _SIGNAL_HEAD + (
+    '"suppressed":"%s","avg_signal_dbm":null,"avg_signal_dbm_ci_low":null,'
+    '"avg_signal_dbm_ci_high":null,"min_signal_dbm":null,"max_signal_dbm":null,'
+    '"signal_percentiles":null}'
 )
 
 
@@ -171,33 +270,45 @@ async def gps_precision(
     *,
     providers: Sequence[str],
     min_events: int,
+    min_devices: int = 0,
 ) -> dict[str, Any]:
-    """Avg/min/max GPS precision and count per bucket × provider."""
+    """Avg/min/max GPS precision, its interval, events and devices per bucket × provider."""
     query = queries.gps_precision(window, granularity, providers=providers)
     return {
         **_range(window, granularity),
-        "rows": await run(query, lambda rows: _gps_rows(rows, min_events=min_events)),
+        "rows": await run(
+            query, lambda rows: _gps_rows(rows, min_events=min_events, min_devices=min_devices)
+        ),
     }
 
 
-def _gps_rows(rows: Rows, *, min_events: int) -> list[dict[str, Any]]:
+def _gps_rows(rows: Rows, *, min_events: int, min_devices: int) -> list[dict[str, Any]]:
     label = bucket_labels()
     result = []
     for r in rows:
         count = int(r["event_count"])
-        withheld = suppression(count, min_events=min_events)
+        devices = _devices(r["devices_hll"])
+        withheld = suppression(
+            count, min_events=min_events, devices=devices[0], min_devices=min_devices
+        )
         head = {
             "bucket_start": label(r["bucket"]),
             "provider": r["provider"],
             "event_count": count,
             "events": count,
+            **_device_fields(devices),
             "suppressed": withheld,
         }
         if withheld:
             values: dict[str, Any] = dict.fromkeys(_GPS_VALUES)
         else:
+            total = float(r["precision_sum"])
+            squares = r["precision_sq_sum"]
             values = {
-                "avg_precision_m": float(r["precision_sum"]) / count,
+                "avg_precision_m": total / count,
+                **_mean_interval(
+                    "avg_precision_m", count, total, None if squares is None else float(squares)
+                ),
                 "min_precision_m": float(r["precision_min"]),
                 "max_precision_m": float(r["precision_max"]),
                 "avg_satellites": _ratio(r["satellites_sum"], r["satellites_count"]),
@@ -206,7 +317,14 @@ def _gps_rows(rows: Rows, *, min_events: int) -> list[dict[str, Any]]:
     return result
 
 
-_GPS_VALUES = ("avg_precision_m", "min_precision_m", "max_precision_m", "avg_satellites")
+_GPS_VALUES = (
+    "avg_precision_m",
+    "avg_precision_m_ci_low",
+    "avg_precision_m_ci_high",
+    "min_precision_m",
+    "max_precision_m",
+    "avg_satellites",
+)
 
 
 async def status_counts(
@@ -229,13 +347,14 @@ def _status_rows(rows: Rows) -> EncodedJson:
     """Encoded straight to JSON text: with 1,000 postal codes a 48 h / 1m answer has ~200k rows,
     and a dict per row would hold several times the bytes of the text."""
     encoded = [
-        _STATUS_ROW % row
-        for row in zip(
+        _STATUS_ROW % (*row, *map(_json_number, _devices(sketches)))
+        for *row, sketches in zip(
             _json_texts([r["bucket"] for r in rows], bucket_labels()),
             _json_texts([r["postal_code"] for r in rows]),
             _json_texts([r["status"] for r in rows]),
             [int(r["event_count"]) for r in rows],
             [int(r["event_count"]) for r in rows],
+            [r["devices_hll"] for r in rows],
             strict=True,
         )
     ]
@@ -243,7 +362,10 @@ def _status_rows(rows: Rows) -> EncodedJson:
 
 
 # One status-counts row as json.dumps writes it (keys in StatusCountsRow order).
-_STATUS_ROW = '{"bucket_start":%s,"postal_code":%s,"status":%s,"event_count":%d,"events":%d}'
+_STATUS_ROW = (
+    '{"bucket_start":%s,"postal_code":%s,"status":%s,"event_count":%d,"events":%d,'
+    '"devices":%s,"devices_ci_low":%s,"devices_ci_high":%s}'
+)
 
 
 async def signal_quality(
@@ -253,25 +375,33 @@ async def signal_quality(
     operators: Sequence[str],
     network_types: Sequence[str],
     min_events: int,
+    min_devices: int = 0,
 ) -> dict[str, Any]:
     """Share of events per quality band per operator × network type over the range."""
     query = queries.signal_quality(window, operators=operators, network_types=network_types)
     return {
         **_range(window, None),
-        "rows": await run(query, lambda rows: _quality_rows(rows, min_events=min_events)),
+        "rows": await run(
+            query,
+            lambda rows: _quality_rows(rows, min_events=min_events, min_devices=min_devices),
+        ),
     }
 
 
-def _quality_rows(rows: Rows, *, min_events: int) -> list[dict[str, Any]]:
+def _quality_rows(rows: Rows, *, min_events: int, min_devices: int) -> list[dict[str, Any]]:
     result = []
     for r in rows:
         total = int(r["event_count"])
-        withheld = suppression(total, min_events=min_events)
+        devices = _devices(r["devices_hll"])
+        withheld = suppression(
+            total, min_events=min_events, devices=devices[0], min_devices=min_devices
+        )
         row: dict[str, Any] = {
             "operator": r["operator"],
             "network_type": r["network_type"],
             "event_count": total,
             "events": total,
+            **_device_fields(devices),
             "suppressed": withheld,
         }
         if withheld:
@@ -290,35 +420,69 @@ def _quality_rows(rows: Rows, *, min_events: int) -> list[dict[str, Any]]:
 
 
 async def coverage(
-    run: Runner, window: TimeRange, *, postal_codes: Sequence[str], min_events: int
+    run: Runner,
+    window: TimeRange,
+    *,
+    postal_codes: Sequence[str],
+    min_events: int,
+    min_devices: int = 0,
+    percentiles: Sequence[float] = (),
 ) -> dict[str, Any]:
-    """Per postal code: centroid, event count, avg signal, out-of-service share."""
-    query = queries.coverage(window, postal_codes=postal_codes)
+    """Per postal code: centroid, events, devices, avg signal with its interval and
+    percentiles, out-of-service share."""
+    query = queries.coverage(window, postal_codes=postal_codes, histograms=bool(percentiles))
     return {
         **_range(window, None),
-        "rows": await run(query, lambda rows: _coverage_rows(rows, min_events=min_events)),
+        "rows": await run(
+            query,
+            lambda rows: _coverage_rows(
+                rows, min_events=min_events, min_devices=min_devices, percentiles=percentiles
+            ),
+        ),
     }
 
 
-def _coverage_rows(rows: Rows, *, min_events: int) -> list[dict[str, Any]]:
+_COVERAGE_VALUES = (
+    "latitude",
+    "longitude",
+    "avg_signal_dbm",
+    "avg_signal_dbm_ci_low",
+    "avg_signal_dbm_ci_high",
+    "signal_percentiles",
+)
+
+
+def _coverage_rows(
+    rows: Rows, *, min_events: int, min_devices: int, percentiles: Sequence[float]
+) -> list[dict[str, Any]]:
     result = []
     for r in rows:
         count = int(r["event_count"])
-        withheld = suppression(count, min_events=min_events)
+        devices = _devices(r["devices_hll"])
+        withheld = suppression(
+            count, min_events=min_events, devices=devices[0], min_devices=min_devices
+        )
         row: dict[str, Any] = {
             "postal_code": r["postal_code"],
             "event_count": count,
             "events": count,
+            **_device_fields(devices),
             "suppressed": withheld,
         }
         if withheld:
-            row.update(dict.fromkeys(("latitude", "longitude", "avg_signal_dbm")))
+            row.update(dict.fromkeys(_COVERAGE_VALUES))
             row.update(_withheld("out_of_service_share"))
         else:
+            total = int(r["signal_sum"])
+            squares = r["signal_sq_sum"]
             row.update(
                 latitude=float(r["latitude_sum"]) / count,
                 longitude=float(r["longitude_sum"]) / count,
-                avg_signal_dbm=int(r["signal_sum"]) / count,
+                avg_signal_dbm=total / count,
+                **_mean_interval(
+                    "avg_signal_dbm", count, total, None if squares is None else int(squares)
+                ),
+                signal_percentiles=_percentiles(r.get("signal_hist"), percentiles),
                 **_share_fields("out_of_service_share", int(r["out_of_service_count"]), count),
             )
         result.append(row)
@@ -344,7 +508,7 @@ async def summary(
         "events_per_min": 0,
         "events": 0,
         "suppressed": None,
-        "avg_signal_dbm": None,
+        **_withheld("avg_signal_dbm"),
         **_withheld("out_of_service_share"),
         "freshness_s": None,
         "newest_batch_time": epoch_to_datetime(batch["newest_batch_time"]),
@@ -368,8 +532,15 @@ async def summary(
         freshness_s=(at - (start + dt.timedelta(minutes=1))).total_seconds(),
     )
     if not withheld:
+        squares = totals["signal_sq_sum"]
         result.update(
             avg_signal_dbm=_ratio(totals["signal_sum"], events),
+            **_mean_interval(
+                "avg_signal_dbm",
+                events,
+                int(totals["signal_sum"]),
+                None if squares is None else int(squares),
+            ),
             **_share_fields(
                 "out_of_service_share", int(totals["out_of_service_count"] or 0), coverage_events
             ),

@@ -11,8 +11,8 @@ from typing import Literal
 # The two-sided 95 % standard-normal quantile, Φ⁻¹(0.975).
 Z_95 = 1.959963984540054
 
-# Why a figure is withheld. `min_devices` joins it with the distinct-device sketches (#24).
-Suppression = Literal["min_events"]
+# Why a figure is withheld: too few events, or too few distinct devices (#24).
+Suppression = Literal["min_events", "min_devices"]
 
 # Fewer samples than this and a figure is withheld (`SIGNAL_API_MIN_EVENTS`). 20: the normal and
 # Wilson intervals are adequate from about n = 20 (Brown, Cai & DasGupta 2001, "Interval
@@ -21,6 +21,13 @@ Suppression = Literal["min_events"]
 # phone data for official statistics, 2019; UK ICO, Anonymisation code of practice, 2012), as
 # Ookla and Opensignal publish an area only above minimum sample counts.
 DEFAULT_MIN_EVENTS = 20
+
+# Fewer distinct devices than this (the HLL estimate, rounded) and a figure is withheld
+# (`SIGNAL_API_MIN_DEVICES`). 5: Ookla shows an area only with scans from several devices, and
+# disclosure guidance counts people, not records (UN Handbook on the use of mobile phone data
+# for official statistics, 2019; UK ICO Anonymisation code, 2012): many events from one or two
+# phones describe those phones.
+DEFAULT_MIN_DEVICES = 5
 
 
 def wilson_interval(successes: int, trials: int, *, z: float = Z_95) -> tuple[float, float]:
@@ -44,6 +51,34 @@ def wilson_interval(successes: int, trials: int, *, z: float = Z_95) -> tuple[fl
     return low, high
 
 
-def suppression(events: int, *, min_events: int) -> Suppression | None:
-    """Why a figure over `events` samples is withheld, or None when it is served."""
-    return "min_events" if events < min_events else None
+def normal_mean_interval(
+    count: int, total: float, squares: float, *, z: float = Z_95
+) -> tuple[float, float]:
+    """The normal 95 % interval (low, high) of a mean from its count, sum and sum of squares:
+    mean ± z·s/√n with the sample variance s² = (Σx² − (Σx)²/n) / (n − 1) (count ≥ 2).
+
+    Adequate at n ≥ 20 (the central limit theorem; min_events guarantees it for served rows).
+    Integer sums (signal dBm) are combined exactly before the one division, so no cancellation
+    loses digits; a variance that rounding pushes below 0 is 0."""
+    if count < 2:
+        raise ValueError(f"a sample variance needs at least 2 values, got {count}")
+    if isinstance(total, int) and isinstance(squares, int):
+        variance = (count * squares - total * total) / (count * (count - 1))
+    else:
+        variance = (squares - total * total / count) / (count - 1)
+    mean = total / count
+    half = z * math.sqrt(max(variance, 0.0) / count)
+    return mean - half, mean + half
+
+
+def suppression(
+    events: int, *, min_events: int, devices: int | None = None, min_devices: int = 0
+) -> Suppression | None:
+    """Why a figure over `events` samples from `devices` distinct devices is withheld, or None
+    when it is served. `devices` None (unknown: partials written before the sketches) cannot
+    be checked, so only min_events applies to it."""
+    if events < min_events:
+        return "min_events"
+    if devices is not None and devices < min_devices:
+        return "min_devices"
+    return None

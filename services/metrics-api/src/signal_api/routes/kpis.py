@@ -18,6 +18,7 @@ from signal_api.core.params import (
     POSTAL_CODE_MAX_LENGTH,
     Granularity,
     granularity_range,
+    percentiles,
     time_range,
 )
 from signal_api.deps import Context, client
@@ -40,6 +41,18 @@ MAX_AGGREGATE_RANGE_HOURS = 24 * 31
 # ... as the contract states it (query_params.with_settings adds it to `to`'s description).
 AGGREGATE_RANGE_DOC = {RANGE_LIMIT_EXTENSION: MAX_AGGREGATE_RANGE_HOURS}
 
+PercentilesParam = Annotated[
+    str | None,
+    Query(
+        description="Signal percentiles to serve per row as signal_percentiles, comma-separated, "
+        "each in (0, 100], at most 7 (e.g. 10,50,90): nearest rank over the merged histograms, "
+        "exact at any granularity.",
+        alias="percentiles",
+        max_length=64,
+        examples=["10,50,90"],
+    ),
+]
+
 router = APIRouter(
     prefix="/kpis",
     responses=ERROR_RESPONSES,
@@ -58,17 +71,20 @@ async def signal_strength(
     by_network_type: Annotated[
         bool, Query(description="Split each operator by network type.")
     ] = True,
+    percentiles_: PercentilesParam = None,
 ) -> Response:
-    """Average/min/max signal strength (dBm) and event count per operator per time bucket."""
+    """Average/min/max/percentile signal strength (dBm), events and devices per operator per
+    time bucket."""
     window = granularity_range(
         from_, to, granularity, now=ctx.now(), limits_hours=ctx.settings.range_limits_hours
     )
+    asked = percentiles(percentiles_)
     ops, nets = (
         ctx.filters("operator", operator, max_length=OPERATOR_MAX_LENGTH),
         ctx.filters("network_type", network_type),
     )
     return await ctx.cached(
-        ("signal_strength", window, granularity, ops, nets, by_network_type),
+        ("signal_strength", window, granularity, ops, nets, by_network_type, asked),
         lambda: service.signal_strength(
             ctx.run_columns,
             window,
@@ -77,6 +93,8 @@ async def signal_strength(
             network_types=nets,
             by_network_type=by_network_type,
             min_events=ctx.settings.min_events,
+            min_devices=ctx.settings.min_devices,
+            percentiles=asked,
         ),
     )
 
@@ -97,7 +115,12 @@ async def gps_precision(
     return await ctx.cached(
         ("gps_precision", window, granularity, providers),
         lambda: service.gps_precision(
-            ctx.run, window, granularity, providers=providers, min_events=ctx.settings.min_events
+            ctx.run,
+            window,
+            granularity,
+            providers=providers,
+            min_events=ctx.settings.min_events,
+            min_devices=ctx.settings.min_devices,
         ),
     )
 
@@ -155,5 +178,6 @@ async def signal_quality(
             operators=ops,
             network_types=nets,
             min_events=ctx.settings.min_events,
+            min_devices=ctx.settings.min_devices,
         ),
     )
