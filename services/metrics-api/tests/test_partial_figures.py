@@ -20,7 +20,10 @@ from fastapi.testclient import TestClient
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.app import create_app
+from signal_api.core import service
+from signal_api.core.params import percentile_key
 from signal_api.settings import ApiSettings
+from signal_common.partials import SIGNAL_HIST_BINS, histogram_percentile
 from signal_local.fixture_lake import kpi_partials, write_kpi_partials, write_table
 
 SECONDS = {"5m": 300, "1h": 3600, "1d": 86400}
@@ -113,6 +116,21 @@ def test_signal_strength_percentiles_intervals_and_devices_match_the_raw_events(
         assert row["avg_signal_dbm_ci_low"] == pytest.approx(low, abs=1e-9)
         assert row["avg_signal_dbm_ci_high"] == pytest.approx(high, abs=1e-9)
     assert late > 0  # the oracle covers windows folded from several batches' partials
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_served_rule_is_partials_histogram_percentile(seed: int) -> None:
+    """The API's one-cumsum percentiles agree with libs/common's histogram_percentile on random
+    histograms of several partial rows (sparse and dense, ranks landing on whole numbers)."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, 3, (3, SIGNAL_HIST_BINS)) * (rng.random((3, SIGNAL_HIST_BINS)) < 0.2)
+    rows[0, 5] += 1  # never empty
+    text = ",".join(" ".join(map(str, row)) for row in rows)
+    asked = (0.5, 1, 2.5, 10, 25, 33.333, 50, 75, 90, 99.9, 100)
+    merged = rows.sum(axis=0)
+    assert service._percentiles(text, asked) == {
+        percentile_key(p): histogram_percentile(merged, p) for p in asked
+    }
 
 
 def test_signal_strength_without_percentiles_serves_none(
