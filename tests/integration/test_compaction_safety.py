@@ -73,9 +73,14 @@ def lake(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
 @pytest.fixture
 def api(lake: tuple[Path, pd.DataFrame]) -> Iterator[TestClient]:
     root = f"file://{lake[0]}"
-    # min_events=1: every figure is compared with the oracle (suppression: metrics-api's tests)
+    # min_events=1, min_devices=1: every figure is compared with the oracle (suppression: metrics-api's tests)
     settings = ApiSettings(
-        engine="duckdb", lake_root=root, auth_enabled=False, cache_ttl_s=0, min_events=1
+        engine="duckdb",
+        lake_root=root,
+        auth_enabled=False,
+        cache_ttl_s=0,
+        min_events=1,
+        min_devices=1,
     )
     with TestClient(create_app(settings, DuckDBEngine(root))) as client:
         yield client

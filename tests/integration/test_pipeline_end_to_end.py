@@ -109,9 +109,13 @@ def pipeline(
 
 @pytest.fixture(scope="module")
 def api(pipeline: dict[str, Any]) -> Any:
-    # min_events=1: every figure is compared with the oracle (suppression: metrics-api's tests)
+    # min_events=1, min_devices=1: every figure is compared with the oracle (suppression: metrics-api's tests)
     settings = ApiSettings(
-        engine="duckdb", lake_root=pipeline["lake_root"], auth_enabled=False, min_events=1
+        engine="duckdb",
+        lake_root=pipeline["lake_root"],
+        auth_enabled=False,
+        min_events=1,
+        min_devices=1,
     )
     engine = DuckDBEngine(pipeline["lake_root"])
     with TestClient(create_app(settings, engine)) as client:
@@ -257,7 +261,8 @@ def uncached_api(pipeline: dict[str, Any]) -> Any:
         lake_root=pipeline["lake_root"],
         auth_enabled=False,
         cache_ttl_s=0,
-        min_events=1,  # as `api`: every figure against the oracle
+        min_events=1,
+        min_devices=1,  # as `api`: every figure against the oracle
     )
     with TestClient(create_app(settings, DuckDBEngine(pipeline["lake_root"]))) as client:
         yield client

@@ -248,7 +248,8 @@ def test_summary_interval(client: TestClient, events: pd.DataFrame, span: Any, i
 @pytest.mark.parametrize(
     ("value", "bad"),
     [("0", "0"), ("101", "101"), ("10,abc", "abc"), ("50,,90", ""), ("-5", "-5"),
-     ("1e2", "1e2"), ("nan", "nan")],
+     ("1e2", "1e2"), ("nan", "nan"), ("0000", "0000"), ("010", "010"), ("0.0", "0.0"),
+     ("10, 50", " 50"), ("12.3456", "12.3456")],
 )  # fmt: skip
 def test_a_bad_percentile_is_a_422_naming_it(client: TestClient, value: str, bad: str) -> None:
     for path in ("/v1/kpis/signal-strength", "/v1/coverage"):

@@ -233,7 +233,14 @@ def retry_after_seconds(wait_s: float) -> int:
 
 MAX_PERCENTILES = 7
 """Most percentiles one request may ask (p5/p10/p25/p50/p75/p90/p95, the issue's set)."""
-_PERCENTILE = re.compile(r"\d{1,3}(\.\d{1,3})?")
+_PERCENTILE_ITEM = (
+    r"(?:100(?:\.0{1,3})?|[1-9]\d?(?:\.\d{1,3})?|0\.(?:[1-9]\d{0,2}|0[1-9]\d?|00[1-9]))"
+)
+PERCENTILES_PATTERN = f"^{_PERCENTILE_ITEM}(?:,{_PERCENTILE_ITEM}){{0,{MAX_PERCENTILES - 1}}}$"
+"""What `percentiles=` accepts, exactly: 1 to MAX_PERCENTILES comma-separated numbers in
+(0, 100], at most 3 decimals, no leading zeros or spaces. The contract publishes this pattern and
+the server applies the same one, so the two are equally strict."""
+_PERCENTILE = re.compile(_PERCENTILE_ITEM)
 
 
 def percentiles(text: str | None) -> tuple[float, ...]:
@@ -241,21 +248,22 @@ def percentiles(text: str | None) -> tuple[float, ...]:
     order given, repeats dropped; () when absent. A 422 names the first bad value."""
     if text is None:
         return ()
-    values: list[float] = []
-    for item in text.split(","):
-        value = item.strip()
-        if not _PERCENTILE.fullmatch(value) or not 0 < float(value) <= 100:
+    items = text.split(",")
+    for item in items:
+        if not _PERCENTILE.fullmatch(item):
             raise InvalidParameterError(
                 "percentiles",
-                f"parameter 'percentiles': {value[:16]!r} is not a number in (0, 100] "
-                "(e.g. percentiles=10,50,90)",
+                f"parameter 'percentiles': {item[:16]!r} is not a number in (0, 100] with at "
+                "most 3 decimals (e.g. percentiles=10,50,90)",
             )
-        if float(value) not in values:
-            values.append(float(value))
-    if len(values) > MAX_PERCENTILES:
+    if len(items) > MAX_PERCENTILES:
         raise InvalidParameterError(
             "percentiles", f"parameter 'percentiles': at most {MAX_PERCENTILES} values"
         )
+    values: list[float] = []
+    for item in items:
+        if float(item) not in values:
+            values.append(float(item))
     return tuple(values)
 
 

@@ -15,6 +15,7 @@ from signal_api.core.models import (
 )
 from signal_api.core.params import (
     OPERATOR_MAX_LENGTH,
+    PERCENTILES_PATTERN,
     POSTAL_CODE_MAX_LENGTH,
     Granularity,
     granularity_range,
@@ -50,6 +51,7 @@ PercentilesParam = Annotated[
         alias="percentiles",
         max_length=64,
         examples=["10,50,90"],
+        json_schema_extra={"pattern": PERCENTILES_PATTERN},
     ),
 ]
 
