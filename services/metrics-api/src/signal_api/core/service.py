@@ -18,7 +18,12 @@ import numpy as np
 from signal_api.core import queries
 from signal_api.core.params import Granularity, TimeRange, floor_minute, percentile_key
 from signal_api.core.queries import Query
-from signal_api.core.stats import normal_mean_interval, suppression, wilson_interval
+from signal_api.core.stats import (
+    Suppression,
+    normal_mean_interval,
+    suppression,
+    wilson_interval,
+)
 from signal_common import partials
 from signal_common.partials import SIGNAL_HIST_BINS, SIGNAL_HIST_MIN
 from signal_common.quality import BAND_NAMES
@@ -116,6 +121,16 @@ def _devices(sketches: str | None) -> Devices:
     assert union is not None  # no blob is None
     low, high = partials.device_bounds(union, std_devs=2)
     return round(partials.device_estimate(union)), round(low), round(high)
+
+
+def _sample(
+    row: dict[str, Any], events: int, *, min_events: int, min_devices: int
+) -> tuple[Devices, Suppression | None]:
+    """A partial row's distinct devices and why it is withheld (None: served)."""
+    devices = _devices(row["devices_hll"])
+    return devices, suppression(
+        events, min_events=min_events, devices=devices[0], min_devices=min_devices
+    )
 
 
 def _device_fields(devices: Devices) -> dict[str, int | None]:
@@ -297,10 +312,7 @@ def _gps_rows(rows: Rows, *, min_events: int, min_devices: int) -> list[dict[str
     result = []
     for r in rows:
         count = int(r["event_count"])
-        devices = _devices(r["devices_hll"])
-        withheld = suppression(
-            count, min_events=min_events, devices=devices[0], min_devices=min_devices
-        )
+        devices, withheld = _sample(r, count, min_events=min_events, min_devices=min_devices)
         head = {
             "bucket_start": label(r["bucket"]),
             "provider": r["provider"],
@@ -402,10 +414,7 @@ def _quality_rows(rows: Rows, *, min_events: int, min_devices: int) -> list[dict
     result = []
     for r in rows:
         total = int(r["event_count"])
-        devices = _devices(r["devices_hll"])
-        withheld = suppression(
-            total, min_events=min_events, devices=devices[0], min_devices=min_devices
-        )
+        devices, withheld = _sample(r, total, min_events=min_events, min_devices=min_devices)
         row: dict[str, Any] = {
             "operator": r["operator"],
             "network_type": r["network_type"],
@@ -468,10 +477,7 @@ def _coverage_rows(
     result = []
     for r in rows:
         count = int(r["event_count"])
-        devices = _devices(r["devices_hll"])
-        withheld = suppression(
-            count, min_events=min_events, devices=devices[0], min_devices=min_devices
-        )
+        devices, withheld = _sample(r, count, min_events=min_events, min_devices=min_devices)
         row: dict[str, Any] = {
             "postal_code": r["postal_code"],
             "event_count": count,
