@@ -73,7 +73,8 @@ def lake(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
 @pytest.fixture
 def api(lake: tuple[Path, pd.DataFrame]) -> Iterator[TestClient]:
     root = f"file://{lake[0]}"
-    # min_events=1, min_devices=1: every figure is compared with the oracle (suppression: metrics-api's tests)
+    # min_events=1, min_devices=1: every figure is compared with the oracle
+    # (suppression is tested in metrics-api's own tests)
     settings = ApiSettings(
         engine="duckdb",
         lake_root=root,

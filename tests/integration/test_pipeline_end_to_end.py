@@ -109,7 +109,8 @@ def pipeline(
 
 @pytest.fixture(scope="module")
 def api(pipeline: dict[str, Any]) -> Any:
-    # min_events=1, min_devices=1: every figure is compared with the oracle (suppression: metrics-api's tests)
+    # min_events=1, min_devices=1: every figure is compared with the oracle
+    # (suppression is tested in metrics-api's own tests)
     settings = ApiSettings(
         engine="duckdb",
         lake_root=pipeline["lake_root"],
