@@ -62,6 +62,8 @@ def canned(path: str) -> dict[str, Any]:
                 ],
             }
         ],
+        "min_events": 20,
+        "min_devices": 5,
     }  # fmt: skip
     if path == "/v1/meta/bands":
         return bands_body()

@@ -393,7 +393,13 @@ def test_the_coverage_table_greys_a_withheld_code_and_shows_intervals() -> None:
     table = app.dataframe[0].value.set_index("postal_code")
     assert table.loc["47014", "out_of_service_ci"] == "76.3%–83.3%"
     assert table.loc["47001", "out_of_service_ci"] == "0.7%–1.5%"
-    assert table.loc["47100", "note"].startswith("withheld: 7 events, fewer than the API's minimum")
+    assert table.loc["47100", "note"] == (
+        "withheld: 7 events, fewer than the API's minimum of 20 events"  # from the answer's meta
+    )
     assert pd.isna(table.loc["47100", "out_of_service_share"])
-    assert any(c.value.startswith("Grey rows: the API withholds") for c in app.caption)
+    assert any(
+        c.value.startswith("Grey rows: the API withholds")
+        and "fewer than 20 events or 5 distinct devices" in c.value
+        for c in app.caption
+    )
     assert "(95 % interval 76.3%–83.3%)" in markdown(app)

@@ -435,9 +435,9 @@ def test_coverage_greys_withheld_rows_and_shows_the_interval() -> None:
     assert frame["colour"].iloc[1] == [160, 160, 160]
     assert list(frame["out_of_service_ci"]) == ["14.2%–40.2%", ""]
     assert frame["note"].iloc[0] == ""
+    # an answer without the thresholds in its meta (metrics-api before 0.8.0) names the setting
     assert frame["note"].iloc[1] == (
-        "withheld: 12 events, fewer than the API's minimum of events "
-        "(SIGNAL_API_MIN_EVENTS, 20 by default)"
+        "withheld: 12 events, fewer events than the API's minimum (SIGNAL_API_MIN_EVENTS)"
     )
     # the map draws only what has a centroid
     assert len(charts.coverage_deck(frame).layers[0].data) == 1
@@ -468,10 +468,10 @@ def test_quality_shares_and_tiles_of_withheld_rows() -> None:
             }
         ]
     }
-    frame = shaping.quality_shares(body)
+    frame = shaping.quality_shares({**body, "meta": {"min_events": 20, "min_devices": 5}})
     assert len(frame) == 4
     assert frame["share"].isna().all()
-    assert frame["note"].iloc[0].startswith("withheld: 3 events, fewer than")
+    assert frame["note"].iloc[0] == "withheld: 3 events, fewer than the API's minimum of 20 events"
     assert charts.quality_bars(frame).layout.annotations[0].text.startswith("no operator")
     summary = {
         "window_start": "2026-11-24T09:58:00Z",
@@ -512,7 +512,22 @@ def test_series_say_how_many_points_the_api_withheld() -> None:
     }
     frame = shaping.signal_series({"rows": [served, withheld]})
     assert shaping.withheld_caption(frame, what="points").startswith(
-        "1 of 2 points withheld by the API (fewer events than its minimum, 20 by default)"
+        "1 of 2 points withheld by the API (1 fewer events than the API's minimum "
+        "(SIGNAL_API_MIN_EVENTS)): gaps"
+    )
+    few_devices = {**withheld, "bucket_start": "2026-11-24T10:00:00Z", "suppressed": "min_devices"}
+    frame = shaping.signal_series({"rows": [served, withheld, few_devices]})
+    meta = {"min_events": 30, "min_devices": 4}  # the thresholds the answer says it applied
+    assert shaping.withheld_caption(frame, what="points", meta=meta).startswith(
+        "2 of 3 points withheld by the API (1 fewer than the API's minimum of 4 distinct devices; "
+        "1 fewer than the API's minimum of 30 events): gaps"
+    )
+    assert shaping.withheld_note("min_devices", 50, meta) == (
+        "withheld: 50 events, fewer than the API's minimum of 4 distinct devices"
+    )
+    assert shaping.withheld_rule(meta) == "fewer than 30 events or 4 distinct devices"
+    assert shaping.withheld_rule(None) == (
+        "fewer events or distinct devices than the API's minimums"
     )
     assert shaping.withheld_caption(shaping.signal_series({"rows": [served]}), what="x") == ""
     assert pd.isna(charts.signal_by_operator(frame).data[0].y[1])  # a gap, not a zero

@@ -334,6 +334,9 @@ def test_min_devices_comes_from_the_environment(
         )
         assert (row["devices"], row["suppressed"]) == (3, None)
         assert row["avg_signal_dbm"] is not None
+        # the answer publishes the thresholds it applied, so a reader can say why a row is withheld
+        meta = _get(client, "/v1/coverage", **{"from": iso(start)}, to=iso(end))["meta"]
+        assert (meta["min_events"], meta["min_devices"]) == (MIN_EVENTS, 3)
 
 
 @pytest.fixture(scope="module")

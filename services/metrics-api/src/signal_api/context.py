@@ -240,6 +240,8 @@ class ApiContext:
                     "watermark": state.watermark,
                     "newest_batch_time": state.newest_batch_time,
                     "queries": [query_meta(query) for query in ran],
+                    "min_events": self.settings.min_events,
+                    "min_devices": self.settings.min_devices,
                 }
                 return await anyio.to_thread.run_sync(Rendered.encode, payload, meta)
 

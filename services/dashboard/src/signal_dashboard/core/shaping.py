@@ -33,18 +33,39 @@ OUT_OF_SERVICE = "OUT_OF_SERVICE"
 # A row the API withholds (`"suppressed"`, issue 24) is drawn grey and says why.
 WITHHELD_BAND = "withheld"
 WITHHELD_COLOUR = (160, 160, 160)
+# What each reason means; the thresholds are the ones the answer's `meta` says the API applied
+# (metrics-api 0.8.0+), else named by their setting.
 _WITHHELD_WHY = {
-    # the API's default min_events; the API does not publish its setting, so the text says so
-    "min_events": "fewer than the API's minimum of events (SIGNAL_API_MIN_EVENTS, 20 by default)",
+    "min_events": ("events", "min_events", "SIGNAL_API_MIN_EVENTS"),
+    "min_devices": ("distinct devices", "min_devices", "SIGNAL_API_MIN_DEVICES"),
 }
 
 
-def withheld_note(reason: str | None, events: int) -> str:
+def withheld_why(reason: str, meta: Mapping[str, Any] | None = None) -> str:
+    """Why the API withholds a row for `reason`, with its threshold when `meta` publishes it."""
+    if reason not in _WITHHELD_WHY:
+        return reason
+    what, field, setting = _WITHHELD_WHY[reason]
+    threshold = (meta or {}).get(field)
+    if threshold:
+        return f"fewer than the API's minimum of {int(threshold):,} {what}"
+    return f"fewer {what} than the API's minimum ({setting})"
+
+
+def withheld_rule(meta: Mapping[str, Any] | None) -> str:
+    """Both withholding thresholds in words: "fewer than 20 events or 5 distinct devices"."""
+    meta = meta or {}
+    events, devices = meta.get("min_events"), meta.get("min_devices")
+    if events and devices:
+        return f"fewer than {int(events):,} events or {int(devices):,} distinct devices"
+    return "fewer events or distinct devices than the API's minimums"
+
+
+def withheld_note(reason: str | None, events: int, meta: Mapping[str, Any] | None = None) -> str:
     """Why the API withheld a row's figures, in words ("" when it served them)."""
     if not reason:
         return ""
-    why = _WITHHELD_WHY.get(reason, reason)
-    return f"withheld: {events:,} events, {why}"
+    return f"withheld: {events:,} events, {withheld_why(reason, meta)}"
 
 
 def interval_text(low: float | None, high: float | None) -> str:
@@ -135,7 +156,9 @@ def overview_tiles(
     interval = interval_text(
         summary.get("out_of_service_share_ci_low"), summary.get("out_of_service_share_ci_high")
     )
-    withheld = withheld_note(summary.get("suppressed"), int(summary.get("events") or 0))
+    withheld = withheld_note(
+        summary.get("suppressed"), int(summary.get("events") or 0), summary.get("meta")
+    )
     tiles.append(
         Tile(
             "Out of service",
@@ -208,17 +231,22 @@ def gps_series(body: Mapping[str, Any]) -> pd.DataFrame:
     return frame.sort_values(["bucket_start", "provider"], kind="stable").reset_index(drop=True)
 
 
-def withheld_caption(frame: pd.DataFrame, *, what: str) -> str:
-    """How many of a series' points the API withheld (too few events), or "" when none."""
+def withheld_caption(
+    frame: pd.DataFrame, *, what: str, meta: Mapping[str, Any] | None = None
+) -> str:
+    """How many of a series' points the API withheld and why, or "" when none."""
     if "suppressed" not in frame.columns or frame.empty:
         return ""
-    withheld = int(frame["suppressed"].notna().sum())
-    if not withheld:
+    reasons = frame["suppressed"].dropna()
+    if reasons.empty:
         return ""
+    why = "; ".join(
+        f"{count:,} {withheld_why(str(reason), meta)}"
+        for reason, count in reasons.value_counts(sort=False).sort_index().items()
+    )
     return (
-        f"{withheld:,} of {len(frame):,} {what} withheld by the API (fewer events than its "
-        "minimum, 20 by default): gaps in the lines. A coarser granularity has more events "
-        "per point."
+        f"{len(reasons):,} of {len(frame):,} {what} withheld by the API ({why}): gaps in the "
+        "lines. A coarser granularity has more events per point."
     )
 
 
@@ -283,7 +311,9 @@ def quality_shares(body: Mapping[str, Any]) -> pd.DataFrame:
                     "share": shares.get(band),
                     "share_ci_low": lows.get(band),
                     "share_ci_high": highs.get(band),
-                    "note": withheld_note(row.get("suppressed"), int(row.get("events") or 0)),
+                    "note": withheld_note(
+                        row.get("suppressed"), int(row.get("events") or 0), body.get("meta")
+                    ),
                 }
             )
     frame = pd.DataFrame(
@@ -346,7 +376,7 @@ def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> 
         )
     ]
     frame["note"] = [
-        withheld_note(reason if isinstance(reason, str) else None, int(events))
+        withheld_note(reason if isinstance(reason, str) else None, int(events), body.get("meta"))
         for reason, events in zip(frame["suppressed"], frame["event_count"], strict=True)
     ]
     return frame.sort_values(

@@ -78,10 +78,10 @@ def render(ctx: context.Context) -> None:
                 },
             )
             if (frame["note"] != "").any():
+                rule = shaping.withheld_rule(coverage.body.get("meta"))
                 st.caption(
                     "Grey rows: the API withholds a postal code's figures, centroid included, "
-                    "when it has fewer events than its minimum (20 by default); they are not "
-                    "on the map."
+                    f"when they stand on {rule}; they are not on the map."
                 )
             st.plotly_chart(charts.out_of_service_bars(frame), key="chart-oos")
             st.caption(

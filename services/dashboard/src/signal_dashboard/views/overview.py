@@ -68,7 +68,9 @@ def render(ctx: context.Context) -> None:
             st.subheader("Average signal by operator")
             frame = shaping.signal_series(signal.body)
             st.plotly_chart(charts.signal_by_operator(frame), key="chart-signal")
-            if note := shaping.withheld_caption(frame, what="operator × bucket points"):
+            if note := shaping.withheld_caption(
+                frame, what="operator × bucket points", meta=signal.body.get("meta")
+            ):
                 st.caption(note)
             panels.footer(frame, signal, base_url=client.base_url,
                           filename="signal_by_operator.csv", key="signal")  # fmt: skip
@@ -77,7 +79,9 @@ def render(ctx: context.Context) -> None:
             st.subheader("GPS precision by provider")
             frame = shaping.gps_series(gps.body)
             st.plotly_chart(charts.gps_by_provider(frame), key="chart-gps")
-            if note := shaping.withheld_caption(frame, what="provider × bucket points"):
+            if note := shaping.withheld_caption(
+                frame, what="provider × bucket points", meta=gps.body.get("meta")
+            ):
                 st.caption(note)
             panels.footer(frame, gps, base_url=client.base_url,
                           filename="gps_precision.csv", key="gps")  # fmt: skip

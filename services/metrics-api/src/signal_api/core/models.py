@@ -59,6 +59,17 @@ class Meta(BaseModel):
     queries: list[QueryRun] = Field(
         default_factory=list, description="The data queries the answer ran, in order."
     )
+    min_events: int | None = Field(
+        None,
+        description="The withholding threshold the API applies to KPI rows: a row with fewer "
+        'events is marked "suppressed": "min_events" (SIGNAL_API_MIN_EVENTS). Published so a '
+        "reader can say why a row is withheld.",
+    )
+    min_devices: int | None = Field(
+        None,
+        description="The distinct devices a KPI row needs to be served; fewer is "
+        '"suppressed": "min_devices" (SIGNAL_API_MIN_DEVICES).',
+    )
 
 
 # Issue 24: every KPI row carries the sample size behind it and says when its figures are withheld.
