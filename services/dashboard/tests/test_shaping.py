@@ -235,7 +235,10 @@ def test_csv_has_iso_times_and_every_row() -> None:
                     "operator": "O",
                     "network_type": None,
                     "event_count": 5,
+                    "devices": 4,
                     "avg_signal_dbm": -90.5,
+                    "avg_signal_dbm_ci_low": -93.25,
+                    "avg_signal_dbm_ci_high": -87.75,
                     "min_signal_dbm": -100,
                     "max_signal_dbm": -80,
                 }
@@ -244,9 +247,9 @@ def test_csv_has_iso_times_and_every_row() -> None:
     )
     text = shaping.csv_bytes(frame).decode()
     assert text.splitlines() == [
-        "bucket_start,operator,network_type,event_count,avg_signal_dbm,min_signal_dbm,max_signal_dbm,"
-        "suppressed",
-        "2026-11-24T09:00:00Z,O,,5,-90.5,-100,-80,",
+        "bucket_start,operator,network_type,event_count,devices,avg_signal_dbm,"
+        "avg_signal_dbm_ci_low,avg_signal_dbm_ci_high,min_signal_dbm,max_signal_dbm,suppressed",
+        "2026-11-24T09:00:00Z,O,,5,4,-90.5,-93.25,-87.75,-100,-80,",
     ]
 
 
@@ -265,8 +268,40 @@ def test_charts_draw_one_trace_per_operator() -> None:
         for op in ("A", "B")
     ]
     figure = charts.signal_by_operator(shaping.signal_series({"rows": rows}))
-    assert sorted(trace.name for trace in figure.data) == ["A", "B"]
+    assert sorted(trace.name for trace in figure.data) == ["A", "B"]  # no interval: no band
     assert all(len(trace.x) == 3 for trace in figure.data)
+
+
+def test_average_lines_carry_their_95_percent_interval_as_a_band() -> None:
+    rows = [
+        {
+            "bucket_start": f"2026-11-24T09:0{m}:00Z",
+            "provider": op,
+            "event_count": 30,
+            "devices": 12,
+            "avg_precision_m": 10.0 + m,
+            "avg_precision_m_ci_low": 9.0 + m if m != 1 else None,  # minute 1 withheld
+            "avg_precision_m_ci_high": 11.5 + m if m != 1 else None,
+            "suppressed": "min_devices" if m == 1 else None,
+        }
+        for m in range(3)
+        for op in ("gps", "network")
+    ]
+    figure = charts.gps_by_provider(shaping.gps_series({"rows": rows}))
+    lines = {t.name: t for t in figure.data if t.fill is None and t.name in ("gps", "network")}
+    bands = {t.name: t for t in figure.data if t.fill == "tonexty"}
+    assert sorted(bands) == ["gps 95 % interval", "network 95 % interval"]
+    for provider, line in lines.items():
+        band = bands[f"{provider} 95 % interval"]
+        low = next(t for t in figure.data if t.name == f"{provider} 95 % low")
+        assert list(low.y[::2]) == [9.0, 11.0]
+        assert pd.isna(low.y[1])  # a gap where the point is withheld
+        assert list(band.y[::2]) == [11.5, 13.5]
+        assert pd.isna(band.y[1])
+        assert band.legendgroup == line.legendgroup
+        assert not band.showlegend
+        assert band.fillcolor.startswith("rgba(")
+        assert band.fillcolor.endswith(",0.18)")
 
 
 def test_format_age() -> None:

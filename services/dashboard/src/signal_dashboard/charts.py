@@ -46,8 +46,48 @@ def _empty(message: str) -> go.Figure:
     return fig
 
 
+def _translucent(colour: str, alpha: float = 0.18) -> str:
+    """A plotly colour ("#rrggbb" or "rgb(r,g,b)") as rgba with `alpha`."""
+    if colour.startswith("#") and len(colour) == 7:
+        r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    else:
+        r, g, b = (int(float(v)) for v in colour[colour.index("(") + 1 : -1].split(",")[:3])
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _interval_bands(fig: go.Figure, frame: pd.DataFrame, *, by: str, value: str) -> go.Figure:
+    """Add, per line of `fig` (one per `by`), its 95 % interval as a translucent band between
+    `<value>_ci_low` and `<value>_ci_high`, in the line's colour and legend group. Withheld
+    points have no interval: the band has a gap there, as the line has."""
+    low, high = f"{value}_ci_low", f"{value}_ci_high"
+    if low not in frame.columns or frame[[low, high]].isna().all().all():
+        return fig
+    for line in list(fig.data):
+        part = frame[frame[by] == line.name]
+        colour = _translucent(line.line.color)
+        common = {
+            "x": part["bucket_start"],
+            "mode": "lines",
+            "line": {"width": 0},
+            "legendgroup": line.legendgroup,
+            "showlegend": False,
+            "hoverinfo": "skip",
+        }
+        fig.add_trace(go.Scatter(y=part[low], name=f"{line.name} 95 % low", **common))
+        fig.add_trace(
+            go.Scatter(
+                y=part[high],
+                name=f"{line.name} 95 % interval",
+                fill="tonexty",
+                fillcolor=colour,
+                **common,
+            )
+        )
+    return fig
+
+
 def signal_by_operator(frame: pd.DataFrame) -> go.Figure:
-    """A line per operator: average signal (dBm) per bucket."""
+    """A line per operator: average signal (dBm) per bucket, with its 95 % interval as a band."""
     if frame.empty:
         return _empty("no signal data in this range")
     fig = px.line(
@@ -56,13 +96,22 @@ def signal_by_operator(frame: pd.DataFrame) -> go.Figure:
         y="avg_signal_dbm",
         color="operator",
         markers=len(frame["bucket_start"].unique()) < 30,
-        hover_data={"event_count": True, "min_signal_dbm": True, "max_signal_dbm": True},
+        hover_data={
+            "event_count": True,
+            "devices": True,
+            "avg_signal_dbm_ci_low": ":.2f",
+            "avg_signal_dbm_ci_high": ":.2f",
+            "min_signal_dbm": True,
+            "max_signal_dbm": True,
+        },
     )
-    return _layout(fig, y_title="avg signal (dBm)")
+    _interval_bands(fig, frame, by="operator", value="avg_signal_dbm")
+    return _layout(fig, y_title="avg signal (dBm, 95 % band)")
 
 
 def gps_by_provider(frame: pd.DataFrame) -> go.Figure:
-    """A line per location provider: average GPS precision (m) per bucket."""
+    """A line per location provider: average GPS precision (m) per bucket, with its 95 %
+    interval as a band."""
     if frame.empty:
         return _empty("no GPS data in this range")
     fig = px.line(
@@ -71,9 +120,16 @@ def gps_by_provider(frame: pd.DataFrame) -> go.Figure:
         y="avg_precision_m",
         color="provider",
         markers=len(frame["bucket_start"].unique()) < 30,
-        hover_data={"event_count": True, "avg_satellites": True},
+        hover_data={
+            "event_count": True,
+            "devices": True,
+            "avg_precision_m_ci_low": ":.2f",
+            "avg_precision_m_ci_high": ":.2f",
+            "avg_satellites": True,
+        },
     )
-    return _layout(fig, y_title="avg precision (m)")
+    _interval_bands(fig, frame, by="provider", value="avg_precision_m")
+    return _layout(fig, y_title="avg precision (m, 95 % band)")
 
 
 def status_stacks(frame: pd.DataFrame) -> go.Figure:
