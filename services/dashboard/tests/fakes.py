@@ -179,6 +179,8 @@ def canned(path: str) -> dict[str, Any]:
                 "out_of_service_share_ci_low": 0.7627,
                 "out_of_service_share_ci_high": 0.8327,
                 "events": 500,
+                "devices": 61,
+                "signal_percentiles": {"p10": -141, "p50": -131},
                 "suppressed": None,
             },
             {
@@ -191,6 +193,8 @@ def canned(path: str) -> dict[str, Any]:
                 "out_of_service_share_ci_low": 0.0065,
                 "out_of_service_share_ci_high": 0.0154,
                 "events": 2000,
+                "devices": 240,
+                "signal_percentiles": {"p10": -101, "p50": -85},
                 "suppressed": None,
             },
             withheld_coverage_row("47100", 7),
@@ -392,8 +396,10 @@ class FakeClient:
         params += [("network_type", n) for n in network_types]
         return self._get("/v1/kpis/signal-quality", params)
 
-    def coverage(self, start, end, *, postal_codes=()) -> ApiResponse:  # type: ignore[no-untyped-def]
+    def coverage(self, start, end, *, postal_codes=(), percentiles=()) -> ApiResponse:  # type: ignore[no-untyped-def]
         params = [*self._window(start, end), *[("postal_code", p) for p in postal_codes]]
+        if percentiles:
+            params.append(("percentiles", ",".join(str(p) for p in percentiles)))
         return self._get("/v1/coverage", params)
 
     def bands(self) -> ApiResponse:

@@ -387,12 +387,19 @@ def test_alerts_page_warns_when_the_evaluator_is_stale() -> None:
 
 
 def test_the_coverage_table_greys_a_withheld_code_and_shows_intervals() -> None:
-    app, _ = start()
+    app, fake = start()
     app.switch_page("views/coverage.py").run()
     assert not app.exception
     table = app.dataframe[0].value.set_index("postal_code")
     assert table.loc["47014", "out_of_service_ci"] == "76.3%–83.3%"
     assert table.loc["47001", "out_of_service_ci"] == "0.7%–1.5%"
+    # the page asks for the median and p10 and shows them beside the devices behind each code
+    assert requests_to(fake, "/v1/coverage")[-1]["percentiles"] == ["10,50"]
+    assert list(table.loc["47014", ["signal_p50", "signal_p10", "devices"]]) == [-131, -141, 61]
+    assert pd.isna(table.loc["47100", "signal_p50"])
+    assert "average -130.0 dBm (median -131, p10 -141 dBm) over 500 events from 61 devices" in (
+        markdown(app)
+    )
     assert table.loc["47100", "note"] == (
         "withheld: 7 events, fewer than the API's minimum of 20 events"  # from the answer's meta
     )

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from dashboard_support import API_KEY, evaluate_alerts_once
@@ -154,6 +155,15 @@ def test_typed_routes_against_the_real_api(api: ManagedProcess, events: pd.DataF
         assert row["avg_signal_dbm"] == pytest.approx(expected["mean"], abs=1e-9)
     coverage = client.coverage(start, end, postal_codes=("47014",)).body["rows"]
     assert [r["event_count"] for r in coverage] == [int((events["postal_code"] == "47014").sum())]
+    assert coverage[0]["signal_percentiles"] is None  # not asked
+    (row,) = client.coverage(start, end, postal_codes=("47014",), percentiles=(10, 50)).body["rows"]
+    # nearest rank over the raw events: the smallest value with at least p % of samples at or below
+    signal = np.sort(events.loc[events["postal_code"] == "47014", "signal_dbm"].to_numpy())
+    assert row["suppressed"] is None
+    assert row["signal_percentiles"] == {
+        f"p{p}": int(signal[-(-p * len(signal) // 100) - 1])
+        for p in (10, 50)  # integer ceil
+    }
     with pytest.raises(ApiError, match="granularity"):
         client.signal_strength(start, end, "2m")
     unauthorised = ApiClient(api.url, api_key="wrong")

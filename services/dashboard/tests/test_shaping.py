@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 
 import fakes
 import pandas as pd
@@ -566,3 +567,29 @@ def test_series_say_how_many_points_the_api_withheld() -> None:
     )
     assert shaping.withheld_caption(shaping.signal_series({"rows": [served]}), what="x") == ""
     assert pd.isna(charts.signal_by_operator(frame).data[0].y[1])  # a gap, not a zero
+
+
+def test_the_worst_code_line_leaves_out_what_the_answer_does_not_have() -> None:
+    row = {
+        "postal_code": "47014", "out_of_service_share": 0.8, "out_of_service_ci": "76.3%–83.3%",
+        "avg_signal_dbm": -130.04, "signal_p50": -131.0, "signal_p10": -141.0,
+        "event_count": 500, "devices": 61.0,
+    }  # fmt: skip
+    assert shaping.worst_code_line(row) == (
+        "Worst: **47014**, 80.0% out of service (95 % interval 76.3%–83.3%), average -130.0 dBm "
+        "(median -131, p10 -141 dBm) over 500 events from 61 devices."
+    )
+    unknown = {**row, "signal_p50": math.nan, "signal_p10": math.nan, "devices": None}
+    assert shaping.worst_code_line(unknown).endswith("average -130.0 dBm over 500 events.")
+
+
+def test_the_coverage_table_reads_the_asked_percentiles() -> None:
+    served = {
+        "postal_code": "1", "event_count": 40, "events": 40, "devices": 12, "suppressed": None,
+        "latitude": 41.6, "longitude": -4.7, "avg_signal_dbm": -95.0,
+        "out_of_service_share": 0.25, "signal_percentiles": {"p10": -110, "p50": -94},
+    }  # fmt: skip
+    frame = shaping.coverage_table({"rows": [served, fakes.withheld_coverage_row("2", 12)]})
+    assert list(frame["signal_p50"].iloc[:1]) == [-94.0]
+    assert list(frame["signal_p10"].iloc[:1]) == [-110.0]
+    assert frame[["signal_p50", "signal_p10", "devices"]].iloc[1].isna().all()

@@ -240,10 +240,18 @@ class ApiClient:
         return self.get(ApiRequest("/v1/kpis/signal-quality", tuple(params)))
 
     def coverage(
-        self, start: dt.datetime, end: dt.datetime, *, postal_codes: Iterable[str] = ()
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        postal_codes: Iterable[str] = (),
+        percentiles: Iterable[int] = (),
     ) -> ApiResponse:
-        """Per postal code: centroid, events, avg signal, out-of-service share."""
+        """Per postal code: centroid, events, devices, avg signal, out-of-service share, and the
+        exact signal `percentiles` asked (nearest rank)."""
         params = [*_window(start, end), *_repeat("postal_code", postal_codes)]
+        if asked := ",".join(str(p) for p in percentiles):
+            params.append(("percentiles", asked))
         return self.get(ApiRequest("/v1/coverage", tuple(params)))
 
     def bands(self) -> ApiResponse:

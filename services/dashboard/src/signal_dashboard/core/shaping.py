@@ -345,9 +345,15 @@ def operators_of(*bodies: Mapping[str, Any] | None) -> list[str]:
     return sorted(names)
 
 
+COVERAGE_PERCENTILES = (10, 50)
+"""The signal percentiles the Coverage page asks for: the median (Ookla's headline figure) and
+p10 (the weak tail an engineer looks at first)."""
+
+
 def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> pd.DataFrame:
     """`/v1/coverage` rows with each code's signal band, map colour and point radius, the
-    out-of-service share's 95 % interval as text, and why a row is withheld (`note`).
+    out-of-service share's 95 % interval as text, its signal percentiles (`signal_p10`,
+    `signal_p50`), and why a row is withheld (`note`).
 
     Ordered worst first: highest out-of-service share, then weakest average signal; rows the
     API withheld (too few events: no share, no centroid) last.
@@ -363,9 +369,18 @@ def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> 
             "out_of_service_share",
             "out_of_service_share_ci_low",
             "out_of_service_share_ci_high",
+            "devices",
+            "signal_percentiles",
             "suppressed",
         ],
     )
+    # the exact percentiles the page asked (COVERAGE_PERCENTILES); null where withheld or unknown
+    for p in COVERAGE_PERCENTILES:
+        frame[f"signal_p{p}"] = [
+            float(found[f"p{p}"]) if isinstance(found, Mapping) and f"p{p}" in found else math.nan
+            for found in frame["signal_percentiles"]
+        ]
+    frame = frame.drop(columns=["signal_percentiles"])
     withheld = frame["suppressed"].notna()
     frame["band"] = [
         WITHHELD_BAND if w else bands.band(v)
@@ -390,6 +405,24 @@ def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> 
         ascending=[False, True, True],
         na_position="last",
     ).reset_index(drop=True)
+
+
+def worst_code_line(row: Mapping[str, Any]) -> str:
+    """The Coverage page's one line on its worst served postal code (a `coverage_table` row);
+    a figure the answer does not have (devices or percentiles unknown) is left out."""
+    signal = f"average {row['avg_signal_dbm']:.1f} dBm"
+    named = (("median", "signal_p50"), ("p10", "signal_p10"))
+    tail = [f"{name} {row[col]:.0f}" for name, col in named if not pd.isna(row.get(col))]
+    if tail:
+        signal += f" ({', '.join(tail)} dBm)"
+    devices = row.get("devices")
+    sample = f"{int(row['event_count']):,} events"
+    if devices is not None and not pd.isna(devices):
+        sample += f" from {int(devices):,} devices"
+    return (
+        f"Worst: **{row['postal_code']}**, {row['out_of_service_share']:.1%} out of service "
+        f"(95 % interval {row['out_of_service_ci']}), {signal} over {sample}."
+    )
 
 
 def grey_withheld(frame: pd.DataFrame) -> Any:

@@ -55,7 +55,12 @@ class Client(Protocol):
         network_types: tuple[str, ...] = (),
     ) -> ApiResponse: ...
     def coverage(
-        self, start: dt.datetime, end: dt.datetime, *, postal_codes: tuple[str, ...] = ()
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        postal_codes: tuple[str, ...] = (),
+        percentiles: tuple[int, ...] = (),
     ) -> ApiResponse: ...
     def bands(self) -> ApiResponse: ...
     def alerts_active(self, *, postal_codes: tuple[str, ...] = ()) -> ApiResponse: ...

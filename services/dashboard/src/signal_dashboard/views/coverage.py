@@ -22,7 +22,12 @@ def render(ctx: context.Context) -> None:
         run = panels.PanelRun()
         coverage = run.fetch(
             "coverage",
-            lambda: client.coverage(start, end, postal_codes=ctx.filters.postal_codes),
+            lambda: client.coverage(
+                start,
+                end,
+                postal_codes=ctx.filters.postal_codes,
+                percentiles=shaping.COVERAGE_PERCENTILES,
+            ),
         )
         definition = run.bands(client.bands)
         run.banner(now=dt.datetime.now(dt.UTC))
@@ -46,18 +51,12 @@ def render(ctx: context.Context) -> None:
             st.subheader("Worst postal codes")
             served = frame[frame["note"] == ""]
             if not served.empty:
-                worst = served.iloc[0]
-                st.markdown(
-                    f"Worst: **{worst['postal_code']}**, "
-                    f"{worst['out_of_service_share']:.1%} out of service "
-                    f"(95 % interval {worst['out_of_service_ci']}), "
-                    f"average {worst['avg_signal_dbm']:.1f} dBm over "
-                    f"{worst['event_count']:,} events."
-                )
+                st.markdown(shaping.worst_code_line(served.iloc[0]))
             table = frame[
                 [
                     "postal_code", "out_of_service_share", "out_of_service_ci",
-                    "avg_signal_dbm", "event_count", "band", "note",
+                    "avg_signal_dbm", "signal_p50", "signal_p10", "event_count", "devices",
+                    "band", "note",
                 ]
             ]  # fmt: skip
             st.dataframe(
@@ -73,7 +72,10 @@ def render(ctx: context.Context) -> None:
                     "avg_signal_dbm": st.column_config.NumberColumn(
                         "avg signal (dBm)", format="%.1f"
                     ),
+                    "signal_p50": st.column_config.NumberColumn("median signal (dBm)", format="%d"),
+                    "signal_p10": st.column_config.NumberColumn("p10 signal (dBm)", format="%d"),
                     "event_count": st.column_config.NumberColumn("events", format="%d"),
+                    "devices": st.column_config.NumberColumn("devices (±3.25 %)", format="%d"),
                     "note": "withheld",
                 },
             )
