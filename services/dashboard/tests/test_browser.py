@@ -105,6 +105,9 @@ def test_alerts_page_lists_the_outage(
     page.goto(dashboard.url + "/alerts")
     page.wait_for_selector("[data-testid=stDataFrame]", timeout=60_000)
     page.wait_for_function(f"document.body.innerText.includes('{TROUBLE_CODE}')", timeout=30_000)
+    # the page streams in: TROUBLE_CODE shows first in the selected area's request caption, so
+    # wait for the rule's name too (CI once read the body between the two)
+    page.wait_for_function("document.body.innerText.includes('out_of_service')", timeout=30_000)
     body = page.inner_text("body")
     assert "out_of_service" in body  # the evaluator's rule, firing
     assert "Evaluator's newest cycle" in body
