@@ -188,7 +188,7 @@ def test_pipeline_counts_equal_the_ground_truth(pipeline: dict[str, Any], api: A
 def test_the_catalog_knows_every_table_and_partition(pipeline: dict[str, Any]) -> None:
     glue = boto3.client("glue", endpoint_url=pipeline["moto"], region_name="us-east-1")
     tables = {t["Name"] for t in glue.get_tables(DatabaseName="integration_db")["TableList"]}
-    views = {f"{t.name}_per_minute" for t in KPI_TABLES}
+    views = {f"{t.name}_per_{t.window_unit}" for t in KPI_TABLES}
     # every stream table and the alert evaluator's alert_events (#25; projected, no partitions)
     assert tables == {t.name for t in CATALOG_TABLES} | views
     lake = Path(pipeline["work"]) / "lake" / "status_count"

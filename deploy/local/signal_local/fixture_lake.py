@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import h3
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -23,8 +24,11 @@ import pyarrow.parquet as pq
 
 from signal_common import partials
 from signal_common.lake import (
+    COVERAGE_BY_CELL,
+    COVERAGE_BY_H3,
     COVERAGE_BY_POSTAL_CODE,
     GPS_PRECISION_BY_PROVIDER,
+    H3_RESOLUTIONS,
     SIGNAL_STRENGTH_BY_OPERATOR,
     STATUS_COUNT,
     LakeTable,
@@ -62,6 +66,10 @@ def make_events(n: int, *, start: dt.datetime, hours: int, seed: int) -> pd.Data
     devices = rng.integers(0, max(1, n // 20), n)
     missing = rng.random(n) < 0.02
     events["device_id"] = [None if m else f"dev-{d}" for m, d in zip(missing, devices, strict=True)]
+    # drawn after the device ids for the same reason: a serving cell per event, 5 % report none
+    cells = rng.integers(1, 41, n).astype(float)
+    cells[rng.random(n) < 0.05] = np.nan
+    events["cell_id"] = cells
     return events
 
 
@@ -134,16 +142,64 @@ def kpi_partials(events: pd.DataFrame) -> dict[LakeTable, pd.DataFrame]:
             },
         ),
     }
+    specs[COVERAGE_BY_H3] = (
+        ["h3_resolution", "h3_cell"],
+        {
+            "event_count": ("signal_dbm", "size"),
+            "signal_sum": ("signal_dbm", "sum"),
+            "out_of_service_count": ("oos", "sum"),
+            **{f"band_{b}_count": (f"is_{b}", "sum") for b in BAND_NAMES},
+            "signal_sq_sum": ("signal_sq", "sum"),
+        },
+    )
+    hexagons = with_h3_cells(ev).assign(window_start=lambda f: f["event_time"].dt.floor("h"))
+    frames = {COVERAGE_BY_H3: hexagons}
+    if "cell_id" in ev.columns:  # the events that report a serving cell, in their hour
+        reporting = ev[ev["cell_id"].notna()]
+        frames[COVERAGE_BY_CELL] = reporting.assign(
+            window_start=reporting["event_time"].dt.floor("h"),
+            cell_id=reporting["cell_id"].astype(np.int64),
+        )
+        specs[COVERAGE_BY_CELL] = (
+            ["operator", "network_type", "cell_id"],
+            {
+                "event_count": ("signal_dbm", "size"),
+                "latitude_sum": ("latitude", "sum"),
+                "longitude_sum": ("longitude", "sum"),
+                "signal_sum": ("signal_dbm", "sum"),
+                "out_of_service_count": ("oos", "sum"),
+                "signal_sq_sum": ("signal_sq", "sum"),
+            },
+        )
     tables = {}
     for table, (keys, aggs) in specs.items():
         group = ["window_start", *keys, "batch_id"]
-        out = ev.groupby(group, as_index=False).agg(**aggs)
-        out["window_end"] = out["window_start"] + pd.Timedelta(minutes=1)
+        rows = frames.get(table, ev)
+        out = rows.groupby(group, as_index=False).agg(**aggs)
+        out["window_end"] = out["window_start"] + pd.Timedelta(table.window)
         if "signal_hist" in table.column_names:
-            out["signal_hist"] = _histograms(ev, group, "signal_dbm")
-        out["devices_hll"] = _device_sketches(ev, group)
+            out["signal_hist"] = _histograms(rows, group, "signal_dbm")
+        out["devices_hll"] = _device_sketches(rows, group)
         tables[table] = out
     return tables
+
+
+def with_h3_cells(events: pd.DataFrame) -> pd.DataFrame:
+    """`events` once per resolution of H3_RESOLUTIONS, with `h3_resolution` and `h3_cell` (each
+    cell from `h3.latlng_to_cell` itself, as an oracle must)."""
+    return pd.concat(
+        [
+            events.assign(
+                h3_resolution=np.int32(res),
+                h3_cell=[
+                    h3.latlng_to_cell(a, b, res)
+                    for a, b in zip(events["latitude"], events["longitude"], strict=True)
+                ],
+            )
+            for res in H3_RESOLUTIONS
+        ],
+        ignore_index=True,
+    )
 
 
 def _histograms(events: pd.DataFrame, group: list[str], column: str) -> list[list[int]]:

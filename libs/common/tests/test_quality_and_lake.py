@@ -79,6 +79,8 @@ def test_layout() -> None:
         "gps_precision_by_provider",
         "status_count",
         "coverage_by_postal_code",
+        "coverage_by_h3",
+        "coverage_by_cell",
         "pipeline_batches",
     ]
     assert all([k.name for k in t.partition_keys] == ["dt", "hour"] for t in ALL_TABLES)

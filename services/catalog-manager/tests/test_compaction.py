@@ -29,8 +29,11 @@ from signal_catalog.core.compaction import (
 from signal_catalog.core.views import view_columns, view_name, view_sql
 from signal_catalog.operations.compaction import CompactionResult, compact
 from signal_common.lake import (
+    COVERAGE_BY_CELL,
+    COVERAGE_BY_H3,
     COVERAGE_BY_POSTAL_CODE,
     GPS_PRECISION_BY_PROVIDER,
+    H3_RESOLUTIONS,
     KPI_TABLES,
     SIGNAL_STRENGTH_BY_OPERATOR,
     STATUS_COUNT,
@@ -45,7 +48,7 @@ from signal_common.partials import (
     histogram_percentile,
     union_of,
 )
-from signal_local.fixture_lake import make_events, write_kpi_partials
+from signal_local.fixture_lake import make_events, with_h3_cells, write_kpi_partials
 
 runner = CliRunner()
 T0 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
@@ -259,10 +262,12 @@ def test_compaction_leaves_one_file_per_hour_and_every_figure_unchanged(tmp_path
     assert_matches(lake_figures(tmp_path), oracle(events))
 
     dry = run_pass(tmp_path, dry_run=True)
-    assert dry.written == 16
+    assert dry.written == len(KPI_TABLES) * 4  # one per table and hour
     assert data_files(tmp_path, SIGNAL_STRENGTH_BY_OPERATOR.name) == before
     result = run_pass(tmp_path)
-    assert (result.written, result.deleted, result.open_partitions) == (16, 4 * 4 * 6, 0)
+    assert (result.written, result.deleted, result.open_partitions) == (
+        len(KPI_TABLES) * 4, len(KPI_TABLES) * 4 * 6, 0,
+    )  # fmt: skip
     after = data_files(tmp_path, SIGNAL_STRENGTH_BY_OPERATOR.name)
     assert set(after) == set(before)
     assert set(after.values()) == {1}
@@ -283,15 +288,15 @@ def test_late_events_into_a_compacted_hour_count_at_once_and_are_folded_next(
     assert_sketch_columns_match(tmp_path, everything)  # compacted rows + late rows (#24)
 
     result = run_pass(tmp_path, reader_grace=HOUR)  # keeps what it replaces for an hour
-    assert result.written == 8
-    assert result.pending_delete == 8 * 2
+    assert result.written == len(KPI_TABLES) * 2
+    assert result.pending_delete == len(KPI_TABLES) * 2 * 2
     assert_matches(lake_figures(tmp_path), oracle(everything))  # old and new files side by side
     assert run_pass(tmp_path, reader_grace=HOUR).deleted == 0  # the grace has not passed
     two_hours_earlier = (NOW - 2 * HOUR).timestamp()
     for p in tmp_path.rglob("compacted-*.parquet"):  # as if written two hours before NOW
         os.utime(p, (two_hours_earlier, two_hours_earlier))
     result = run_pass(tmp_path, reader_grace=HOUR)
-    assert (result.written, result.deleted) == (0, 16)
+    assert (result.written, result.deleted) == (0, len(KPI_TABLES) * 2 * 2)
     assert set(data_files(tmp_path, SIGNAL_STRENGTH_BY_OPERATOR.name).values()) == {1}
     assert_matches(lake_figures(tmp_path), oracle(everything))
     assert_sketch_columns_match(tmp_path, everything)  # folded into one file per hour
@@ -373,12 +378,15 @@ def test_compact_command_reports_a_dry_run_then_compacts(tmp_path: Path) -> None
     dry = runner.invoke(app, ["compact", "--dry-run"], env=env)
     assert dry.exit_code == 0, dry.output
     assert "dry run: nothing written or deleted" in dry.stdout
-    assert "8 partition(s) compacted" in dry.stdout
+    assert f"{len(KPI_TABLES) * 2} partition(s) compacted" in dry.stdout
     assert sorted(p.name for p in tmp_path.rglob("*.parquet")) == before
 
     done = runner.invoke(app, ["compact", "--reader-grace", "0"], env=env)
     assert done.exit_code == 0, done.output
-    assert "8 partition(s) compacted, 48 replaced file(s) deleted" in done.stdout
+    compacted = len(KPI_TABLES) * 2  # tables x hours
+    assert f"{compacted} partition(s) compacted, {compacted * 6} replaced file(s) deleted" in (
+        done.stdout
+    )
     assert set(data_files(tmp_path, STATUS_COUNT.name).values()) == {1}
     assert_matches(lake_figures(tmp_path), oracle(events))
 
@@ -421,16 +429,20 @@ def assert_sketch_columns_match(root: Path, events: pd.DataFrame) -> None:
     raw values' counts and gives their nearest-rank p10/p50/p90, sums of squares are exact
     (integers) or to 1e-9 (doubles), distinct devices within the sketch's 95 % bound."""
     framed = events.assign(window_start=events["event_time"].dt.floor("min"))
+    # each event once per resolution, placed by h3 itself, in its hour (the table's window)
+    hexagons = with_h3_cells(framed).assign(window_start=lambda f: f["event_time"].dt.floor("h"))
     checks = [
         (SIGNAL_STRENGTH_BY_OPERATOR, ["window_start", "operator", "network_type"], "signal_dbm"),
         (SIGNAL_STRENGTH_BY_OPERATOR, ["operator"], "signal_dbm"),
         (COVERAGE_BY_POSTAL_CODE, ["window_start", "postal_code"], "signal_dbm"),
         (GPS_PRECISION_BY_PROVIDER, ["window_start", "provider"], "gps_precision_m"),
         (STATUS_COUNT, ["window_start", "postal_code", "status"], None),
+        (COVERAGE_BY_H3, ["window_start", "h3_resolution", "h3_cell"], "signal_dbm"),
+        (COVERAGE_BY_H3, ["h3_resolution", "h3_cell"], "signal_dbm"),
     ]
     for table, keys, measure in checks:
         got = visible_partials(root, table).groupby(keys)
-        want = framed.groupby(keys)
+        want = (hexagons if table is COVERAGE_BY_H3 else framed).groupby(keys)
         assert set(got.groups) == set(want.groups), table.name
         estimates = got["devices_hll"].apply(_union_estimate)
         exact = want["device_id"].nunique().reindex(estimates.index)  # nulls not counted
@@ -458,12 +470,13 @@ def test_a_file_written_before_the_new_columns_makes_its_groups_unknown_never_ze
 ) -> None:
     events = make_events(1500, start=T0, hours=1, seed=26)
     write_lake(tmp_path, events, tag="a", committed=int(events["batch_id"].max()) + 1)
+    old_keys = {}  # per table, the (window, key) groups the old file has rows of
     for table in KPI_TABLES:  # the hour's first batch as the processor wrote it before #24
         old = next(p for p in (tmp_path / table.name).rglob("part-a-00000-*.parquet"))
         data = pq.read_table(old)
         pq.write_table(data.drop_columns([c for c in _ADDED_BY_24 if c in data.column_names]), old)
-    batch0 = events[events["batch_id"] == 0]
-    old_minutes = set(batch0["event_time"].dt.floor("min"))
+        keys = [c.name for c in table.data_columns if c.merge == "key" and c.name != "batch_id"]
+        old_keys[table.name] = (keys, set(data.select(keys).to_pandas().itertuples(index=False)))
 
     result = run_pass(tmp_path)
     assert result.written == len(KPI_TABLES)
@@ -471,7 +484,9 @@ def test_a_file_written_before_the_new_columns_makes_its_groups_unknown_never_ze
         rows = visible_partials(tmp_path, table)
         assert rows["compacted"].all()
         assert len(rows) > 0
-        unknown = rows["window_start"].isin(old_minutes)
+        keys, groups = old_keys[table.name]
+        unknown = pd.Series([tuple(k) in groups for k in rows[keys].itertuples(index=False)])
+        unknown.index = rows.index
         assert unknown.any()
         assert (~unknown).any()
         assert rows.loc[unknown, "devices_hll"].isna().all(), table.name
@@ -480,8 +495,13 @@ def test_a_file_written_before_the_new_columns_makes_its_groups_unknown_never_ze
             if column in rows.columns:
                 assert rows.loc[unknown, column].isna().all(), (table.name, column)
                 assert rows.loc[~unknown, column].notna().all(), (table.name, column)
-        # every column that existed before is still exact
-        assert int(rows["event_count"].sum()) == len(events)
+        # every column that existed before is still exact (coverage_by_h3 counts each event
+        # once per resolution, coverage_by_cell the events that report a cell)
+        expected = {
+            COVERAGE_BY_H3.name: len(events) * len(H3_RESOLUTIONS),
+            COVERAGE_BY_CELL.name: int(events["cell_id"].notna().sum()),
+        }.get(table.name, len(events))
+        assert int(rows["event_count"].sum()) == expected
     assert_matches(lake_figures(tmp_path), oracle(events))
 
 

@@ -14,6 +14,7 @@ from signal_catalog import lambda_handler
 from signal_catalog.adapters.lake import S3Lake
 from signal_catalog.core.partitions import Partition, partition_input
 from signal_catalog.core.plan import Action
+from signal_catalog.core.views import view_name
 from signal_catalog.errors import DatabaseMissingError, LakePathMissingError, TableMissingError
 from signal_catalog.operations.sync import SyncResult, TableReport, handle_s3_event, sync, watch
 from signal_catalog.settings import CatalogSettings, PartitionMode
@@ -67,7 +68,8 @@ def test_sync_registers_every_table_and_partition_of_the_lake(
     assert result.database_created
     assert [r.action for r in result.tables] == [Action.CREATE] * len(ALL_TABLES)
     names = {t["Name"] for t in glue.get_tables(DatabaseName=database)["TableList"]}
-    views = {f"{t.name}_per_minute" for t in KPI_TABLES}
+    views = {view_name(t) for t in KPI_TABLES}
+    assert "coverage_by_h3_per_hour" in views  # an hourly table's view says so
     assert names == {t.name for t in ALL_TABLES} | views
     assert result.views == dict.fromkeys(sorted(views), Action.CREATE)
     view = glue.get_table(DatabaseName=database, Name="status_count_per_minute")["Table"]

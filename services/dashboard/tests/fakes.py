@@ -44,6 +44,70 @@ def withheld_coverage_row(code: str, events: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+H3_ROWS: list[dict[str, Any]] = [
+    {  # the worst served hexagon: most out of service
+        "h3_cell": "89390cb1b5bffff", "h3_resolution": 9, "latitude": 41.6105, "longitude": -4.7003,
+        "events": 320, "devices": 44, "devices_ci_low": 44, "devices_ci_high": 45,
+        "suppressed": None, "avg_signal_dbm": -128.4, "avg_signal_dbm_ci_low": -129.6,
+        "avg_signal_dbm_ci_high": -127.2, "signal_percentiles": {"p50": -129}, "band": "poor",
+        "band_counts": {"excellent": 0, "good": 10, "fair": 40, "poor": 270},
+        "out_of_service_share": 0.75, "out_of_service_share_ci_low": 0.6999,
+        "out_of_service_share_ci_high": 0.7943,
+    },
+    {
+        "h3_cell": "89390cb1a2fffff", "h3_resolution": 9, "latitude": 41.6502, "longitude": -4.7201,
+        "events": 900, "devices": 130, "devices_ci_low": 129, "devices_ci_high": 132,
+        "suppressed": None, "avg_signal_dbm": -84.9, "avg_signal_dbm_ci_low": -85.6,
+        "avg_signal_dbm_ci_high": -84.2, "signal_percentiles": {"p50": -85}, "band": "good",
+        "band_counts": {"excellent": 200, "good": 450, "fair": 200, "poor": 50},
+        "out_of_service_share": 0.01, "out_of_service_share_ci_low": 0.0054,
+        "out_of_service_share_ci_high": 0.0188,
+    },
+    {  # many events from two phones: withheld
+        "h3_cell": "89390cb1b0fffff", "h3_resolution": 9, "latitude": 41.6301, "longitude": -4.7104,
+        "events": 240, "devices": 2, "devices_ci_low": 2, "devices_ci_high": 2,
+        "suppressed": "min_devices",
+        **dict.fromkeys((
+            "avg_signal_dbm", "avg_signal_dbm_ci_low", "avg_signal_dbm_ci_high",
+            "signal_percentiles", "band", "band_counts", "out_of_service_share",
+            "out_of_service_share_ci_low", "out_of_service_share_ci_high",
+        )),
+    },
+]  # fmt: skip
+
+
+WORST_CELLS: list[dict[str, Any]] = [
+    {
+        "rank": 1, "operator": "Movistar", "network_type": "4G", "cell_id": 41007,
+        "events": 300, "devices": 40, "devices_ci_low": 40, "devices_ci_high": 41,
+        "suppressed": None, "latitude": 41.6105, "longitude": -4.7003,
+        "h3_cell": "89390cb1b5bffff", "avg_signal_dbm": -127.0, "avg_signal_dbm_ci_low": -128.1,
+        "avg_signal_dbm_ci_high": -125.9, "signal_p10": -140, "signal_p50": -128,
+        "out_of_service_share": 0.7, "out_of_service_share_ci_low": 0.6458,
+        "out_of_service_share_ci_high": 0.7491,
+    },
+    {
+        "rank": 2, "operator": "Orange", "network_type": "5G", "cell_id": 52001,
+        "events": 800, "devices": 120, "devices_ci_low": 119, "devices_ci_high": 122,
+        "suppressed": None, "latitude": 41.6502, "longitude": -4.7201,
+        "h3_cell": "89390cb1a2fffff", "avg_signal_dbm": -86.0, "avg_signal_dbm_ci_low": -86.8,
+        "avg_signal_dbm_ci_high": -85.2, "signal_p10": -104, "signal_p50": -86,
+        "out_of_service_share": 0.02, "out_of_service_share_ci_low": 0.0122,
+        "out_of_service_share_ci_high": 0.0326,
+    },
+    {
+        "rank": 3, "operator": "Vodafone", "network_type": "3G", "cell_id": 30999,
+        "events": 12, "devices": 3, "devices_ci_low": 3, "devices_ci_high": 3,
+        "suppressed": "min_events",
+        **dict.fromkeys((
+            "latitude", "longitude", "h3_cell", "avg_signal_dbm", "avg_signal_dbm_ci_low",
+            "avg_signal_dbm_ci_high", "signal_p10", "signal_p50", "out_of_service_share",
+            "out_of_service_share_ci_low", "out_of_service_share_ci_high",
+        )),
+    },
+]  # fmt: skip
+
+
 def canned(path: str) -> dict[str, Any]:
     """A plausible body for each route (figures consistent within each body)."""
     minute = NOW - dt.timedelta(minutes=2)
@@ -200,6 +264,11 @@ def canned(path: str) -> dict[str, Any]:
             withheld_coverage_row("47100", 7),
         ]
         return {**series, "granularity": None, "rows": rows, "meta": meta}
+    if path == "/v1/cells/worst":
+        return {**series, "granularity": None, "top": 10, "cells": 3, "withheld": 1,
+                "rows": WORST_CELLS, "meta": meta}  # fmt: skip
+    if path == "/v1/coverage/h3":
+        return {**series, "granularity": None, "resolution": 9, "rows": H3_ROWS, "meta": meta}
     if path in ALERT_BODIES:
         body = ALERT_BODIES[path]()
         return body if path == "/v1/alerts/rules" else {**body, "meta": meta}
@@ -401,6 +470,12 @@ class FakeClient:
         if percentiles:
             params.append(("percentiles", ",".join(str(p) for p in percentiles)))
         return self._get("/v1/coverage", params)
+
+    def coverage_h3(self, start, end, *, res) -> ApiResponse:  # type: ignore[no-untyped-def]
+        return self._get("/v1/coverage/h3", [("res", str(res)), *self._window(start, end)])
+
+    def worst_cells(self, start, end, *, top) -> ApiResponse:  # type: ignore[no-untyped-def]
+        return self._get("/v1/cells/worst", [("top", str(top)), *self._window(start, end)])
 
     def bands(self) -> ApiResponse:
         return self._get("/v1/meta/bands", [])

@@ -410,3 +410,52 @@ def test_the_coverage_table_greys_a_withheld_code_and_shows_intervals() -> None:
         for c in app.caption
     )
     assert "(95 % interval 76.3%–83.3%)" in markdown(app)
+
+
+def test_the_coverage_page_toggles_to_h3_hexagons_and_greys_a_withheld_cell() -> None:
+    app, fake = start()
+    app.switch_page("views/coverage.py").run()
+    assert not requests_to(fake, "/v1/coverage/h3")  # postal codes by default
+    app.radio(key="coverage_areas").set_value("H3 hexagons").run()
+    assert not app.exception
+    assert requests_to(fake, "/v1/coverage/h3")[-1]["res"] == ["9"]
+    table = app.dataframe[0].value.set_index("h3_cell")
+    assert table.index.tolist() == ["89390cb1b5bffff", "89390cb1a2fffff", "89390cb1b0fffff"]
+    assert table.loc["89390cb1b5bffff", ["band", "signal_p50", "out_of_service_ci"]].tolist() == [
+        "poor", -129, "70.0%–79.4%",
+    ]  # fmt: skip
+    assert table.loc["89390cb1b0fffff", "band"] == "withheld"
+    assert table.loc["89390cb1b0fffff", "note"] == (
+        "withheld: 240 events, fewer than the API's minimum of 5 distinct devices"
+    )
+    assert any(c.value.startswith("Grey cells: the API withholds") for c in app.caption)
+    deck = json.loads(app.get("deck_gl_json_chart")[0].proto.json)
+    layer = deck["layers"][0]
+    assert layer["@@type"] == "H3HexagonLayer"
+    assert [row["h3_cell"] for row in layer["data"]] == table.index.tolist()
+    grey = next(row for row in layer["data"] if row["h3_cell"] == "89390cb1b0fffff")
+    assert grey["colour"] == [160, 160, 160]
+    assert grey["why"].startswith("withheld: 240 events")
+    # resolution 7: the page asks the API for it
+    app.radio(key="coverage_res").set_value(7).run()
+    assert requests_to(fake, "/v1/coverage/h3")[-1]["res"] == ["7"]
+
+
+def test_the_hexagon_view_lists_the_worst_cells_linked_to_their_hexagon() -> None:
+    app, fake = start({"areas": "hexagons", "focus": "89390cb1b5bffff"})
+    app.switch_page("views/coverage.py").run()
+    assert not app.exception
+    assert app.radio(key="coverage_areas").value == "H3 hexagons"  # the link opens the hexagons
+    assert requests_to(fake, "/v1/cells/worst")[-1]["top"] == ["10"]
+    cells = app.dataframe[1].value
+    assert cells["cell_id"].tolist() == [41007, 52001, 30999]
+    assert cells["map"].tolist() == [
+        "coverage?areas=hexagons&focus=89390cb1b5bffff",
+        "coverage?areas=hexagons&focus=89390cb1a2fffff",
+        None,
+    ]
+    assert cells.loc[2, "note"] == "withheld: 12 events, fewer than the API's minimum of 20 events"
+    assert any("1 of 3 cells" in c.value for c in app.caption)
+    deck = json.loads(app.get("deck_gl_json_chart")[0].proto.json)
+    view = deck["initialViewState"]
+    assert (view["latitude"], view["longitude"], view["zoom"]) == (41.6105, -4.7003, 14.0)

@@ -135,6 +135,26 @@ def test_coverage_and_pipeline_pages_draw(
     page.screenshot(path=str(artifacts / "pipeline.png"), full_page=True)
 
 
+def test_coverage_page_draws_h3_hexagons_with_a_withheld_cell(
+    dashboard: ManagedProcess, page: Page, artifacts: Path
+) -> None:
+    page.goto(dashboard.url + "/coverage")
+    page.wait_for_function(f"document.body.innerText.includes('{TROUBLE_CODE}')", timeout=60_000)
+    page.get_by_text("H3 hexagons").click()
+    page.wait_for_function("document.body.innerText.includes('Worst hexagons')", timeout=60_000)
+    # RARE_CODE's few events sit in one resolution-9 cell: the API withholds it, the page greys it
+    page.wait_for_function(
+        "document.body.innerText.includes('Grey cells: the API withholds')", timeout=30_000
+    )
+    page.wait_for_selector("canvas", timeout=60_000)  # the deck.gl H3HexagonLayer
+    body = page.inner_text("body")
+    assert "Worst serving cells" in body
+    assert "resolution 9 (about 0.1 km²)" in body
+    assert "median event" in body  # the legend says what the colour is
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(artifacts / "coverage_h3.png"), full_page=True)
+
+
 def test_api_down_shows_the_banner_and_keeps_the_data(
     api: ManagedProcess, page: Page, tmp_path: Path
 ) -> None:

@@ -1,14 +1,17 @@
 """Metrics API benchmark on a lake of >= 10M events (one uvicorn worker on 127.0.0.1).
 
-1. Generates N raw events with numpy, hour by hour, and writes them to the lake layout twice:
-   the raw `events` table, and `signal_strength_by_operator` partials computed from the same
-   events (each event in one of two micro-batches, so window+key pairs span several rows).
+1. Generates N raw events with numpy, hour by hour, over a metropolitan area, and writes them
+   to the lake layout: the raw `events` table, and `signal_strength_by_operator` and
+   `coverage_by_h3` partials computed from the same events (each event in one of two
+   micro-batches, so window+key pairs span several rows); bytes per partial row, with and
+   without #24's columns, and the H3 table's growth per event.
 2. Bytes read (/proc/self/io rchar around the query, same DuckDBEngine) by the API's 24 h / 1m
    signal-strength query vs the same aggregation over the raw `events` table.
 3. Starts `signal_api.main` under uvicorn in a child process (auth off, limits out of the way)
    and measures uncached p50/p95 of 24 h / 1m signal-strength requests (each with a distinct
    range, so none is cached), the same with `percentiles=10,50,90` alternating with them
-   (#24: `percentiles_vs_plain_p50`, target within 2x), then cached req/s and p50/p99 with
+   (#24: `percentiles_vs_plain_p50`, target within 2x) and the 24 h `/v1/coverage/h3?res=9`
+   over the hourly H3 partials (`uncached_24h_h3_res9_p50_ms`), then cached req/s and p50/p99 with
    `wrk` (C, so the load costs little of the cores the server runs on), beside the same
    figures of a minimal FastAPI app served with the same uvicorn settings (`api_hello.py`):
    `cached_vs_hello` is their ratio.
@@ -46,13 +49,16 @@ import pyarrow.parquet as pq
 from api_http import Connection
 from api_soak import iso
 from api_wrk import run_wrk
+from h3 import latlng_to_cell
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.core import queries
 from signal_api.core.params import Granularity, TimeRange
 from signal_api.settings import ApiSettings
 from signal_common.lake import (
+    COVERAGE_BY_H3,
     EVENTS,
+    H3_RESOLUTIONS,
     SIGNAL_STRENGTH_BY_OPERATOR,
     partition_path,
     table_arrow_schema,
@@ -100,8 +106,9 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
             "signal_dbm": pa.array(signal_dbm),
             "provider": pa.array(PROVIDERS[rng.integers(0, 3, n)]),
             "gps_precision_m": pa.array(np.round(rng.uniform(1, 60, n), 2)),
-            "latitude": pa.array(rng.uniform(49.5, 51.5, n)),
-            "longitude": pa.array(rng.uniform(2.5, 6.4, n)),
+            # a metropolitan area (about 15 x 18 km: 3,100 resolution-9 H3 cells)
+            "latitude": pa.array(rng.uniform(50.78, 50.92, n)),
+            "longitude": pa.array(rng.uniform(4.25, 4.50, n)),
             "postal_code": pc.cast(pa.array(rng.integers(1000, 1200, n)), pa.string()),
             "status": pa.array(STATUSES[rng.choice(4, n, p=[0.9, 0.05, 0.03, 0.02])]),
             "activity": pa.array(ACTIVITIES[rng.integers(0, 6, n)]),
@@ -178,6 +185,57 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
         kpi_dir = root / partition_path(SIGNAL_STRENGTH_BY_OPERATOR, dt_value, hour)
         kpi_dir.mkdir(parents=True, exist_ok=True)
         pq.write_table(partial, kpi_dir / f"part-{b:05d}.parquet")
+    write_h3_hour(root, events, batch, band, hour_start)
+
+
+def write_h3_hour(
+    root: Path, events: pa.Table, batch: np.ndarray, band: np.ndarray, hour_start: dt.datetime
+) -> None:
+    """The hour's coverage_by_h3 partials (one hourly window) per micro-batch, resolution and
+    cell, each event's cell from h3.latlng_to_cell."""
+    lat = events["latitude"].to_numpy().tolist()
+    lng = events["longitude"].to_numpy().tolist()
+    signal_dbm = events["signal_dbm"].to_numpy().astype(np.int64)
+    oos = (events["status"].to_numpy(zero_copy_only=False) == "OUT_OF_SERVICE").astype(np.int64)
+    dt_value, hour = hour_start.strftime("%Y-%m-%d"), hour_start.hour
+    base_us = int(hour_start.timestamp() * 1_000_000)
+    for res in H3_RESOLUTIONS:
+        cells = np.array([latlng_to_cell(a, b, res) for a, b in zip(lat, lng, strict=True)])
+        names, cell_idx = np.unique(cells, return_inverse=True)
+        key = batch * len(names) + cell_idx
+        present, group = np.unique(key, return_inverse=True)
+        m = len(present)
+
+        def total(weights: np.ndarray, group: np.ndarray = group, m: int = m) -> pa.Array:
+            return pa.array(np.bincount(group, weights=weights, minlength=m).astype(np.int64))
+
+        table = pa.table(
+            {
+                "window_start": pa.array(np.full(m, base_us), pa.timestamp("us", tz="UTC")),
+                "window_end": pa.array(
+                    np.full(m, base_us + 3_600_000_000), pa.timestamp("us", tz="UTC")
+                ),
+                "h3_resolution": pa.array(np.full(m, res, dtype=np.int32)),
+                "h3_cell": pa.array(names[present % len(names)].astype(str)),
+                "event_count": total(np.ones(len(group))),
+                "signal_sum": total(signal_dbm.astype(np.float64)),
+                "out_of_service_count": total(oos.astype(np.float64)),
+                **{
+                    f"band_{name}_count": total((band == i).astype(np.float64))
+                    for i, name in enumerate(BAND_NAMES)
+                },
+                "signal_sq_sum": total((signal_dbm**2).astype(np.float64)),
+                "signal_hist": histograms(events["signal_dbm"], group, m),
+                "devices_hll": device_sketches(events["device_id"], group, m),
+                "batch_id": pa.array((present // len(names)).astype(np.int64)),
+                "commit_seq": pa.array((present // len(names) + 1).astype(np.int64)),
+                "compacted": pa.array(np.zeros(m, dtype=bool)),
+            },
+            schema=table_arrow_schema(COVERAGE_BY_H3),
+        )
+        out = root / partition_path(COVERAGE_BY_H3, dt_value, hour)
+        out.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out / f"part-res{res}.parquet")
 
 
 def rchar() -> int:
@@ -299,6 +357,51 @@ def start_throughput_server(lake: Path, port: int) -> subprocess.Popen[bytes]:
     return start_process([sys.executable, "-m", "signal_api.main"], env, port, "/healthz")
 
 
+def _get(port: int, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=120) as response:
+        body: bytes = response.read()
+        return body
+
+
+def partial_row_bytes(lake: Path) -> dict[str, float]:
+    """Bytes per partial row on disk: signal_strength_by_operator with #24's columns and
+    without them (the same rows rewritten without signal_hist, signal_sq_sum, devices_hll), and
+    coverage_by_h3 per row and per event."""
+    signal_files = sorted((lake / SIGNAL_STRENGTH_BY_OPERATOR.name).rglob("*.parquet"))
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in signal_files)
+    with_24 = sum(f.stat().st_size for f in signal_files)
+    without_dir = Path(tempfile.mkdtemp(prefix="signal-bench-before-24-"))
+    try:
+        without = 0
+        for i, f in enumerate(signal_files):
+            table = pq.read_table(f).drop_columns(["signal_hist", "signal_sq_sum", "devices_hll"])
+            pq.write_table(table, without_dir / f"{i}.parquet")
+            without += (without_dir / f"{i}.parquet").stat().st_size
+    finally:
+        shutil.rmtree(without_dir, ignore_errors=True)
+    h3_files = sorted((lake / COVERAGE_BY_H3.name).rglob("*.parquet"))
+    h3_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in h3_files)
+    h3_bytes = sum(f.stat().st_size for f in h3_files)
+    events = sum(
+        pq.ParquetFile(f).metadata.num_rows for f in (lake / EVENTS.name).rglob("*.parquet")
+    )
+    figures = {
+        "signal_partial_bytes_per_row_before_24": round(without / rows, 1),
+        "signal_partial_bytes_per_row_after_24": round(with_24 / rows, 1),
+        "h3_partial_bytes_per_row": round(h3_bytes / h3_rows, 1),
+        "h3_partial_bytes_per_event": round(h3_bytes / events, 2),
+        "h3_partial_rows_per_event": round(h3_rows / events, 4),
+    }
+    print(
+        "bytes per partial row: signal_strength_by_operator "
+        f"{figures['signal_partial_bytes_per_row_before_24']} before #24's columns, "
+        f"{figures['signal_partial_bytes_per_row_after_24']} after; coverage_by_h3 "
+        f"{figures['h3_partial_bytes_per_row']} ({figures['h3_partial_bytes_per_event']} per event,"
+        f" {figures['h3_partial_rows_per_event']} rows per event, both resolutions)"
+    )
+    return figures
+
+
 def measure_throughput(
     lake: Path, window: TimeRange, args: argparse.Namespace
 ) -> dict[str, object]:
@@ -333,6 +436,21 @@ def measure_throughput(
         print(
             f"uncached 24h/1m signal-strength, percentiles=10,50,90: p50 {pct_p50:.1f} ms,"
             f" p95 {pct_p95:.1f} ms ({pct_p50 / p50:.2f}x; #24's target: within 2x)"
+        )
+
+        # #24: the 24 h coverage per resolution-9 H3 cell (hourly partials), uncached too
+        h3_paths = [
+            "/v1/coverage/h3?res=9"
+            f"&from={iso(window.start - dt.timedelta(hours=i))}"
+            f"&to={iso(window.end - dt.timedelta(hours=i))}"
+            for i in range(min(count, args.hours - 24 + 1))
+        ]
+        h3_timings = sorted(asyncio.run(timed_sequential(port, h3_paths))[1:])  # 1 warm-up
+        h3_p50 = statistics.median(h3_timings) * 1000
+        h3_rows = len(json.loads(_get(port, h3_paths[0]))["rows"])
+        print(
+            f"uncached 24h coverage/h3 res 9: p50 {h3_p50:.1f} ms over {len(h3_timings)}"
+            f" requests, {h3_rows} cells"
         )
 
         last_hour = (
@@ -381,6 +499,8 @@ def measure_throughput(
         "uncached_24h_1m_percentiles_p50_ms": round(pct_p50, 2),
         "uncached_24h_1m_percentiles_p95_ms": round(pct_p95, 2),
         "percentiles_vs_plain_p50": round(pct_p50 / p50, 3),
+        "uncached_24h_h3_res9_p50_ms": round(h3_p50, 2),
+        "h3_res9_cells_24h": h3_rows,
         "cached_rps_wrk": round(cached.req_per_s, 1),
         "cached_p50_ms_wrk": round(cached.p50_ms, 2),
         "cached_p99_ms_wrk": round(cached.p99_ms, 2),
@@ -533,6 +653,7 @@ def main() -> None:
             f" rows) vs raw events {raw_bytes:,} ({raw_s * 1000:.0f} ms, {raw_rows} rows);"
             f" raw events table on disk {raw_table_bytes:,}"
         )
+        row_bytes = partial_row_bytes(lake)
         throughput = measure_throughput(lake, window, args)
         soaked = soak(lake, window, args)
 
@@ -540,6 +661,7 @@ def main() -> None:
             "events": events_written,
             "hours": args.hours,
             **throughput,
+            **row_bytes,
             "kpi_bytes_read_24h": kpi_bytes,
             "raw_events_bytes_read_24h": raw_bytes,
             "bytes_ratio": round(kpi_bytes / raw_bytes, 5),

@@ -220,6 +220,8 @@ CALLS: dict[str, tuple[Call, ...]] = {
         call(WINDOW, operators=OPERATORS, network_types=("3G",)),
     ),
     "coverage": (call(WINDOW), call(WINDOW, postal_codes=("1000", "1020"), histograms=True)),
+    "coverage_h3": (call(WINDOW, 7), call(WINDOW, 9)),
+    "cells": (call(WINDOW),),
     "latest_window": (call(WINDOW),),
     "window_totals": (call(WINDOW),),
     "pipeline": (call(WINDOW),),

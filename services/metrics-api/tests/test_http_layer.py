@@ -29,8 +29,9 @@ def test_the_openapi_document_is_the_committed_contract() -> None:
 
 def _v1_paths() -> list[str]:
     paths = sorted(p for p in document()["paths"] if p.startswith("/v1/"))
-    # 4 KPI series, coverage, alerts, summary, pipeline, meta/bands, alerts/active|history|rules
-    assert len(paths) == 12
+    # 4 KPI series, coverage, coverage/h3, cells/worst, alerts, summary, pipeline, meta/bands,
+    # alerts/active|history|rules
+    assert len(paths) == 14
     return paths
 
 

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 # The processor's runtime requirements (what its code imports at run time on Glue): datasketches
-# for the KPI partials' distinct-device sketches (signal_common.partials, #24; its numpy is Glue's).
-ROOTS = ("pydantic", "pydantic-settings", "aws-kinesis-agg", "datasketches")
+# for the KPI partials' distinct-device sketches (signal_common.partials, #24; its numpy is Glue's)
+# and h3 for their hexagon cells (signal_processor.core.hexagons, #24; no dependency of its own).
+ROOTS = ("pydantic", "pydantic-settings", "aws-kinesis-agg", "datasketches", "h3")
 # Requirements the processor's wheel declares that the Glue job never imports, left out on
 # purpose (pip check on Glue reports them unmet; tests/test_glue_runtime.py allows only these).
 NOT_ON_GLUE = {"typer": "only signal_processor.cli (the local command) imports it"}

@@ -284,3 +284,97 @@ def assert_sketch_columns_match_oracle(lake_root: str, events: list[dict[str, An
                 assert hist.tolist() == expected.tolist(), (table, key)
                 for p in (10, 50, 90):
                     assert histogram_percentile(hist.tolist(), p) == nearest_rank(values, p)
+
+
+def assert_h3_partials_match_oracle(lake_root: str, events: list[dict[str, Any]]) -> None:
+    """coverage_by_h3 folded per window, resolution and cell (and per cell over the whole run)
+    against pandas over the unique events, each in its hour and placed by `h3.latlng_to_cell`
+    itself: counts, signal sums, out-of-service and band counts, histograms exact; devices
+    within the sketch's 95 % bound."""
+    import h3
+    import numpy as np
+    import pandas as pd
+    import pyarrow.dataset as ds
+    from datasketches import hll_sketch, hll_union
+
+    from signal_common.lake import H3_RESOLUTIONS
+    from signal_common.partials import HLL_95_RELATIVE_ERROR
+    from signal_common.quality import DEFAULT_BANDS
+
+    df = pd.DataFrame(events)
+    df["window_start"] = pd.to_datetime(df["event_time"], utc=True, format="ISO8601").dt.floor("h")
+    df["band"] = [
+        DEFAULT_BANDS[n].band(int(s))
+        for n, s in zip(df["network_type"], df["signal_dbm"], strict=True)
+    ]
+    df["oos"] = (df["status"] == "OUT_OF_SERVICE").astype("int64")
+    want_all = pd.concat(
+        df.assign(
+            h3_resolution=res,
+            h3_cell=[
+                h3.latlng_to_cell(a, b, res)
+                for a, b in zip(df["latitude"], df["longitude"], strict=True)
+            ],
+        )
+        for res in H3_RESOLUTIONS
+    )
+    root = f"{lake_root.removeprefix('file://')}/coverage_by_h3"
+    lake = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
+    assert set(lake["h3_resolution"]) == set(H3_RESOLUTIONS)
+    window = lake["window_end"] - lake["window_start"]
+    assert (window == pd.Timedelta(hours=1)).all()
+
+    def devices(sketches: pd.Series) -> float:
+        union = hll_union(12)
+        for sketch in sketches:
+            union.update(hll_sketch.deserialize(sketch))
+        return float(union.get_result().get_estimate())
+
+    for group in (["window_start", "h3_resolution", "h3_cell"], ["h3_resolution", "h3_cell"]):
+        got, want = lake.groupby(group), want_all.groupby(group)
+        assert set(got.groups) == set(want.groups), group
+        assert (got["event_count"].sum() == want.size().reindex(got.size().index)).all()
+        assert (got["signal_sum"].sum() == want["signal_dbm"].sum().reindex(got.size().index)).all()
+        assert (
+            got["out_of_service_count"].sum() == want["oos"].sum().reindex(got.size().index)
+        ).all()
+        for band in ("excellent", "good", "fair", "poor"):
+            exact = want["band"].apply(lambda b, band=band: int((b == band).sum()))
+            assert (got[f"band_{band}_count"].sum() == exact.reindex(got.size().index)).all(), band
+        hists = got["signal_hist"].apply(lambda h: np.sum(np.stack(h.to_numpy()), axis=0))
+        for key, hist in hists.items():
+            values = want.get_group(key)["signal_dbm"].to_numpy()
+            assert hist.tolist() == np.bincount(values + 150, minlength=131).tolist(), key
+        estimate = got["devices_hll"].apply(devices)
+        exact_devices = want["device_id"].nunique().reindex(estimate.index)
+        assert ((estimate - exact_devices).abs() <= HLL_95_RELATIVE_ERROR * exact_devices).all()
+
+
+def assert_cell_partials_match_oracle(lake_root: str, events: list[dict[str, Any]]) -> None:
+    """coverage_by_cell folded per hour and serving cell (and per cell over the run) against
+    pandas over the unique events that report a cell_id: counts, sums, out-of-service counts
+    and histograms exact, latitude sums to 1e-9."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    df = pd.DataFrame(events)
+    df = df[df["cell_id"].notna()].assign(cell_id=lambda f: f["cell_id"].astype("int64"))
+    df["window_start"] = pd.to_datetime(df["event_time"], utc=True, format="ISO8601").dt.floor("h")
+    df["oos"] = (df["status"] == "OUT_OF_SERVICE").astype("int64")
+    root = f"{lake_root.removeprefix('file://')}/coverage_by_cell"
+    lake = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
+    cell = ["operator", "network_type", "cell_id"]
+    for group in (["window_start", *cell], cell):
+        got, want = lake.groupby(group), df.groupby(group)
+        assert set(got.groups) == set(want.groups), group
+        index = got.size().index
+        assert (got["event_count"].sum() == want.size().reindex(index)).all()
+        assert (got["signal_sum"].sum() == want["signal_dbm"].sum().reindex(index)).all()
+        assert (got["out_of_service_count"].sum() == want["oos"].sum().reindex(index)).all()
+        lat = got["latitude_sum"].sum() - want["latitude"].sum().reindex(index)
+        assert (lat.abs() <= 1e-9 * want["latitude"].sum().abs().reindex(index)).all()
+        hists = got["signal_hist"].apply(lambda h: np.sum(np.stack(h.to_numpy()), axis=0))
+        for key, hist in hists.items():
+            values = want.get_group(key)["signal_dbm"].to_numpy()
+            assert hist.tolist() == np.bincount(values + 150, minlength=131).tolist(), key

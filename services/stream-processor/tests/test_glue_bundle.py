@@ -25,7 +25,7 @@ def test_the_bundle_carries_the_processors_runtime_closure_and_nothing_glue_ship
     locked = load_lock(LOCK)
     needed = closure(locked)
     assert needed == [
-        "annotated-types", "aws-kinesis-agg", "datasketches", "pydantic", "pydantic-core",
+        "annotated-types", "aws-kinesis-agg", "datasketches", "h3", "pydantic", "pydantic-core",
         "pydantic-settings", "python-dotenv", "typing-extensions", "typing-inspection",
     ]  # fmt: skip
     assert not set(needed) & GLUE_PROVIDED
@@ -102,7 +102,7 @@ def test_bundle_layout_and_manifest(tmp_path: Path) -> None:
         "wheels/signal_common-0.2.0-py3-none-any.whl",
         "wheels/signal_stream_processor-0.3.0-py3-none-any.whl",
     ]
-    assert len(manifest["wheels"]) == 2 + 9
+    assert len(manifest["wheels"]) == 2 + 10
     assert manifest["replaces_glue_modules"] == {
         "typing-extensions": ["4.15.0", locked["typing-extensions"]["version"],
                               REPLACES_GLUE["typing-extensions"]],
@@ -116,7 +116,7 @@ def test_bundle_layout_and_manifest(tmp_path: Path) -> None:
         name = wheel.split("-")[0].replace("_", "-").lower()
         assert f"-{pinned[name]}-" in wheel
     # only what the lock has no cp313 wheel of (it is locked for 3.11 - 3.12 here)
-    assert set(downloaded) <= {"pydantic-core", "datasketches"}
+    assert set(downloaded) <= {"pydantic-core", "datasketches", "h3"}
 
 
 def test_a_missing_project_wheel_is_a_plain_error(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 from processor_testdata import (
     MAX_BEHIND_FOR_DATED_DATA_S,
+    assert_cell_partials_match_oracle,
+    assert_h3_partials_match_oracle,
     assert_lake_matches_oracle,
     assert_sketch_columns_match_oracle,
     lake_frames,
@@ -66,4 +68,6 @@ def test_stream_with_duplicates_late_and_malformed_matches_oracle(
     assert query.exception() is None
     assert_lake_matches_oracle(f"{tmp_path}/lake", events, duplicates)
     assert_sketch_columns_match_oracle(f"{tmp_path}/lake", events)  # late events folded too
+    assert_h3_partials_match_oracle(f"{tmp_path}/lake", events)
+    assert_cell_partials_match_oracle(f"{tmp_path}/lake", events)
     assert lake_frames(f"{tmp_path}/lake")["batches"] >= 3

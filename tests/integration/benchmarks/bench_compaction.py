@@ -1,15 +1,17 @@
 """Lake compaction benchmark: files, query time and bytes read before and after compaction.
 
 1. Writes a lake as the processor does at its default 20 s trigger for N simulated hours
-   (default 48): one file per table, hour partition and micro-batch for `events`, the four KPI
-   tables and `pipeline_batches`, every row with its batch's commit_seq; one commit head.
+   (default 48): one file per table, hour partition and micro-batch for `events`, the five KPI
+   tables (coverage_by_h3 too, #24) and `pipeline_batches`, every row with its batch's
+   commit_seq; one commit head. The events fall in a metropolitan area (the H3 cells' density).
 2. Before compaction: files per table-hour; the metrics API's uncached 24 h / 1 m and
    30 d / 1 h signal-strength requests (in-process app, DuckDB, no result cache; median of R);
    bytes read by the 24 h / 1 m query and by the same aggregation over the raw `events` columns
    (/proc/self/io rchar around each query); the reader rule's cost (the same query without it).
 3. Runs one compaction pass (no grace, replaced files deleted at once) and times each
    partition's switch (read, merge, write the compacted file).
-4. The same measurements after. Never fails on timing; the last line is one JSON object.
+4. The same measurements after, and the lake's size per table before and after with the bytes
+   per partial row (#24: lake growth). Never fails on timing; the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -82,8 +84,10 @@ def hour_of_events(hour_start: dt.datetime, n: int, rng: np.random.Generator) ->
             "provider": np.array(["gps", "network", "fused"])[rng.integers(0, 3, n)],
             "gps_precision_m": np.round(rng.uniform(1, 60, n), 2),
             "satellites": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 20, n)),
-            "latitude": rng.uniform(49.5, 51.5, n),
-            "longitude": rng.uniform(2.5, 6.4, n),
+            # a metropolitan area (about 15 x 18 km: 3,100 resolution-9 H3 cells), so a cell
+            # sees events as an operator's busy areas do
+            "latitude": rng.uniform(50.78, 50.92, n),
+            "longitude": rng.uniform(4.25, 4.50, n),
             "postal_code": rng.integers(1000, 1200, n).astype(str),
             "status": STATUSES[rng.choice(4, n, p=[0.9, 0.05, 0.03, 0.02])],
             "batch_id": batch,
@@ -174,6 +178,16 @@ def files_per_table_hour(root: Path, now: dt.datetime) -> dict[str, float]:
         if counts:
             out[table.name] = statistics.mean(counts)
     return out
+
+
+def table_sizes(root: Path) -> dict[str, tuple[int, int]]:
+    """Per table: (bytes on disk, rows) of its Parquet files."""
+    sizes = {}
+    for table in ALL_TABLES:
+        files = list((root / table.name).rglob("*.parquet"))
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        sizes[table.name] = (sum(f.stat().st_size for f in files), rows)
+    return sizes
 
 
 def rchar() -> int:
@@ -283,6 +297,7 @@ def main() -> None:
         events = write_lake(root, start, args.hours, args.rate, seed=1)
         print(f"  {events:,} events in {time.perf_counter() - started:.0f} s")
         before_files = files_per_table_hour(root, dt.datetime.now(dt.UTC))
+        before_sizes = table_sizes(root)
         before = measure(root, end, args.repeats)
 
         switches: list[float] = []
@@ -304,6 +319,7 @@ def main() -> None:
         )
         compaction_s = time.perf_counter() - started
         after_files = files_per_table_hour(root, dt.datetime.now(dt.UTC))
+        after_sizes = table_sizes(root)
         after = measure(root, end, args.repeats)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -314,6 +330,12 @@ def main() -> None:
     print(f"{'table':<30}{'files/hour before':>20}{'after':>10}")
     for table, n in before_files.items():
         print(f"{table:<30}{n:>20.1f}{after_files.get(table, 0):>10.1f}")
+    print(f"{'table':<30}{'MB before':>12}{'MB after':>12}{'B/row after':>14}{'rows/event':>12}")
+    for table, (size, rows) in after_sizes.items():
+        print(
+            f"{table:<30}{before_sizes[table][0] / 1e6:>12.2f}{size / 1e6:>12.2f}"
+            f"{size / max(rows, 1):>14.1f}{rows / events:>12.4f}"
+        )
     print(f"{'figure':<34}{'before':>14}{'after':>14}")
     for key in before:
         print(f"{key:<34}{before[key]:>14,.4g}{after[key]:>14,.4g}")
@@ -333,6 +355,17 @@ def main() -> None:
         "bytes_24h_1m_after": after["bytes_24h_1m"],
         "bytes_ratio_vs_raw_columns_before": round(before["bytes_ratio_vs_raw_columns"], 5),
         "bytes_ratio_vs_raw_columns": round(after["bytes_ratio_vs_raw_columns"], 5),
+        "lake_bytes_before": sum(size for size, _ in before_sizes.values()),
+        "lake_bytes_after": sum(size for size, _ in after_sizes.values()),
+        "bytes_per_partial_row_after": {
+            table: round(size / max(rows, 1), 1)
+            for table, (size, rows) in after_sizes.items()
+            if table not in (EVENTS.name, PIPELINE_BATCHES.name)
+        },
+        "h3_bytes_share_after": round(
+            after_sizes["coverage_by_h3"][0] / sum(size for size, _ in after_sizes.values()), 4
+        ),
+        "h3_rows_per_event_after": round(after_sizes["coverage_by_h3"][1] / events, 4),
         "reader_rule_ms_before": round(
             before["engine_24h_1m_ms"] - before["engine_24h_1m_no_rule_ms"], 1
         ),

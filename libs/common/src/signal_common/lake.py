@@ -50,6 +50,18 @@ class LakeTable:
     description: str
     columns: tuple[Column, ...]
     partition_keys: tuple[Column, ...]
+    window: dt.timedelta = dt.timedelta(minutes=1)
+    """The event-time window of a KPI table's partial rows (1 minute; 1 hour for
+    coverage_by_h3). Readers merge whole windows, so a range is served in whole windows."""
+
+    @property
+    def window_unit(self) -> Literal["minute", "hour"]:
+        """The window as a unit name (what windows are floored to; the view's suffix)."""
+        if self.window == dt.timedelta(minutes=1):
+            return "minute"
+        if self.window == dt.timedelta(hours=1):
+            return "hour"
+        raise ValueError(f"table {self.name} has a {self.window} window (minute or hour only)")
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -267,6 +279,74 @@ COVERAGE_BY_POSTAL_CODE = LakeTable(
     partition_keys=PARTITION_KEYS,
 )
 
+H3_RESOLUTIONS: tuple[int, ...] = (7, 9)
+"""The H3 resolutions of `coverage_by_h3` (h3 v4): 7 (cells of about 5.2 km², 1.4 km edge) for
+a region, 9 (about 0.105 km², 201 m edge) as the FCC's broadband maps use for a neighbourhood."""
+
+_HOUR_WINDOW = (
+    Column("window_start", "timestamp", "Start of the 1-hour event-time window (UTC).", False),
+    Column("window_end", "timestamp", "End (exclusive) of the window (UTC).", False),
+)
+
+COVERAGE_BY_H3 = LakeTable(
+    "coverage_by_h3",
+    "Partial coverage aggregates per hour and H3 hexagon cell at resolutions 7 and 9 (#24). "
+    "Hourly, not per minute: a resolution-9 cell holds about one event a minute, so per-minute "
+    "rows would be about as many as the events (benchmarks: 40x fewer rows per hour).",
+    columns=(
+        *_HOUR_WINDOW,
+        Column("h3_resolution", "int", "H3 resolution of h3_cell: 7 or 9.", False),
+        Column(
+            "h3_cell",
+            "string",
+            "H3 cell (v4, lowercase hex string, e.g. 891f1d48177ffff) holding the event's "
+            "latitude and longitude.",
+            False,
+        ),
+        _COUNT,
+        Column("signal_sum", "bigint", "Sum of signal_dbm.", False, "sum"),
+        Column(
+            "out_of_service_count", "bigint", "Events with status OUT_OF_SERVICE.", False, "sum"
+        ),
+        *_band_columns(),
+        _SIGNAL_SQ_SUM,
+        _SIGNAL_HIST,
+        _DEVICES_HLL,
+        *_BATCH,
+        *LINEAGE_COLUMNS,
+    ),
+    partition_keys=PARTITION_KEYS,
+    window=dt.timedelta(hours=1),
+)
+
+COVERAGE_BY_CELL = LakeTable(
+    "coverage_by_cell",
+    "Partial coverage aggregates per hour and serving cell (operator, network type, cell_id) of "
+    "the events that report a cell_id (#24: worst cells). Hourly, as coverage_by_h3.",
+    columns=(
+        *_HOUR_WINDOW,
+        Column("operator", "string", "Mobile network operator.", False),
+        Column("network_type", "string", "2G/3G/4G/5G.", False),
+        Column("cell_id", "bigint", "Serving cell identity (CID/NCI) the events report.", False),
+        _COUNT,
+        Column("latitude_sum", "double", "Sum of latitude (centroid = sum / count).", False, "sum"),
+        Column(
+            "longitude_sum", "double", "Sum of longitude (centroid = sum / count).", False, "sum"
+        ),
+        Column("signal_sum", "bigint", "Sum of signal_dbm.", False, "sum"),
+        Column(
+            "out_of_service_count", "bigint", "Events with status OUT_OF_SERVICE.", False, "sum"
+        ),
+        _SIGNAL_SQ_SUM,
+        _SIGNAL_HIST,
+        _DEVICES_HLL,
+        *_BATCH,
+        *LINEAGE_COLUMNS,
+    ),
+    partition_keys=PARTITION_KEYS,
+    window=dt.timedelta(hours=1),
+)
+
 PIPELINE_BATCHES = LakeTable(
     "pipeline_batches",
     "One row per stream-processor micro-batch: volumes, quality and freshness.",
@@ -349,6 +429,8 @@ KPI_TABLES: tuple[LakeTable, ...] = (
     GPS_PRECISION_BY_PROVIDER,
     STATUS_COUNT,
     COVERAGE_BY_POSTAL_CODE,
+    COVERAGE_BY_H3,
+    COVERAGE_BY_CELL,
 )
 ALL_TABLES: tuple[LakeTable, ...] = (EVENTS, QUARANTINE, *KPI_TABLES, PIPELINE_BATCHES)
 TABLES_BY_NAME: Mapping[str, LakeTable] = {t.name: t for t in ALL_TABLES}

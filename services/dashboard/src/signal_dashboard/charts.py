@@ -245,6 +245,49 @@ def coverage_deck(frame: pd.DataFrame) -> pdk.Deck:
     )
 
 
+def h3_deck(frame: pd.DataFrame, focus: str | None = None) -> pdk.Deck:
+    """H3 hexagons (an `h3_table`) filled by their median event's band, grey where the API
+    withheld the figures; no base map (works offline, as `coverage_deck`). With `focus`, a cell
+    of the frame (a worst cell's link), the view centres on it, close in."""
+    lat, lon, zoom = map_view(frame)
+    focused = frame[frame["h3_cell"] == focus] if focus else frame.iloc[0:0]
+    if not focused.empty:
+        lat, lon, zoom = (
+            float(focused["latitude"].iloc[0]),
+            float(focused["longitude"].iloc[0]),
+            14.0,
+        )
+    data = frame.assign(
+        avg_signal_text=[
+            "withheld" if pd.isna(v) else f"{v:.1f} dBm" for v in frame["avg_signal_dbm"]
+        ],
+        oos_text=["withheld" if pd.isna(v) else f"{v:.1%}" for v in frame["out_of_service_share"]],
+        why=[note or "served" for note in frame["note"]],
+    )
+    layer = pdk.Layer(
+        "H3HexagonLayer",
+        data=data,
+        get_hexagon="h3_cell",
+        get_fill_color="colour",
+        get_line_color=[40, 40, 40],
+        line_width_min_pixels=1,
+        stroked=True,
+        filled=True,
+        extruded=False,
+        opacity=0.75,
+        pickable=True,
+    )
+    return pdk.Deck(
+        layers=[layer],
+        initial_view_state=pdk.ViewState(latitude=lat, longitude=lon, zoom=zoom),
+        map_style=None,
+        tooltip={
+            "html": "<b>{h3_cell}</b><br/>{events} events, {devices} devices<br/>avg signal "
+            "{avg_signal_text} ({band})<br/>out of service {oos_text}<br/>{why}",
+        },
+    )
+
+
 def out_of_service_bars(frame: pd.DataFrame) -> go.Figure:
     """Out-of-service share per postal code (a `coverage_table`) with its Wilson 95 % interval
     as error bars; codes the API withheld are left out (the table lists them, greyed)."""

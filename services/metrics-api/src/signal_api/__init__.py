@@ -1,3 +1,3 @@
 """Signal Stream Metrics API: the network KPIs, read from the lake through DuckDB or Athena."""
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"

@@ -1,8 +1,9 @@
-"""One readable view per KPI table: the partial rows merged into per-minute KPIs.
+"""One readable view per KPI table: the partial rows merged into KPIs per window (a minute; an
+hour for coverage_by_h3, whose view is `coverage_by_h3_per_hour`).
 
 Analysts querying the lake in Athena see partial aggregates (sums, counts, batch ids, lineage).
 The view `<table>_per_minute` reads the table through the compaction reader rule
-(signal_common.lake.visible_rows_sql) and merges it to one row per minute and key: counts added,
+(signal_common.lake.visible_rows_sql) and merges it to one row per window and key: counts added,
 averages as Σsum / Σcount, minima and maxima kept, and on the tables with a signal histogram the
 exact median `signal_p50` (nearest rank) from the minute's merged histogram. It is stored in
 Glue as an Athena (`VIRTUAL_VIEW`, Presto view text) table; the same SQL runs on DuckDB through
@@ -19,7 +20,6 @@ from typing import Any
 from signal_common.lake import KPI_TABLES, LakeTable, visible_rows_sql
 from signal_common.partials import SIGNAL_HIST_BINS, SIGNAL_HIST_MIN
 
-VIEW_SUFFIX = "_per_minute"
 P50 = "signal_p50"
 # The minute's merged histogram, element by element (one scan: the reader rule's window function
 # must stay the only scan of the table); null when any partial row of the minute has none.
@@ -51,6 +51,12 @@ AVERAGES: dict[str, dict[str, tuple[str, str]]] = {
         "longitude": ("longitude_sum", "event_count"),
         "signal_avg": ("signal_sum", "event_count"),
     },
+    "coverage_by_h3": {"signal_avg": ("signal_sum", "event_count")},
+    "coverage_by_cell": {
+        "latitude": ("latitude_sum", "event_count"),
+        "longitude": ("longitude_sum", "event_count"),
+        "signal_avg": ("signal_sum", "event_count"),
+    },
 }
 
 _PRESTO_TYPES = {
@@ -77,8 +83,9 @@ class ViewColumn:
 
 
 def view_name(table: LakeTable) -> str:
-    """The view of a KPI table, e.g. `status_count_per_minute`."""
-    return f"{table.name}{VIEW_SUFFIX}"
+    """The view of a KPI table, named by its window: `status_count_per_minute`,
+    `coverage_by_h3_per_hour`."""
+    return f"{table.name}_per_{table.window_unit}"
 
 
 def view_columns(table: LakeTable) -> list[ViewColumn]:
@@ -108,7 +115,7 @@ def view_columns(table: LakeTable) -> list[ViewColumn]:
                 P50,
                 _P50_SQL,
                 "int",
-                "Median signal_dbm of the minute and key (nearest rank, exact, from the merged "
+                "Median signal_dbm of the window and key (nearest rank, exact, from the merged "
                 "131-bin histogram); null when a partial row older than the histogram is in it.",
             )
         )

@@ -254,6 +254,16 @@ class ApiClient:
             params.append(("percentiles", asked))
         return self.get(ApiRequest("/v1/coverage", tuple(params)))
 
+    def coverage_h3(self, start: dt.datetime, end: dt.datetime, *, res: int) -> ApiResponse:
+        """Per H3 hexagon of resolution `res` (7 or 9): events, devices, average and median
+        signal, the median event's band, out-of-service share; suppressed cells marked."""
+        return self.get(ApiRequest("/v1/coverage/h3", (("res", str(res)), *_window(start, end))))
+
+    def worst_cells(self, start: dt.datetime, end: dt.datetime, *, top: int) -> ApiResponse:
+        """The `top` serving cells ranked worst first (out-of-service share, then p10 signal),
+        each with its sample size, suppression and the H3 cell of its centroid."""
+        return self.get(ApiRequest("/v1/cells/worst", (("top", str(top)), *_window(start, end))))
+
     def bands(self) -> ApiResponse:
         """The quality-band definition the API applies (thresholds per RAT, with sources)."""
         return self.get(ApiRequest("/v1/meta/bands"))

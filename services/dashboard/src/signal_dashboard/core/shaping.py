@@ -407,6 +407,81 @@ def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> 
     ).reset_index(drop=True)
 
 
+H3_RESOLUTIONS = (9, 7)
+"""The hexagon resolutions the Coverage page offers (the API's res): 9 first, the FCC's."""
+
+
+def h3_table(body: Mapping[str, Any]) -> pd.DataFrame:
+    """`/v1/coverage/h3` rows with each cell's map colour (its median event's band; grey when
+    withheld), the median signal (`signal_p50`), the out-of-service interval as text and why a
+    cell is withheld (`note`). Withheld cells stay: drawn grey, their reason in the tooltip.
+    Ordered worst first, as `coverage_table`; withheld cells last."""
+    frame = pd.DataFrame(
+        list(body.get("rows", [])),
+        columns=[
+            "h3_cell", "latitude", "longitude", "events", "devices", "avg_signal_dbm",
+            "signal_percentiles", "band", "out_of_service_share", "out_of_service_share_ci_low",
+            "out_of_service_share_ci_high", "suppressed",
+        ],
+    )  # fmt: skip
+    frame["signal_p50"] = [
+        float(found["p50"]) if isinstance(found, Mapping) and found.get("p50") is not None
+        else math.nan
+        for found in frame["signal_percentiles"]
+    ]  # fmt: skip
+    frame = frame.drop(columns=["signal_percentiles"])
+    withheld = frame["suppressed"].notna()
+    frame["band"] = [
+        WITHHELD_BAND if w else str(b) for w, b in zip(withheld, frame["band"], strict=True)
+    ]
+    frame["colour"] = [list(BAND_COLOURS.get(b, WITHHELD_COLOUR)) for b in frame["band"]]
+    frame["out_of_service_ci"] = [
+        interval_text(low, high)
+        for low, high in zip(
+            frame["out_of_service_share_ci_low"], frame["out_of_service_share_ci_high"], strict=True
+        )
+    ]
+    frame["note"] = [
+        withheld_note(reason if isinstance(reason, str) else None, int(events), body.get("meta"))
+        for reason, events in zip(frame["suppressed"], frame["events"], strict=True)
+    ]
+    return frame.sort_values(
+        ["out_of_service_share", "avg_signal_dbm", "h3_cell"],
+        ascending=[False, True, True],
+        na_position="last",
+    ).reset_index(drop=True)
+
+
+def worst_cells_table(body: Mapping[str, Any]) -> pd.DataFrame:
+    """`/v1/cells/worst` rows, in the API's rank, with the out-of-service interval as text, why
+    a cell is withheld (`note`) and a `map` link to its resolution-9 hexagon on the Coverage
+    page (`coverage?areas=hexagons&focus=<h3 cell>`; none for a withheld cell, whose place the
+    API withholds too)."""
+    frame = pd.DataFrame(
+        list(body.get("rows", [])),
+        columns=[
+            "rank", "operator", "network_type", "cell_id", "out_of_service_share",
+            "out_of_service_share_ci_low", "out_of_service_share_ci_high", "signal_p10",
+            "signal_p50", "events", "devices", "h3_cell", "suppressed",
+        ],
+    )  # fmt: skip
+    frame["out_of_service_ci"] = [
+        interval_text(low, high)
+        for low, high in zip(
+            frame["out_of_service_share_ci_low"], frame["out_of_service_share_ci_high"], strict=True
+        )
+    ]
+    frame["note"] = [
+        withheld_note(reason if isinstance(reason, str) else None, int(events), body.get("meta"))
+        for reason, events in zip(frame["suppressed"], frame["events"], strict=True)
+    ]
+    frame["map"] = [
+        f"coverage?areas=hexagons&focus={cell}" if isinstance(cell, str) else None
+        for cell in frame["h3_cell"]
+    ]
+    return frame
+
+
 def worst_code_line(row: Mapping[str, Any]) -> str:
     """The Coverage page's one line on its worst served postal code (a `coverage_table` row);
     a figure the answer does not have (devices or percentiles unknown) is left out."""

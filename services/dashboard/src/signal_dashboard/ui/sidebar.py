@@ -31,6 +31,9 @@ from signal_dashboard.settings import DashboardSettings
 
 NETWORK_TYPES: tuple[str, ...] = tuple(n.value for n in NetworkType)
 _LOADED = "f_loaded"
+PAGE_PARAMS = ("areas", "focus")
+"""Query parameters a page reads itself (the Coverage page's hexagon view and the cell a worst
+cell's link focuses), kept as they came when the sidebar rewrites the URL's filters."""
 
 
 def _query_params() -> dict[str, list[str]]:
@@ -127,7 +130,8 @@ def render_sidebar(settings: DashboardSettings, known_operators: list[str]) -> F
         postal_codes=split_codes(state.get("f_pc", "")),
         paused=not state.get("f_live", True),
     )
-    wanted = filters_to_query(filters)
-    if _query_params() != {k: v if isinstance(v, list) else [v] for k, v in wanted.items()}:
+    current = _query_params()
+    wanted = {**filters_to_query(filters), **{k: current[k] for k in PAGE_PARAMS if k in current}}
+    if current != {k: v if isinstance(v, list) else [v] for k, v in wanted.items()}:
         st.query_params.from_dict(wanted)
     return filters

@@ -291,6 +291,66 @@ class CoverageRow(BaseModel):
     out_of_service_share_ci_high: float | None = Field(None, description=_CI)
 
 
+class CoverageH3Row(BaseModel):
+    model_config = _example(
+        h3_cell="891fb466257ffff",
+        h3_resolution=9,
+        latitude=50.8466,
+        longitude=4.3528,
+        events=412,
+        devices=57,
+        devices_ci_low=57,
+        devices_ci_high=58,
+        suppressed=None,
+        avg_signal_dbm=-97.4,
+        avg_signal_dbm_ci_low=-98.6,
+        avg_signal_dbm_ci_high=-96.2,
+        signal_percentiles={"p50": -97},
+        band="fair",
+        band_counts={"excellent": 31, "good": 102, "fair": 160, "poor": 119},
+        out_of_service_share=0.021,
+        out_of_service_share_ci_low=0.0113,
+        out_of_service_share_ci_high=0.0388,
+    )
+
+    h3_cell: str = Field(description="H3 cell (v4, lowercase hex), e.g. 891fb466257ffff.")
+    h3_resolution: int = Field(description="The cell's H3 resolution (the request's `res`).")
+    latitude: float = Field(
+        description="The cell's centre (H3's cell_to_latlng), not its events' centroid: the "
+        "cell's geometry, so given on suppressed rows too (it locates no one more finely than "
+        "the cell id)."
+    )
+    longitude: float = Field(description="The cell's centre longitude.")
+    events: int = Field(description=_EVENTS)
+    devices: int | None = Field(None, description=_DEVICES)
+    devices_ci_low: int | None = Field(None, description=_DEVICES_CI)
+    devices_ci_high: int | None = Field(None, description=_DEVICES_CI)
+    suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
+    avg_signal_dbm: float | None = Field(description="Σsignal / Σevents." + _WITHHELD)
+    avg_signal_dbm_ci_low: float | None = Field(None, description=_MEAN_CI)
+    avg_signal_dbm_ci_high: float | None = Field(None, description=_MEAN_CI)
+    signal_percentiles: dict[str, int | None] | None = Field(
+        None,
+        description="The signal's nearest-rank percentiles (dBm): p50 always, and those asked "
+        "with `percentiles=` (see /v1/coverage). Null when suppressed, or when the range holds "
+        "partial rows without a histogram (unknown).",
+    )
+    band: str | None = Field(
+        None,
+        description="Quality band of the cell's median event (nearest rank, bands ordered poor < "
+        "fair < good < excellent; each event banded by its own network type's thresholds, "
+        "/v1/meta/bands)." + _WITHHELD,
+    )
+    band_counts: dict[str, int] | None = Field(
+        None, description="Events per quality band." + _WITHHELD
+    )
+    out_of_service_share: float | None = Field(
+        None, description="OUT_OF_SERVICE events / events." + _WITHHELD
+    )
+    out_of_service_share_ci_low: float | None = Field(None, description=_CI)
+    out_of_service_share_ci_high: float | None = Field(None, description=_CI)
+
+
 _FROM_USED = "Range start used: the request's, rounded up to the millisecond the queries bind."
 _TO_USED = "Range end used (exclusive), rounded up to the millisecond as `from` is."
 
@@ -322,6 +382,73 @@ class SignalQualityResponse(Series):
 
 class CoverageResponse(Series):
     rows: list[CoverageRow]
+
+
+class CoverageH3Response(Series):
+    from_: dt.datetime = Field(
+        serialization_alias="from",
+        description="Range start used: the request's floored to the hour (coverage_by_h3 "
+        "holds hourly partials, so whole hours are what it answers exactly).",
+    )
+    to: dt.datetime = Field(
+        description="Range end used (exclusive): the request's ceiled to the hour."
+    )
+    resolution: int = Field(description="The H3 resolution of every row (7 or 9).")
+    rows: list[CoverageH3Row]
+
+
+class WorstCellRow(BaseModel):
+    model_config = _example(
+        rank=1, operator="Orange", network_type="4G", cell_id=268435,
+        events=512, devices=73, devices_ci_low=73, devices_ci_high=74, suppressed=None,
+        latitude=50.8466, longitude=4.3528, h3_cell="891fa1c22b3ffff",
+        avg_signal_dbm=-112.4, avg_signal_dbm_ci_low=-113.6, avg_signal_dbm_ci_high=-111.2,
+        signal_p10=-128, signal_p50=-113, out_of_service_share=0.41,
+        out_of_service_share_ci_low=0.3678, out_of_service_share_ci_high=0.4536,
+    )  # fmt: skip
+
+    rank: int = Field(description="1 = the worst cell of the range.")
+    operator: str
+    network_type: str
+    cell_id: int = Field(description="Serving cell identity (CID/NCI) the events report.")
+    events: int = Field(description=_EVENTS)
+    devices: int | None = Field(None, description=_DEVICES)
+    devices_ci_low: int | None = Field(None, description=_DEVICES_CI)
+    devices_ci_high: int | None = Field(None, description=_DEVICES_CI)
+    suppressed: Suppression | None = Field(None, description=_SUPPRESSED)
+    latitude: float | None = Field(
+        None, description="Centroid of the cell's events (Σlatitude / Σevents)." + _WITHHELD
+    )
+    longitude: float | None = Field(None, description="Centroid longitude." + _WITHHELD)
+    h3_cell: str | None = Field(
+        None,
+        description="The resolution-9 H3 cell of the centroid: where /v1/coverage/h3 and the "
+        "dashboard's hexagon map show it." + _WITHHELD,
+    )
+    avg_signal_dbm: float | None = Field(None, description="Σsignal / Σevents." + _WITHHELD)
+    avg_signal_dbm_ci_low: float | None = Field(None, description=_MEAN_CI)
+    avg_signal_dbm_ci_high: float | None = Field(None, description=_MEAN_CI)
+    signal_p10: int | None = Field(
+        None,
+        description="Nearest-rank 10th percentile of signal_dbm (exact, merged histogram); the "
+        "ranking's second key. Null when suppressed or unknown (partials without a histogram).",
+    )
+    signal_p50: int | None = Field(None, description="Nearest-rank median of signal_dbm.")
+    out_of_service_share: float | None = Field(
+        None, description="OUT_OF_SERVICE events / events: the ranking's first key." + _WITHHELD
+    )
+    out_of_service_share_ci_low: float | None = Field(None, description=_CI)
+    out_of_service_share_ci_high: float | None = Field(None, description=_CI)
+
+
+class WorstCellsResponse(Series):
+    top: int = Field(description="The most rows asked for (`top`).")
+    cells: int = Field(description="Serving cells with events in the range (ranked or withheld).")
+    withheld: int = Field(
+        description="Of them, cells whose figures are withheld (too few events or devices): "
+        "ranked after every served cell, by events."
+    )
+    rows: list[WorstCellRow]
 
 
 class SummaryResponse(BaseModel):

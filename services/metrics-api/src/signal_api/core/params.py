@@ -173,6 +173,22 @@ def time_range(
     return result
 
 
+def whole_windows(window: TimeRange, length: dt.timedelta) -> TimeRange:
+    """`window` widened to whole windows of `length` (from floored, to ceiled, on the UTC epoch):
+    what a table whose partial rows cover `length` each can answer exactly."""
+    step = int(length.total_seconds() * 1_000_000)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+    def us(moment: dt.datetime) -> int:
+        return (moment - epoch) // dt.timedelta(microseconds=1)
+
+    start = us(window.start) // step * step
+    end = -(-us(window.end) // step) * step
+    return TimeRange(
+        epoch + dt.timedelta(microseconds=start), epoch + dt.timedelta(microseconds=end)
+    )
+
+
 def granularity_range(
     start: dt.datetime | None,
     end: dt.datetime | None,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from signal_api.core.params import Granularity, TimeRange
 from signal_common.lake import (
+    COVERAGE_BY_CELL,
+    COVERAGE_BY_H3,
     COVERAGE_BY_POSTAL_CODE,
     GPS_PRECISION_BY_PROVIDER,
     PIPELINE_BATCHES,
@@ -29,6 +31,7 @@ from signal_common.lake import (
     LakeTable,
     visible_rows_sql,
 )
+from signal_common.partials import SIGNAL_HIST_BINS
 from signal_common.quality import BAND_NAMES
 from signal_common.schema import QUARANTINE_REASONS, Status
 
@@ -309,6 +312,59 @@ def coverage(
     )
 
 
+def coverage_h3(window: TimeRange, resolution: int) -> Query:
+    """Per H3 cell of `resolution` over the range: Σcount, Σsignal, Σsignal², Σout-of-service,
+    Σ per quality band, the device sketches and the signal histograms."""
+    b = _Builder()
+
+    def where() -> str:
+        return b.in_range("window_start", window) + f" AND h3_resolution = {b.p(int(resolution))}"
+
+    bands = ", ".join(
+        f"CAST(SUM(band_{band}_count) AS BIGINT) AS band_{band}_count" for band in BAND_NAMES
+    )
+    return b.query(
+        "coverage_h3",
+        f"""SELECT h3_cell, CAST(SUM(event_count) AS BIGINT) AS event_count,
+               CAST(SUM(signal_sum) AS BIGINT) AS signal_sum,
+               CAST(SUM(out_of_service_count) AS BIGINT) AS out_of_service_count, {bands},
+               {_sq_sum("signal_sq_sum")}, {DEVICE_SKETCHES}, {SIGNAL_HISTOGRAMS}
+            FROM {b.visible(COVERAGE_BY_H3, where, window)}
+            GROUP BY 1 ORDER BY 1""",
+    )
+
+
+# The merged histogram of each group, bin by bin in SQL, as text (131 counts joined by spaces):
+# one row per serving cell however many hourly partials it merges (the API ranks every cell).
+MERGED_HISTOGRAM = _known(
+    "array_join(ARRAY["
+    + ", ".join(f"SUM(signal_hist[{i}])" for i in range(1, SIGNAL_HIST_BINS + 1))
+    + "], ' ')",
+    "signal_hist",
+    "signal_hist",
+)
+
+
+def cells(window: TimeRange) -> Query:
+    """Per serving cell (operator, network type, cell_id) over the range: Σcount, Σlat, Σlon,
+    Σsignal, Σsignal², Σout-of-service, the device sketches and the merged histogram."""
+    b = _Builder()
+
+    def where() -> str:
+        return b.in_range("window_start", window)
+
+    return b.query(
+        "cells",
+        f"""SELECT operator, network_type, cell_id, CAST(SUM(event_count) AS BIGINT) AS event_count,
+               SUM(latitude_sum) AS latitude_sum, SUM(longitude_sum) AS longitude_sum,
+               CAST(SUM(signal_sum) AS BIGINT) AS signal_sum,
+               CAST(SUM(out_of_service_count) AS BIGINT) AS out_of_service_count,
+               {_sq_sum("signal_sq_sum")}, {DEVICE_SKETCHES}, {MERGED_HISTOGRAM}
+            FROM {b.visible(COVERAGE_BY_CELL, where, window)}
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
+    )
+
+
 def _newest(name: str, table: LakeTable, column: str, alias: str, window: TimeRange) -> Query:
     """The newest `column` value of `table`'s rows in the range (epoch seconds, or NULL)."""
     b = _Builder()
@@ -428,6 +484,8 @@ def all_example_queries(now: dt.datetime) -> list[Query]:
         signal_quality(window, operators=("a",)),
         coverage(window, postal_codes=("1000",)),
         coverage(window, histograms=True),
+        coverage_h3(window, 9),
+        cells(window),
         latest_window(window),
         window_totals(window),
         pipeline(window),

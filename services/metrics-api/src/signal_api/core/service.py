@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
+from h3 import cell_to_latlng, latlng_to_cell
 
 from signal_api.core import queries
 from signal_api.core.params import Granularity, TimeRange, floor_minute, percentile_key
@@ -25,6 +26,7 @@ from signal_api.core.stats import (
     wilson_interval,
 )
 from signal_common import partials
+from signal_common.lake import H3_RESOLUTIONS
 from signal_common.partials import SIGNAL_HIST_BINS, SIGNAL_HIST_MIN
 from signal_common.quality import BAND_NAMES
 from signal_common.schema import QUARANTINE_REASONS
@@ -503,6 +505,187 @@ def _coverage_rows(
             )
         result.append(row)
     return result
+
+
+# The quality bands from worst to best: a cell's band is that of its median event.
+_BANDS_WORST_FIRST = ("poor", "fair", "good", "excellent")
+assert set(_BANDS_WORST_FIRST) == set(BAND_NAMES)
+_H3_VALUES = (
+    "avg_signal_dbm",
+    "avg_signal_dbm_ci_low",
+    "avg_signal_dbm_ci_high",
+    "signal_percentiles",
+    "band",
+    "band_counts",
+)
+
+
+async def coverage_h3(
+    run: Runner,
+    window: TimeRange,
+    *,
+    resolution: int,
+    min_events: int,
+    min_devices: int = 0,
+    percentiles: Sequence[float] = (50,),
+) -> dict[str, Any]:
+    """Per H3 cell of `resolution`: events, devices, avg signal with its interval, percentiles
+    (p50 always), the median event's quality band, out-of-service share."""
+    asked = tuple(dict.fromkeys((50.0, *percentiles)))
+    query = queries.coverage_h3(window, resolution)
+    return {
+        **_range(window, None),
+        "resolution": resolution,
+        "rows": await run(
+            query,
+            lambda rows: _h3_rows(
+                rows, resolution, min_events=min_events, min_devices=min_devices, asked=asked
+            ),
+        ),
+    }
+
+
+def median_band(counts: dict[str, int]) -> str | None:
+    """The band of the median event (nearest rank, bands ordered worst to best); None for none."""
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    rank = -(-total // 2)  # ceil(n / 2)
+    seen = 0
+    for band in _BANDS_WORST_FIRST:
+        seen += counts[band]
+        if seen >= rank:
+            return band
+    raise AssertionError("unreachable: the counts reach their total")
+
+
+def _h3_rows(
+    rows: Rows, resolution: int, *, min_events: int, min_devices: int, asked: Sequence[float]
+) -> list[dict[str, Any]]:
+    result = []
+    for r in rows:
+        count = int(r["event_count"])
+        devices, withheld = _sample(r, count, min_events=min_events, min_devices=min_devices)
+        latitude, longitude = cell_to_latlng(r["h3_cell"])
+        row: dict[str, Any] = {
+            "h3_cell": r["h3_cell"],
+            "h3_resolution": resolution,
+            "latitude": latitude,
+            "longitude": longitude,
+            "events": count,
+            **_device_fields(devices),
+            "suppressed": withheld,
+        }
+        if withheld:
+            row.update(dict.fromkeys(_H3_VALUES))
+            row.update(_withheld("out_of_service_share"))
+        else:
+            total = int(r["signal_sum"])
+            squares = r["signal_sq_sum"]
+            counts = {band: int(r[f"band_{band}_count"]) for band in BAND_NAMES}
+            row.update(
+                avg_signal_dbm=total / count,
+                **_mean_interval(
+                    "avg_signal_dbm", count, total, None if squares is None else int(squares)
+                ),
+                signal_percentiles=_percentiles(r.get("signal_hist"), asked),
+                band=median_band(counts),
+                band_counts=counts,
+                **_share_fields("out_of_service_share", int(r["out_of_service_count"]), count),
+            )
+        result.append(row)
+    return result
+
+
+async def worst_cells(
+    run: Runner,
+    window: TimeRange,
+    *,
+    top: int,
+    min_events: int,
+    min_devices: int = 0,
+) -> dict[str, Any]:
+    """The `top` serving cells ranked worst first: out-of-service share (highest first), then
+    p10 signal (weakest first); withheld cells after every served one."""
+    return {
+        **_range(window, None),
+        **await run(
+            queries.cells(window),
+            lambda rows: _worst_cells(
+                rows, top=top, min_events=min_events, min_devices=min_devices
+            ),
+        ),
+    }
+
+
+def merged_percentiles(histogram: str | None, asked: Sequence[float]) -> dict[str, int | None]:
+    """Nearest-rank percentiles of one merged histogram's text (queries.MERGED_HISTOGRAM)."""
+    result = _percentiles(histogram, asked)
+    return result if result is not None else dict.fromkeys(map(percentile_key, asked))
+
+
+def _worst_cells(rows: Rows, *, top: int, min_events: int, min_devices: int) -> dict[str, Any]:
+    served: list[dict[str, Any]] = []
+    withheld: list[dict[str, Any]] = []
+    for r in rows:
+        count = int(r["event_count"])
+        devices, reason = _sample(r, count, min_events=min_events, min_devices=min_devices)
+        row: dict[str, Any] = {
+            "operator": r["operator"],
+            "network_type": r["network_type"],
+            "cell_id": int(r["cell_id"]),
+            "events": count,
+            **_device_fields(devices),
+            "suppressed": reason,
+        }
+        if reason:
+            row.update(dict.fromkeys(_CELL_VALUES))
+            row.update(_withheld("out_of_service_share"))
+            withheld.append(row)
+            continue
+        total, squares = int(r["signal_sum"]), r["signal_sq_sum"]
+        latitude = float(r["latitude_sum"]) / count
+        longitude = float(r["longitude_sum"]) / count
+        found = merged_percentiles(r.get("signal_hist"), (10.0, 50.0))
+        row.update(
+            latitude=latitude,
+            longitude=longitude,
+            h3_cell=latlng_to_cell(latitude, longitude, max(H3_RESOLUTIONS)),
+            avg_signal_dbm=total / count,
+            **_mean_interval(
+                "avg_signal_dbm", count, total, None if squares is None else int(squares)
+            ),
+            signal_p10=found["p10"],
+            signal_p50=found["p50"],
+            **_share_fields("out_of_service_share", int(r["out_of_service_count"]), count),
+        )
+        served.append(row)
+    # worst first: highest share, then weakest p10 (unknown p10 last), then the cell's keys
+    served.sort(
+        key=lambda c: (
+            -c["out_of_service_share"],
+            c["signal_p10"] is None,
+            c["signal_p10"] if c["signal_p10"] is not None else 0,
+            c["operator"], c["network_type"], c["cell_id"],
+        )
+    )  # fmt: skip
+    withheld.sort(key=lambda c: (-c["events"], c["operator"], c["network_type"], c["cell_id"]))
+    ranked = (served + withheld)[:top]
+    for rank, row in enumerate(ranked, start=1):
+        row["rank"] = rank
+    return {"cells": len(rows), "withheld": len(withheld), "top": top, "rows": ranked}
+
+
+_CELL_VALUES = (
+    "latitude",
+    "longitude",
+    "h3_cell",
+    "avg_signal_dbm",
+    "avg_signal_dbm_ci_low",
+    "avg_signal_dbm_ci_high",
+    "signal_p10",
+    "signal_p50",
+)
 
 
 async def summary(

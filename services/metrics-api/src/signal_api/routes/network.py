@@ -1,13 +1,27 @@
-"""/v1/coverage, /v1/summary: the network now, per postal code and overall; /v1/alerts*
-(routes/alerts.py) is included here."""
+"""/v1/coverage, /v1/coverage/h3, /v1/summary: the network now, per postal code, per H3 hexagon
+and overall; /v1/alerts* (routes/alerts.py) is included here."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+import enum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
 
 from signal_api.core import service
-from signal_api.core.models import CoverageResponse, SummaryResponse
-from signal_api.core.params import POSTAL_CODE_MAX_LENGTH, instant, percentiles, time_range
+from signal_api.core.models import (
+    CoverageH3Response,
+    CoverageResponse,
+    SummaryResponse,
+    WorstCellsResponse,
+)
+from signal_api.core.params import (
+    POSTAL_CODE_MAX_LENGTH,
+    instant,
+    percentiles,
+    time_range,
+    whole_windows,
+)
 from signal_api.deps import Context, client
 from signal_api.handlers import ERROR_RESPONSES
 from signal_api.query_params import AtParam, FromParam, PostalParam, ToParam, single_values
@@ -17,6 +31,7 @@ from signal_api.routes.kpis import (
     MAX_AGGREGATE_RANGE_HOURS,
     PercentilesParam,
 )
+from signal_common.lake import COVERAGE_BY_CELL, COVERAGE_BY_H3, H3_RESOLUTIONS
 
 router = APIRouter(
     responses=ERROR_RESPONSES, dependencies=[Depends(client), Depends(single_values)]
@@ -45,6 +60,82 @@ async def coverage(
             min_events=ctx.settings.min_events,
             min_devices=ctx.settings.min_devices,
             percentiles=asked,
+        ),
+    )
+
+
+class H3Resolution(enum.IntEnum):
+    """The H3 resolutions the lake keeps (signal_common.lake.H3_RESOLUTIONS)."""
+
+    R7 = 7
+    R9 = 9
+
+
+assert tuple(H3Resolution) == H3_RESOLUTIONS
+ResolutionParam = Annotated[
+    H3Resolution,
+    Query(
+        alias="res",
+        description="H3 resolution of the cells: 7 (about 5.2 km² per cell) or 9 (about "
+        "0.1 km², as the FCC's broadband maps use).",
+    ),
+]
+
+
+@router.get("/coverage/h3", response_model=CoverageH3Response, openapi_extra=AGGREGATE_RANGE_DOC)
+async def coverage_h3(
+    ctx: Context,
+    res: ResolutionParam = H3Resolution.R9,
+    from_: FromParam = None,
+    to: ToParam = None,
+    percentiles_: PercentilesParam = None,
+) -> Response:
+    """Per H3 hexagon over the range, widened to whole hours (the table's window; the answer's
+    from/to say which): events, devices, avg and median signal, the median event's quality
+    band, out-of-service share; suppression applied."""
+    asked_range = time_range(from_, to, now=ctx.now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
+    window = whole_windows(asked_range, COVERAGE_BY_H3.window)
+    asked = percentiles(percentiles_)
+    resolution = int(res)
+    return await ctx.cached(
+        ("coverage_h3", window, resolution, asked),
+        lambda: service.coverage_h3(
+            ctx.run,
+            window,
+            resolution=resolution,
+            min_events=ctx.settings.min_events,
+            min_devices=ctx.settings.min_devices,
+            percentiles=asked,
+        ),
+    )
+
+
+MAX_WORST_CELLS = 1000  # as the status-counts top
+TopCellsParam = Annotated[
+    int,
+    Query(
+        alias="top", ge=1, le=MAX_WORST_CELLS,
+        description=f"Rows to return, worst first (1-{MAX_WORST_CELLS}).",
+    ),
+]  # fmt: skip
+
+
+@router.get("/cells/worst", response_model=WorstCellsResponse, openapi_extra=AGGREGATE_RANGE_DOC)
+async def worst_cells(
+    ctx: Context, top: TopCellsParam = 10, from_: FromParam = None, to: ToParam = None
+) -> Response:
+    """The serving cells (cell_id) with the highest out-of-service share, then the weakest p10
+    signal, over the range widened to whole hours; sample sizes and suppression per cell."""
+    asked_range = time_range(from_, to, now=ctx.now(), max_hours=MAX_AGGREGATE_RANGE_HOURS)
+    window = whole_windows(asked_range, COVERAGE_BY_CELL.window)
+    return await ctx.cached(
+        ("worst_cells", window, top),
+        lambda: service.worst_cells(
+            ctx.run,
+            window,
+            top=top,
+            min_events=ctx.settings.min_events,
+            min_devices=ctx.settings.min_devices,
         ),
     )
 

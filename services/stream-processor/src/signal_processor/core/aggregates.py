@@ -10,7 +10,8 @@ and sums add up, minima and maxima fold, per-reason counts add up (the merge rul
 is the lake's, `Column.merge`). Vectorised Arrow kernels on partitions cost a fraction of one
 Spark aggregation job per table (measured: 0.7 s against 3.3 s for a 100k-record batch).
 
-KPI tables hold *mergeable partial aggregates* per 1-minute event-time window and key, written by
+KPI tables hold *mergeable partial aggregates* per event-time window (1 minute; 1 hour for
+coverage_by_h3, `LakeTable.window`) and key, written by
 each micro-batch: count, sum, min, max and quality-band counts, sums of squares (intervals), an
 exact sparse histogram of signal_dbm (percentiles) and an HLL sketch of device ids (distinct
 devices). Readers merge partials at any granularity (avg = Σsum/Σcount, histograms add, sketches
@@ -31,9 +32,12 @@ import pyarrow.compute as pc
 
 from signal_common import partials
 from signal_common.lake import (
+    COVERAGE_BY_CELL,
+    COVERAGE_BY_H3,
     COVERAGE_BY_POSTAL_CODE,
     EVENTS,
     GPS_PRECISION_BY_PROVIDER,
+    H3_RESOLUTIONS,
     QUARANTINE,
     SIGNAL_STRENGTH_BY_OPERATOR,
     STATUS_COUNT,
@@ -41,10 +45,10 @@ from signal_common.lake import (
     table_arrow_schema,
 )
 from signal_common.quality import BAND_NAMES, QualityBands
+from signal_processor.core import hexagons
 
 _NAIVE_US = pa.timestamp("us")
 _UTC_US = pa.timestamp("us", tz="UTC")
-_MINUTE = pa.scalar(dt.timedelta(minutes=1), type=pa.duration("us"))
 
 
 def conform(data: pa.Table, table: LakeTable) -> pa.Table:
@@ -60,13 +64,20 @@ def with_partition(data: pa.Table, ts_column: str) -> pa.Table:
     return data.append_column("dt", day).append_column("hour", pc.hour(wall).cast(pa.int32()))
 
 
-def with_window(events: pa.Table) -> pa.Table:
-    """Add the 1-minute tumbling event-time window (`window_start`, `window_end`) and its
-    partition (`dt`, `hour`: those of the window start, which are those of the event time)."""
+def with_window(events: pa.Table, table: LakeTable | None = None) -> pa.Table:
+    """Add the tumbling event-time window of `table` (1 minute by default; `LakeTable.window`)
+    as `window_start`, `window_end`, and its partition (`dt`, `hour`: those of the window start,
+    which are those of the event time). Replaces a window the events already carry."""
+    window = dt.timedelta(minutes=1) if table is None else table.window
+    unit = "minute" if table is None else table.window_unit
+    events = events.drop_columns(
+        [c for c in ("window_start", "window_end", "dt", "hour") if c in events.column_names]
+    )
     wall = events["event_time"].cast(_UTC_US).cast(_NAIVE_US)
-    start = pc.floor_temporal(wall, unit="minute").cast(_UTC_US)
+    start = pc.floor_temporal(wall, unit=unit).cast(_UTC_US)
+    length = pa.scalar(window, type=pa.duration("us"))
     windowed = events.append_column("window_start", start).append_column(
-        "window_end", pc.add(start, _MINUTE)
+        "window_end", pc.add(start, length)
     )
     return with_partition(windowed, "window_start")
 
@@ -173,12 +184,8 @@ def signal_strength_partials(
     events: pa.Table, bands: Mapping[str, QualityBands], batch_id: int
 ) -> pa.Table:
     """Partials per window, operator and network type: count, sum/min/max signal, band counts."""
-    masks = band_masks(events, bands)
-    banded = events.append_column("signal_sq", _squared(events["signal_dbm"], pa.int64()))
-    for band in BAND_NAMES:
-        banded = banded.append_column(f"band_{band}", masks[band].cast(pa.int64()))
     return _partials(
-        banded,
+        _with_bands(events, bands),
         batch_id,
         ("operator", "network_type"),
         [
@@ -241,6 +248,75 @@ def coverage_partials(events: pa.Table, batch_id: int) -> pa.Table:
     )
 
 
+def _with_bands(events: pa.Table, bands: Mapping[str, QualityBands]) -> pa.Table:
+    """`events` with `signal_sq` and one 0/1 column `band_<band>` per quality band."""
+    masks = band_masks(events, bands)
+    banded = events.append_column("signal_sq", _squared(events["signal_dbm"], pa.int64()))
+    for band in BAND_NAMES:
+        banded = banded.append_column(f"band_{band}", masks[band].cast(pa.int64()))
+    return banded
+
+
+def coverage_h3_partials(
+    events: pa.Table, bands: Mapping[str, QualityBands], batch_id: int
+) -> pa.Table:
+    """Partials per hour (the table's window) and H3 cell, at each of H3_RESOLUTIONS (every
+    event once per resolution): count, signal sum, out-of-service count, band counts, Σsignal²,
+    histogram."""
+    events = with_window(events, COVERAGE_BY_H3)
+    banded = _with_bands(events, bands).append_column(
+        "out_of_service", pc.equal(events["status"], "OUT_OF_SERVICE").cast(pa.int64())
+    )
+    cells = hexagons.cells_at(events["latitude"], events["longitude"], H3_RESOLUTIONS)
+    per_resolution = [
+        banded.append_column(
+            "h3_resolution", pa.repeat(pa.scalar(res, pa.int32()), len(banded))
+        ).append_column("h3_cell", cells[res])
+        for res in H3_RESOLUTIONS
+    ]
+    return _partials(
+        pa.concat_tables(per_resolution),
+        batch_id,
+        ("h3_resolution", "h3_cell"),
+        [
+            ("signal_dbm", "sum", "signal_sum"),
+            ("out_of_service", "sum", "out_of_service_count"),
+            *((f"band_{b}", "sum", f"band_{b}_count") for b in BAND_NAMES),
+            ("signal_sq", "sum", "signal_sq_sum"),
+        ],
+        COVERAGE_BY_H3,
+        histograms=[("signal_dbm", "signal_hist")],
+    )
+
+
+def coverage_cell_partials(events: pa.Table, batch_id: int) -> pa.Table:
+    """Partials per hour (the table's window) and serving cell (operator, network type,
+    cell_id) of the events that report a cell_id: count, lat/lon sums, signal sum,
+    out-of-service count, Σsignal², histogram. Empty when no event reports one."""
+    reporting = events.filter(pc.is_valid(events["cell_id"]))
+    if not len(reporting):
+        return table_arrow_schema(
+            COVERAGE_BY_CELL, with_partitions=True, with_lineage=False
+        ).empty_table()
+    reporting = with_window(reporting, COVERAGE_BY_CELL)
+    return _partials(
+        reporting.append_column(
+            "out_of_service", pc.equal(reporting["status"], "OUT_OF_SERVICE").cast(pa.int64())
+        ).append_column("signal_sq", _squared(reporting["signal_dbm"], pa.int64())),
+        batch_id,
+        ("operator", "network_type", "cell_id"),
+        [
+            ("latitude", "sum", "latitude_sum"),
+            ("longitude", "sum", "longitude_sum"),
+            ("signal_dbm", "sum", "signal_sum"),
+            ("out_of_service", "sum", "out_of_service_count"),
+            ("signal_sq", "sum", "signal_sq_sum"),
+        ],
+        COVERAGE_BY_CELL,
+        histograms=[("signal_dbm", "signal_hist")],
+    )
+
+
 @dataclass(frozen=True)
 class BatchQuality:
     """What a validated batch held: valid rows, quarantined rows per reason, freshness."""
@@ -279,7 +355,7 @@ def kpi_partials(
     validated: pa.Table, bands: Mapping[str, QualityBands], batch_id: int
 ) -> dict[str, pa.Table]:
     """Every KPI table's partials of a validated table (none when it holds no valid event)."""
-    events = with_window(valid_events(validated))  # shared by the four KPI tables
+    events = with_window(valid_events(validated))  # shared by the KPI tables
     if not len(events):
         return {}
     return {
@@ -287,6 +363,8 @@ def kpi_partials(
         GPS_PRECISION_BY_PROVIDER.name: gps_precision_partials(events, batch_id),
         STATUS_COUNT.name: status_count_partials(events, batch_id),
         COVERAGE_BY_POSTAL_CODE.name: coverage_partials(events, batch_id),
+        COVERAGE_BY_H3.name: coverage_h3_partials(events, bands, batch_id),
+        COVERAGE_BY_CELL.name: coverage_cell_partials(events, batch_id),
     }
 
 
