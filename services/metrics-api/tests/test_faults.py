@@ -21,7 +21,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from signal_common.lake import SIGNAL_STRENGTH_BY_OPERATOR, partition_path
+from signal_common.lake import COVERAGE_BY_H3, SIGNAL_STRENGTH_BY_OPERATOR, partition_path
 from signal_local import endpoints
 
 SETPRIV = shutil.which("setpriv")
@@ -141,6 +141,22 @@ def test_an_unreadable_hour_is_a_503_naming_it_never_a_partial_200(
     assert (meta["stale"], meta["cached"]) == (False, False)  # nothing partial kept
     assert _answered_by_hour(whole) == _counts_by_hour(events)
     assert "2026-11-23T00:00:00Z" in _answered_by_hour(whole)
+
+
+def test_an_unreadable_hexagon_hour_is_a_503_never_cells_missing(
+    api: httpx.Client, faulty_lake: Path
+) -> None:
+    """/v1/coverage/h3 reads coverage_by_h3 through the same partition check (#24)."""
+    hour = partition_path(COVERAGE_BY_H3, "2026-11-23", 0)
+    params = {"from": FROM, "to": TO, "res": "7"}
+    with mode(faulty_lake / hour, 0):
+        refused = api.get("/v1/coverage/h3", params=params)
+        assert refused.status_code == 503, refused.text
+        assert _error(refused)["code"] == "lake_unreadable"
+        assert f"{hour} (Permission denied)" in _error(refused)["message"]
+    whole = api.get("/v1/coverage/h3", params=params)
+    assert whole.status_code == 200
+    assert whole.json()["rows"]
 
 
 @pytest.mark.parametrize(
