@@ -350,6 +350,25 @@ COVERAGE_PERCENTILES = (10, 50)
 p10 (the weak tail an engineer looks at first)."""
 
 
+def _with_interval_and_note(
+    frame: pd.DataFrame, body: Mapping[str, Any], *, events: str
+) -> pd.DataFrame:
+    """`frame` (rows of an answer with `suppressed` and the out-of-service interval) with
+    `out_of_service_ci` as text and why each row is withheld (`note`, in words from the answer's
+    meta and the row's `events` column; "" for a served row)."""
+    frame["out_of_service_ci"] = [
+        interval_text(low, high)
+        for low, high in zip(
+            frame["out_of_service_share_ci_low"], frame["out_of_service_share_ci_high"], strict=True
+        )
+    ]
+    frame["note"] = [
+        withheld_note(reason if isinstance(reason, str) else None, int(count), body.get("meta"))
+        for reason, count in zip(frame["suppressed"], frame[events], strict=True)
+    ]
+    return frame
+
+
 def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> pd.DataFrame:
     """`/v1/coverage` rows with each code's signal band, map colour and point radius, the
     out-of-service share's 95 % interval as text, its signal percentiles (`signal_p10`,
@@ -390,16 +409,7 @@ def coverage_table(body: Mapping[str, Any], bands: QualityBands = MAP_BANDS) -> 
     largest = float(frame["event_count"].max()) if not frame.empty else 1.0
     # area proportional to events: radius ∝ sqrt(count), 150 m to 900 m
     frame["radius_m"] = [150.0 + 750.0 * math.sqrt(c / largest) for c in frame["event_count"]]
-    frame["out_of_service_ci"] = [
-        interval_text(low, high)
-        for low, high in zip(
-            frame["out_of_service_share_ci_low"], frame["out_of_service_share_ci_high"], strict=True
-        )
-    ]
-    frame["note"] = [
-        withheld_note(reason if isinstance(reason, str) else None, int(events), body.get("meta"))
-        for reason, events in zip(frame["suppressed"], frame["event_count"], strict=True)
-    ]
+    frame = _with_interval_and_note(frame, body, events="event_count")
     return frame.sort_values(
         ["out_of_service_share", "avg_signal_dbm", "postal_code"],
         ascending=[False, True, True],
@@ -435,16 +445,7 @@ def h3_table(body: Mapping[str, Any]) -> pd.DataFrame:
         WITHHELD_BAND if w else str(b) for w, b in zip(withheld, frame["band"], strict=True)
     ]
     frame["colour"] = [list(BAND_COLOURS.get(b, WITHHELD_COLOUR)) for b in frame["band"]]
-    frame["out_of_service_ci"] = [
-        interval_text(low, high)
-        for low, high in zip(
-            frame["out_of_service_share_ci_low"], frame["out_of_service_share_ci_high"], strict=True
-        )
-    ]
-    frame["note"] = [
-        withheld_note(reason if isinstance(reason, str) else None, int(events), body.get("meta"))
-        for reason, events in zip(frame["suppressed"], frame["events"], strict=True)
-    ]
+    frame = _with_interval_and_note(frame, body, events="events")
     return frame.sort_values(
         ["out_of_service_share", "avg_signal_dbm", "h3_cell"],
         ascending=[False, True, True],
@@ -465,16 +466,7 @@ def worst_cells_table(body: Mapping[str, Any]) -> pd.DataFrame:
             "signal_p50", "events", "devices", "h3_cell", "suppressed",
         ],
     )  # fmt: skip
-    frame["out_of_service_ci"] = [
-        interval_text(low, high)
-        for low, high in zip(
-            frame["out_of_service_share_ci_low"], frame["out_of_service_share_ci_high"], strict=True
-        )
-    ]
-    frame["note"] = [
-        withheld_note(reason if isinstance(reason, str) else None, int(events), body.get("meta"))
-        for reason, events in zip(frame["suppressed"], frame["events"], strict=True)
-    ]
+    frame = _with_interval_and_note(frame, body, events="events")
     frame["map"] = [
         f"coverage?areas=hexagons&focus={cell}" if isinstance(cell, str) else None
         for cell in frame["h3_cell"]
