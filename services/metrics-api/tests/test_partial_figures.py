@@ -6,6 +6,7 @@ that includes partials written before those columns answers (unknown, never zero
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -131,6 +132,28 @@ def test_the_served_rule_is_partials_histogram_percentile(seed: int) -> None:
     assert service._percentiles(text, asked) == {
         percentile_key(p): histogram_percentile(merged, p) for p in asked
     }
+
+
+def test_the_column_wise_percentiles_are_the_per_row_ones() -> None:
+    """`_percentile_texts` (a whole answer at once, in chunks) writes each row's `_percentiles` as
+    json.dumps would: rows of one to four partial histograms, empty ones, unknown ones, and more
+    rows than one chunk."""
+    rng = np.random.default_rng(5)
+    column: list[str | None] = []
+    for i in range(service._PERCENTILE_CHUNK + 300):
+        if i % 97 == 0:
+            column.append(None)  # a merged row with a partial written before the histograms
+            continue
+        parts = rng.integers(0, 4, (int(rng.integers(1, 5)), SIGNAL_HIST_BINS))
+        parts *= rng.random(parts.shape) < (0.0 if i % 89 == 0 else 0.1)  # some all zero
+        column.append(",".join(" ".join(map(str, row)) for row in parts))
+    asked = (5, 10, 33.333, 50, 90, 99.9, 100)
+    expected = [
+        json.dumps(service._percentiles(text, asked), separators=(",", ":")) for text in column
+    ]
+    assert service._percentile_texts(column, asked) == expected
+    assert service._percentile_texts(column, ()) == ["null"] * len(column)
+    assert '"p10":null' in expected[89]  # an empty histogram's percentiles are unknown
 
 
 def test_signal_strength_without_percentiles_serves_none(
