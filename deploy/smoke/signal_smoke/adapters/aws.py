@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from signal_common.aws import backoff_s, error_code, error_message
 from signal_smoke.core.errors import RefusedError, UnavailableError
 from signal_smoke.core.marker import MarkerRecord
 
@@ -30,27 +31,22 @@ PUT_ATTEMPTS = 5
 
 def _sentence(service: str, call: str, exc: Exception) -> str:
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "Error")
-        message = " ".join(str(error.get("Message", "")).split())
+        code, message = error_code(exc, "Error"), error_message(exc, limit=None)
         return f"{service} refused {call}: {code}: {message}".rstrip(": ")
     return f"{service} {call} failed: {' '.join(str(exc).split())}"
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _raise(service: str, call: str, exc: Exception) -> NoReturn:
     """A ClientError with a definitive code is a refusal; anything else may pass."""
-    if isinstance(exc, ClientError) and _code(exc) not in _TRANSIENT:
+    if isinstance(exc, ClientError) and error_code(exc) not in _TRANSIENT:
         raise RefusedError(_sentence(service, call, exc)) from exc
     raise UnavailableError(_sentence(service, call, exc)) from exc
 
 
 def _backoff(attempt: int, rng: random.Random) -> float:
-    """Jittered exponential backoff: 0.1 s, 0.2 s, … capped at 2 s."""
-    return rng.uniform(0, min(2.0, 0.1 * 2**attempt))
+    """Jittered exponential backoff after 0-based attempt `attempt`: 0.1 s, 0.2 s, … capped at
+    2 s (full jitter)."""
+    return backoff_s(attempt + 1, base_s=0.1, cap_s=2.0, rng=rng)
 
 
 def put_records(
@@ -67,7 +63,7 @@ def put_records(
                 Records=[{"Data": r.data, "PartitionKey": r.partition_key} for r in pending],
             )
         except (ClientError, BotoCoreError) as exc:
-            definitive = isinstance(exc, ClientError) and _code(exc) not in _TRANSIENT
+            definitive = isinstance(exc, ClientError) and error_code(exc) not in _TRANSIENT
             if definitive or attempt == PUT_ATTEMPTS - 1:
                 _raise("Kinesis", f"PutRecords to {stream}", exc)
             time.sleep(_backoff(attempt, rng))

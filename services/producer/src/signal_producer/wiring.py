@@ -26,7 +26,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from signal_producer.adapters.aws_errors import error_of
+from signal_common.aws import error_code, error_message
 from signal_producer.adapters.dead_letters import (
     DeadLetters,
     DeadLetterTargetError,
@@ -97,7 +97,7 @@ def preflight(client: Any, settings: ProducerSettings) -> None:
     try:
         summary = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
     except ClientError as exc:
-        code, message = error_of(exc)
+        code, message = error_code(exc), error_message(exc)
         if code == "ResourceNotFoundException":
             raise ProducerError(
                 f"stream {stream!r} does not exist at {where}; create it or pass --stream"

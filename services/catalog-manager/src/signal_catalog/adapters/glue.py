@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from signal_catalog.adapters.retry import error_code, translate, with_backoff
+from signal_catalog.adapters.retry import translate, with_backoff
 from signal_catalog.core.partitions import (
     MAX_PARTITIONS_PER_BATCH,
     Partition,
@@ -17,6 +17,7 @@ from signal_catalog.core.partitions import (
     partition_from_values,
 )
 from signal_catalog.errors import AwsUnavailableError, DatabaseMissingError, TableMissingError
+from signal_common.aws import error_code
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

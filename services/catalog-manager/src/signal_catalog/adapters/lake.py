@@ -16,10 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
-from signal_catalog.adapters.retry import error_code, translate
+from signal_catalog.adapters.retry import translate
 from signal_catalog.core.compaction import LakeFile
 from signal_catalog.core.partitions import Partition, is_data_file, parse_dt_dir, parse_hour_dir
 from signal_catalog.errors import LakePathMissingError
+from signal_common.aws import error_code
 from signal_common.lake import COMMITS_DIR, partition_path
 
 

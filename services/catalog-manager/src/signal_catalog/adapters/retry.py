@@ -27,6 +27,7 @@ from signal_catalog.errors import (
     CatalogError,
     ThrottledError,
 )
+from signal_common.aws import backoff_s, error_code, error_message
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,17 +54,10 @@ ACCESS_DENIED_CODES = frozenset(
 )
 
 
-def error_code(exc: ClientError) -> str:
-    """The AWS error code of a ClientError."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def translate(exc: Exception, what: str) -> CatalogError:
     """A named, one-line CatalogError for an AWS failure while doing `what`."""
     if isinstance(exc, ClientError):
-        code = error_code(exc)
-        # one line, bounded: some endpoints put HTML or stack traces in the message
-        message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())[:200]
+        code, message = error_code(exc), error_message(exc)
         if code in ACCESS_DENIED_CODES:
             return AccessDeniedError(
                 f"access denied while {what} ({code}: {message})",
@@ -113,7 +107,7 @@ def with_backoff(
                 raise
             if attempt == attempts:
                 raise translate(exc, what) from exc
-            delay = rng.uniform(0, min(max_s, base_s * 2 ** (attempt - 1)))
+            delay = backoff_s(attempt, base_s=base_s, cap_s=max_s, rng=rng)
             log.warning(
                 "concurrent modification, backing off",
                 extra={"what": what, "attempt": attempt, "delay_s": round(delay, 3)},

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from signal_producer.adapters.aws_errors import error_of
+from signal_common.aws import error_code, error_message
 from signal_producer.adapters.sources import S3Location
 
 log = logging.getLogger(__name__)
@@ -110,5 +110,5 @@ def _reason(exc: BaseException) -> str:
     else the error's own text; one line."""
     cause = exc.__cause__ or exc.__context__ if isinstance(exc, S3UploadFailedError) else exc
     if isinstance(cause, ClientError):
-        return "{}: {}".format(*error_of(cause))
+        return f"{error_code(cause)}: {error_message(cause)}"
     return " ".join(str(exc).split())[:300]

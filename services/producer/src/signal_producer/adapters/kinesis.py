@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from signal_common.aws import backoff_s, error_code, error_message
 from signal_producer.adapters.files import DeadLetterSink, GroundTruthSink, utc_now_iso
 from signal_producer.core.batching import BatchBuilder, Entry, make_entry, rejection_reason
 from signal_producer.core.pacing import Pacer
@@ -93,9 +94,9 @@ class Summary:
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Delay before re-sending after failed attempt `attempt` (1-based): equal jitter."""
-    ceiling = min(cap, base * 2 ** (attempt - 1))
-    return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
+    """Delay before re-sending after failed attempt `attempt` (1-based): equal jitter, so a
+    retry never comes sooner than half the exponential ceiling."""
+    return backoff_s(attempt, base_s=base, cap_s=cap, rng=rng, jitter="equal")
 
 
 @dataclass
@@ -292,9 +293,10 @@ class KinesisWriter:
                     Records=[{"Data": e.data, "PartitionKey": e.key} for e in pending],
                 )
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "ClientError")
+                code = error_code(exc, "ClientError")
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                message = exc.response.get("Error", {}).get("Message", str(exc))
+                # unbounded: the dead letters keep Kinesis's whole message
+                message = error_message(exc, limit=None)
                 for entry in pending:
                     entry.error_code, entry.error_message = code, message
                 if code not in RETRYABLE_CALL_ERRORS and status < 500:

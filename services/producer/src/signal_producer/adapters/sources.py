@@ -33,7 +33,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from signal_producer.adapters.aws_errors import error_of
+from signal_common.aws import backoff_s, error_code, error_message
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,7 @@ class S3Source:
         self.base_backoff_s = base_backoff_s
         self.chunk_bytes = chunk_bytes
         self._sleep = sleep
+        self._rng = random.Random()  # unseeded: the jitter only spreads resumed GETs
         self.resumed = 0  # ranged GETs after a broken read (for the summary and tests)
 
     @property
@@ -206,7 +207,7 @@ class S3Source:
             )
             return response
         except ClientError as exc:
-            code, message = error_of(exc)
+            code, message = error_code(exc), error_message(exc)
             if code == "NoSuchKey":
                 raise SourceError(f"{url} does not exist at {self.where}") from None
             if code == "NoSuchBucket":
@@ -306,8 +307,9 @@ class S3Source:
                         f"(last: {exc}); the lines before it were sent, replay it again to finish "
                         "(replayed rows keep their event ids, so the processor drops repeats)"
                     ) from None
-                pause = min(self.base_backoff_s * 2 ** (failures - 1), 10.0)
-                pause *= 0.5 + random.random() / 2  # jitter
+                pause = backoff_s(
+                    failures, base_s=self.base_backoff_s, cap_s=10.0, rng=self._rng, jitter="equal"
+                )
                 log.warning(
                     "S3 read broke; resuming",
                     extra={"source": self.display, "offset": offset, "error": str(exc)},
