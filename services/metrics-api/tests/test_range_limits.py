@@ -10,4 +10,3 @@ from signal_common.limits import DEFAULT_RANGE_LIMITS_HOURS
 def test_the_api_limits_are_the_shared_definition() -> None:
     assert api_settings.DEFAULT_RANGE_LIMITS_HOURS is DEFAULT_RANGE_LIMITS_HOURS
     assert ApiSettings().range_limits_hours == dict(DEFAULT_RANGE_LIMITS_HOURS)
-
