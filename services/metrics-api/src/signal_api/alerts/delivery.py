@@ -32,6 +32,7 @@ import httpx
 from signal_api.alerts.delivery_settings import DEFAULT_SEVERITIES
 from signal_api.alerts.model import Transition
 from signal_api.observability import AlertDeliveryMetrics
+from signal_common.aws import backoff_s, error_code
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ class SnsDestination:
             )
         except ClientError as exc:
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = error_code(exc)
             retryable = status >= 500 or status == 429 or "Throttl" in code
             raise DeliveryError(f"sns {code} ({status}): {exc}", retryable=retryable) from exc
         except BotoCoreError as exc:  # endpoint unreachable, read timeout
@@ -323,7 +324,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Sleep before attempt `attempt + 1` (attempt counts from 1)."""
-        return rng.uniform(0, min(self.max_s, self.base_s * 2 ** (attempt - 1)))
+        return backoff_s(attempt, base_s=self.base_s, cap_s=self.max_s, rng=rng)
 
 
 class DeliveryState(Protocol):
