@@ -54,9 +54,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from signal_api.alerts.model import Transition
 from signal_api.alerts.rules import AlertRules, rules_from_settings
-from signal_api.alerts.wiring import build_evaluator
-from signal_api.main import build_engine
 from signal_api.settings import ApiSettings
+from signal_api.wiring import build_engine, build_evaluator
 from signal_local.endpoints import FAKE_CREDENTIALS, ManagedProcess, free_port, start_kinesalite
 
 SECRET = "bench-alerts-secret"

@@ -20,9 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
-from signal_api.alerts.wiring import LogNotifier, build_evaluator
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
+from signal_api.wiring import LogNotifier, build_evaluator
 from signal_common.lake import PIPELINE_BATCHES
 from signal_common.quality import DEFAULT_BANDS
 from signal_local.fixture_lake import write_kpi_partials, write_table

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.alerts.store import LocalAlertStore
-from signal_api.alerts.wiring import LogNotifier, build_evaluator
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
+from signal_api.wiring import LogNotifier, build_evaluator
 
 SETTLE = dt.timedelta(seconds=60)
 FIRING_AT = T0 + dt.timedelta(minutes=45) + SETTLE  # the 2000 hole fires in this cycle

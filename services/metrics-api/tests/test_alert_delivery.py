@@ -29,7 +29,6 @@ from signal_api.alerts.delivery import (
     SignatureError,
     SnsDestination,
     WebhookDestination,
-    build_notifier,
     dashboard_link,
     read_dead_letters,
     sign,
@@ -38,6 +37,7 @@ from signal_api.alerts.delivery import (
 from signal_api.alerts.delivery_settings import DeliverySettings
 from signal_api.alerts.model import Transition
 from signal_api.observability import Metrics
+from signal_api.wiring import build_notifier
 from signal_local.endpoints import ManagedProcess, free_port
 
 SECRET = "s3cret-for-tests"

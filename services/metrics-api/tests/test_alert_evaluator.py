@@ -25,8 +25,8 @@ from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.alerts.lifecycle import AlertState, replay
 from signal_api.alerts.model import Transition
 from signal_api.alerts.store import LocalAlertStore
-from signal_api.alerts.wiring import build_evaluator
 from signal_api.settings import ApiSettings
+from signal_api.wiring import build_evaluator
 
 HOURS = 2
 ENDS = [T0 + WINDOW * (i + 1) for i in range(HOURS * 12)]

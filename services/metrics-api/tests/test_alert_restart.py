@@ -22,8 +22,8 @@ from alert_fixtures import T0, WINDOW, FileRecorder, history, window_events, wri
 
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.alerts.store import LocalAlertStore
-from signal_api.alerts.wiring import build_evaluator
 from signal_api.settings import ApiSettings
+from signal_api.wiring import build_evaluator
 
 SETTLE = dt.timedelta(seconds=60)
 HOLE_FIRES = T0 + dt.timedelta(minutes=45) + SETTLE  # third hole window closed
@@ -33,8 +33,8 @@ CHILD = """
 import sys, time
 from pathlib import Path
 from alert_fixtures import FileRecorder
-from signal_api import main
-from signal_api.alerts import store, wiring
+from signal_api import main, wiring
+from signal_api.alerts import store
 
 at, mode, marker, received = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 if mode == "kill-before-commit":

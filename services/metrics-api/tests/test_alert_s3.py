@@ -24,11 +24,11 @@ from test_alert_evaluator_metrics import scrape  # its /metrics page, parsed
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.alerts.reader import active_alerts
 from signal_api.alerts.store import AlertStore, LocalAlertStore, S3AlertStore
-from signal_api.alerts.wiring import LogNotifier, build_evaluator
 from signal_api.app import create_app
 from signal_api.core.errors import LakeUnreadableError
 from signal_api.observability import EvaluatorMetrics, serve_metrics
 from signal_api.settings import ApiSettings
+from signal_api.wiring import LogNotifier, build_evaluator
 
 MOMENTS = [T0 + dt.timedelta(minutes=m) for m in range(31, 80, 5)]
 

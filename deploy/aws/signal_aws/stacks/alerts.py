@@ -20,7 +20,7 @@ from signal_aws.stacks.topics import alarms_may_publish, alarms_may_use_key, den
 
 EVALUATOR_EVERY_S = 60
 EVALUATOR_COMMAND = ["alerts", "evaluate", "--every", str(EVALUATOR_EVERY_S)]
-# The evaluator's /metrics (signal_api.alerts.wiring.serve_evaluator_metrics), on loopback:
+# The evaluator's /metrics (signal_api.wiring.serve_evaluator_metrics), on loopback:
 # only the health check below reads it, from inside the container.
 EVALUATOR_METRICS_PORT = 9464
 # The container's health check: the metrics API's pex (the Dockerfile's COPY and ENTRYPOINT;

@@ -8,15 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The metrics API's longest range per granularity (its SIGNAL_API_RANGE_LIMITS_HOURS defaults):
-# the sidebar offers only the granularities the API accepts for the chosen range.
-DEFAULT_RANGE_LIMITS_HOURS: dict[str, int] = {
-    "1m": 48,
-    "5m": 24 * 7,
-    "15m": 24 * 31,
-    "1h": 24 * 92,
-    "1d": 24 * 731,
-}
+from signal_common.limits import DEFAULT_RANGE_LIMITS_HOURS
 
 
 class DashboardSettings(BaseSettings):
@@ -50,6 +42,8 @@ class DashboardSettings(BaseSettings):
     )
     range_limits_hours: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_RANGE_LIMITS_HOURS),
+        # the API's defaults (signal_common.limits): the sidebar offers only the granularities
+        # the API accepts for the chosen range
         description="Longest range per granularity; keep equal to the API's (JSON).",
     )
     render_log: Path | None = Field(

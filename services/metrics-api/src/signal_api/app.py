@@ -2,8 +2,8 @@
 
 Where things are: `routes/` (one module per area), `deps.py` (auth and rate limit),
 `query_params.py` (shared query parameters), `context.py` (engine, cache, limits and clock of
-one app), `handlers.py` (errors to JSON), `rendering.py` (bodies rendered once),
-`observability.py` (Prometheus).
+one app; `wiring.py` builds it), `handlers.py` (errors to JSON), `rendering.py` (bodies
+rendered once), `observability.py` (Prometheus).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from signal_api import __version__, handlers
 from signal_api.adapters.engine import QueryEngine
-from signal_api.context import ApiContext
 from signal_api.observability import MetricsMiddleware
 from signal_api.routes import kpis, meta, network, ops, pipeline
 from signal_api.settings import ApiSettings
+from signal_api.wiring import build_context
 
 
 def create_app(
@@ -31,7 +31,7 @@ def create_app(
     monotonic: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The API wired to a query engine (the caller owns and closes the engine)."""
-    context = ApiContext.build(settings, engine, clock=clock, monotonic=monotonic)
+    context = build_context(settings, engine, clock=clock, monotonic=monotonic)
     app = FastAPI(
         title="Signal Stream Metrics API",
         version=__version__,

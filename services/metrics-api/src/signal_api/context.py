@@ -1,4 +1,5 @@
-"""Everything a request handler needs, built once per app: engine, cache, limits, clock."""
+"""Everything a request handler needs, one per app (wiring.build_context builds it): engine,
+cache, limits, clock, and how a request runs its queries through them."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from signal_api.core.readiness import Readiness
 from signal_api.observability import Metrics
 from signal_api.rendering import Rendered
 from signal_api.settings import ApiSettings
-from signal_common.quality import QualityBands, bands_with_overrides
+from signal_common.quality import QualityBands
 
 T = TypeVar("T")
 
@@ -70,55 +71,6 @@ class ApiContext:
     clock: Callable[[], dt.datetime]
     bands: dict[str, QualityBands]
     recent_lake_state: Recent
-
-    @classmethod
-    def build(
-        cls,
-        settings: ApiSettings,
-        engine: QueryEngine,
-        *,
-        clock: Callable[[], dt.datetime],
-        monotonic: Callable[[], float],
-    ) -> ApiContext:
-        """The context of one app from its settings (the caller owns and closes the engine)."""
-        cache = ResultCache(
-            ttl_s=settings.cache_ttl_s,
-            max_entries=settings.cache_max_entries,
-            max_bytes=settings.cache_max_bytes,
-            stale_max_age_s=settings.stale_max_age_s,
-            size_of=lambda value: value.nbytes,
-            clock=monotonic,
-        )
-        metrics = Metrics()
-        metrics.watch_cache(cache)
-        return cls(
-            settings=settings,
-            engine=engine,
-            metrics=metrics,
-            cache=cache,
-            limiter=RateLimiter(
-                per_minute=settings.rate_limit_per_minute,
-                burst=settings.rate_limit_burst,
-                clock=monotonic,
-            ),
-            auth_failures=RateLimiter(
-                per_minute=settings.auth_failures_per_minute,
-                burst=settings.auth_failure_burst,
-                clock=monotonic,
-            ),
-            concurrency=ConcurrencyLimit(per_key=settings.max_concurrent_per_key),
-            keys=KeyRing.parse(settings.api_keys_sha256),
-            readiness=Readiness(
-                ttl_s=settings.ready_cache_s,
-                failure_threshold=settings.ready_failure_threshold,
-                clock=monotonic,
-            ),
-            clock=clock,
-            bands=bands_with_overrides(settings.quality_band_overrides),
-            # the state is read at most once per result-cache TTL: an uncached answer costs one
-            # small query of pipeline_batches more only when no other did so that recently
-            recent_lake_state=Recent(ttl_s=settings.cache_ttl_s, clock=monotonic),
-        )
 
     @overload
     async def run(self, query: queries.Query) -> list[dict[str, Any]]: ...

@@ -10,31 +10,10 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from signal_api.adapters.engine import QueryEngine
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings, get_settings
+from signal_api.wiring import build_engine
 from signal_common.logs import configure_logging
-
-
-def build_engine(settings: ApiSettings) -> QueryEngine:
-    """The query engine the settings select."""
-    if settings.engine == "athena":
-        from signal_api.adapters.athena_engine import AthenaEngine
-
-        return AthenaEngine(
-            database=settings.glue_database,
-            workgroup=settings.athena_workgroup,
-            region=settings.aws_region,
-            output_location=settings.athena_output_location,
-            endpoint_url=settings.athena_endpoint_url,
-            poll_interval_s=settings.athena_poll_interval_s,
-            timeout_s=settings.query_timeout_s,
-        )
-    from signal_api.adapters.duckdb_engine import DuckDBEngine
-
-    return DuckDBEngine(
-        settings.lake_root, threads=settings.duckdb_threads, timeout_s=settings.query_timeout_s
-    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def alerts_healthcheck(settings: ApiSettings, args: argparse.Namespace) -> None:
     """Exit 0 with one line when the evaluator is healthy, else 1 with the reason on stderr."""
-    from signal_api.alerts.wiring import EvaluatorUnhealthyError, evaluator_health
+    from signal_api.alerts.health import EvaluatorUnhealthyError, evaluator_health
 
     max_age = args.max_age if args.max_age is not None else 3 * settings.alert_every_s
     try:
@@ -91,7 +70,7 @@ def alerts_healthcheck(settings: ApiSettings, args: argparse.Namespace) -> None:
 def evaluate_alerts(settings: ApiSettings, args: argparse.Namespace) -> None:
     """Run the alert evaluator the settings describe."""
     from signal_api.alerts.evaluator import run_forever
-    from signal_api.alerts.wiring import build_evaluator, serve_evaluator_metrics
+    from signal_api.wiring import build_evaluator, serve_evaluator_metrics
 
     served = serve_evaluator_metrics()  # SIGNAL_ALERTS_METRICS_PORT
     engine = build_engine(settings)

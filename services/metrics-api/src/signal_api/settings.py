@@ -9,18 +9,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from signal_api.core.stats import DEFAULT_MIN_DEVICES, DEFAULT_MIN_EVENTS
+from signal_common.limits import DEFAULT_RANGE_LIMITS_HOURS
 from signal_common.quality import bands_with_overrides
 from signal_common.settings import CommonSettings
-
-# Longest range each granularity may ask for, in hours (1m over more than 48 h is ~2,900 points
-# per series: more than a chart can show and an expensive scan).
-DEFAULT_RANGE_LIMITS_HOURS: dict[str, int] = {
-    "1m": 48,
-    "5m": 24 * 7,
-    "15m": 24 * 31,
-    "1h": 24 * 92,
-    "1d": 24 * 731,
-}
 
 
 class ApiSettings(CommonSettings):

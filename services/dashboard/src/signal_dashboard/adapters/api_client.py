@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from signal_common.aws import backoff_s
 from signal_dashboard.core.filters import format_instant
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # 503s that are an answer, not a hiccup: asking again within the second changes nothing.
 _FINAL_CODES = frozenset({"alerts_not_evaluated"})
+# Longest pause between two attempts, in seconds.
+_BACKOFF_CAP_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,13 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        rng: random.Random | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._retries = retries
         self._backoff_base_s = backoff_base_s
         self._sleep = sleep
+        self._rng = rng or random.Random()
         self._clock = clock
         self._timeout_s = timeout_s
         headers = {"Accept": "application/json", "User-Agent": "signal-dashboard"}
@@ -126,16 +131,18 @@ class ApiClient:
         """Close the connection pool."""
         self._http.close()
 
-    def _delay(self, attempt: int) -> float:
-        # full jitter over an exponential bound, capped so a refresh never waits long
-        return random.uniform(0, min(4.0, self._backoff_base_s * 2**attempt))
-
     def get(self, request: ApiRequest) -> ApiResponse:
         """GET a request, retrying 5xx and connection errors; raise ApiError when it fails."""
         last: ApiError | None = None
         for attempt in range(self._retries + 1):
             if attempt:
-                self._sleep(self._delay(attempt - 1))
+                # retry `attempt` (from 1) waits with full jitter under base * 2**(attempt - 1),
+                # capped so a refresh never waits long
+                self._sleep(
+                    backoff_s(
+                        attempt, base_s=self._backoff_base_s, cap_s=_BACKOFF_CAP_S, rng=self._rng
+                    )
+                )
             try:
                 response = self._http.get(request.path, params=list(request.params))
             except httpx.TimeoutException:

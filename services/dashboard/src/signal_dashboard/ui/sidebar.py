@@ -8,16 +8,19 @@ reload) starts from the URL.
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import streamlit as st
 
 from signal_common.schema import NetworkType
+from signal_dashboard.adapters.api_client import ApiError
 from signal_dashboard.core.filters import (
     CUSTOM,
     RANGE_CHOICES,
     RANGE_LABELS,
     FilterError,
     Filters,
+    aggregate_window,
     allowed_granularities,
     default_granularity,
     filters_from_query,
@@ -27,10 +30,14 @@ from signal_dashboard.core.filters import (
     span_of,
     split_codes,
 )
+from signal_dashboard.core.shaping import operators_of
 from signal_dashboard.settings import DashboardSettings
+from signal_dashboard.ui.context import Client
 
 NETWORK_TYPES: tuple[str, ...] = tuple(n.value for n in NetworkType)
 _LOADED = "f_loaded"
+# Session key of the operator filter's options: (monotonic time read, names).
+_OPERATORS_KEY = "signal_dashboard.operators"
 PAGE_PARAMS = ("areas", "focus")
 """Query parameters a page reads itself (the Coverage page's hexagon view and the cell a worst
 cell's link focuses), kept as they came when the sidebar rewrites the URL's filters."""
@@ -65,6 +72,21 @@ def _load_from_url(settings: DashboardSettings) -> None:
 def _range_changed() -> None:
     # a new range gets its own default granularity (chosen below, once the span is known)
     st.session_state["f_gran"] = None
+
+
+def known_operators(client: Client, refresh_s: float) -> list[str]:
+    """Operators seen over the last day, for the filter's options (refreshed at most every
+    refresh_s; on an API error the previous list stays)."""
+    cached = st.session_state.get(_OPERATORS_KEY)
+    if cached and time.monotonic() - cached[0] < refresh_s:
+        return list(cached[1])
+    start, end = aggregate_window(Filters(range_key="24h"), dt.datetime.now(dt.UTC))
+    try:
+        names = operators_of(client.signal_quality(start, end).body)
+    except ApiError:
+        return list(cached[1]) if cached else []
+    st.session_state[_OPERATORS_KEY] = (time.monotonic(), names)
+    return names
 
 
 def render_sidebar(settings: DashboardSettings, known_operators: list[str]) -> Filters:

@@ -31,6 +31,7 @@ from signal_api.core.errors import (
     LakeUnreadableError,
 )
 from signal_api.core.queries import Param, Query
+from signal_common.aws import error_code
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _unavailable(exc: BaseException) -> bool:
         if isinstance(seen, BotoCoreError) and not isinstance(seen, ClientError):
             return True
         if isinstance(seen, ClientError):
-            return seen.response.get("Error", {}).get("Code", "") in _TRANSIENT_CODES
+            return error_code(seen) in _TRANSIENT_CODES
         seen = seen.__cause__ or seen.__context__
     return False
 

@@ -29,9 +29,10 @@ from urllib.parse import urlencode
 
 import httpx
 
-from signal_api.alerts.delivery_settings import DEFAULT_SEVERITIES, DeliverySettings
+from signal_api.alerts.delivery_settings import DEFAULT_SEVERITIES
 from signal_api.alerts.model import Transition
 from signal_api.observability import AlertDeliveryMetrics
+from signal_common.aws import backoff_s, error_code
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ class SnsDestination:
             )
         except ClientError as exc:
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = error_code(exc)
             retryable = status >= 500 or status == 429 or "Throttl" in code
             raise DeliveryError(f"sns {code} ({status}): {exc}", retryable=retryable) from exc
         except BotoCoreError as exc:  # endpoint unreachable, read timeout
@@ -323,7 +324,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Sleep before attempt `attempt + 1` (attempt counts from 1)."""
-        return rng.uniform(0, min(self.max_s, self.base_s * 2 ** (attempt - 1)))
+        return backoff_s(attempt, base_s=self.base_s, cap_s=self.max_s, rng=rng)
 
 
 class DeliveryState(Protocol):
@@ -627,80 +628,3 @@ def read_dead_letters(state_dir: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def destinations_from_settings(
-    settings: DeliverySettings, *, http: httpx.Client | None = None, sns_client: Any = None
-) -> list[Destination]:
-    """The destinations the settings turn on (Alertmanager, webhook, SNS), in that order."""
-    if http is None and (settings.alertmanager_url or settings.webhook_url):
-        http = httpx.Client(timeout=settings.http_timeout_s)
-    destinations: list[Destination] = []
-    if settings.alertmanager_url:
-        assert http is not None
-        destinations.append(
-            AlertmanagerDestination(
-                http,
-                settings.alertmanager_url,
-                dashboard_url=settings.dashboard_url,
-                firing_ttl=dt.timedelta(seconds=settings.alertmanager_firing_ttl_s),
-                severities=settings.severities,
-            )
-        )
-    if settings.webhook_url:
-        assert http is not None
-        assert settings.webhook_secret is not None
-        destinations.append(
-            WebhookDestination(
-                http, settings.webhook_url, settings.webhook_secret.get_secret_value()
-            )
-        )
-    if settings.sns_topic_arn:
-        if sns_client is None:
-            import boto3
-            from botocore.config import Config
-
-            # one attempt per call: RetryPolicy governs retries and their total time
-            sns_client = boto3.client(
-                "sns",
-                region_name=settings.aws_region,
-                endpoint_url=settings.sns_endpoint_url,
-                config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-            )
-        destinations.append(SnsDestination(sns_client, settings.sns_topic_arn))
-    return destinations
-
-
-def state_from_settings(settings: DeliverySettings) -> DeliveryState:
-    """The S3 prefix when one is set (AWS: the task's disk is not kept), else the directory."""
-    if not settings.state_s3_uri:
-        return LocalDeliveryState(settings.state_dir)
-    import boto3
-
-    client = boto3.client(
-        "s3", region_name=settings.aws_region, endpoint_url=settings.s3_endpoint_url
-    )
-    return S3DeliveryState(client, settings.state_s3_uri)
-
-
-def build_notifier(
-    _api_settings: object | None = None,
-    *,
-    settings: DeliverySettings | None = None,
-    metrics: AlertDeliveryMetrics | None = None,
-) -> Notifier:
-    """The notifier the SIGNAL_ALERTS_ settings describe (the evaluator's wiring calls it with
-    the API's settings, which delivery does not need)."""
-    settings = settings if settings is not None else DeliverySettings()
-    return Notifier(
-        destinations_from_settings(settings),
-        state=state_from_settings(settings),
-        retry=RetryPolicy(
-            attempts=settings.retry_attempts,
-            base_s=settings.retry_base_s,
-            max_s=settings.retry_max_s,
-            total_s=settings.retry_total_s,
-        ),
-        metrics=metrics,
-        retention=dt.timedelta(days=settings.sent_retention_days),
-    )

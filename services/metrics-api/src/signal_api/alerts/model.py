@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-# the lifecycle's states; only firing and resolved are ever notified
-STATES = ("inactive", "pending", "firing", "resolved")
+# of the lifecycle's states (inactive, pending, firing, resolved), the ones ever notified
 NOTIFIED_STATES = ("firing", "resolved")
 
 

@@ -16,7 +16,6 @@ from typing import Any, Literal
 from signal_common.quality import DEFAULT_BANDS, QualityBands, bands_with_overrides
 
 Verdict = Literal["breach", "clear", "unknown"]
-RULE_KINDS = ("out_of_service", "signal_drop", "coverage_hole")
 AREA_KINDS = ("postal_code",)  # "h3_7" / "h3_9" once #24's hexagon partials exist
 
 

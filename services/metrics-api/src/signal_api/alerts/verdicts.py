@@ -15,15 +15,6 @@ Series = list[tuple[dt.datetime, Verdict, dict[str, float]]]
 AreaKey = tuple[str, str, str]  # (rule, area_kind, area)
 
 
-def window_ends(after: dt.datetime, last: dt.datetime, window: dt.timedelta) -> list[dt.datetime]:
-    """The window ends in (after, last], oldest first."""
-    ends, end = [], after + window
-    while end <= last:
-        ends.append(end)
-        end += window
-    return ends
-
-
 def _epoch(moment: dt.datetime) -> int:
     return int(moment.timestamp())
 

@@ -17,10 +17,10 @@ from signal_api.alerts.api_models import (
 from signal_api.alerts.reader import active_alerts, transitions
 from signal_api.alerts.rules import rules_from_settings
 from signal_api.alerts.store import AlertStore
-from signal_api.alerts.wiring import build_store
 from signal_api.core.params import POSTAL_CODE_MAX_LENGTH, time_range
 from signal_api.deps import Context
 from signal_api.query_params import RANGE_LIMIT_EXTENSION, FromParam, PostalParam, ToParam
+from signal_api.wiring import build_store
 
 router = APIRouter(prefix="/alerts")
 MAX_HISTORY_HOURS = 24  # one file per cycle: 1,440 a day at the default cadence
