@@ -52,6 +52,7 @@ BUILD_FILES = {
     "services/metrics-api/src/BUILD": 'python_sources(name="lib", sources=["signal_api/**/*.py"])',
     "services/dashboard/tests/BUILD": 'python_tests(name="tests", sources=["test_*.py"])',
     "deploy/local/BUILD": 'python_sources(name="signal_local", sources=["signal_local/*.py"])',
+    "libs/testing/src/BUILD": 'python_sources(name="lib", sources=["signal_testing/**/*.py"])',
 }
 MODULES = {
     "libs/common/src/signal_common/__init__.py": "",
@@ -67,6 +68,8 @@ MODULES = {
     "services/metrics-api/src/signal_api/settings.py": "NAME = 'api'\n",
     "deploy/local/signal_local/__init__.py": "",
     "deploy/local/signal_local/endpoints.py": "HOST = '127.0.0.1'\n",
+    "libs/testing/src/signal_testing/__init__.py": "",
+    "libs/testing/src/signal_testing/fixture_lake.py": "ROWS = ()\n",
 }
 
 
@@ -116,6 +119,24 @@ CASES = (
         "import signal_local.endpoints\n",
         "deploy/local/signal_local/endpoints.py",
         "src/ imports local-stack code",
+    ),
+    Case(
+        "libs/testing/src/signal_testing/allowed.py",
+        "import signal_common.schema\nimport signal_local.endpoints\nimport pyarrow\n",
+        None,
+        "test support may import signal_common, the local endpoints and third parties",
+    ),
+    Case(
+        "services/producer/src/signal_producer/lake_fixture.py",
+        "import signal_testing.fixture_lake\n",
+        "libs/testing/src/signal_testing/fixture_lake.py",
+        "src/ imports test support",
+    ),
+    Case(
+        "libs/testing/src/signal_testing/upward.py",
+        "import signal_api.settings\n",
+        "services/metrics-api/src/signal_api/settings.py",
+        "test support imports a service",
     ),
     Case(
         "services/producer/src/signal_producer/fixture.py",

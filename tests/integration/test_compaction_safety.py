@@ -30,7 +30,7 @@ from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
 from signal_common.lake import KPI_TABLES
-from signal_local.fixture_lake import make_events, write_kpi_partials
+from signal_testing.fixture_lake import make_events, write_kpi_partials
 
 HOURS = 30
 START = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=HOURS + 3)).replace(

@@ -1,3 +1,3 @@
 from __future__ import annotations
 
-pytest_plugins = ["signal_local.pytest_plugin"]
+pytest_plugins = ["signal_testing.pytest_plugin"]

@@ -49,7 +49,7 @@ def test_containers_without_docker_end_the_session_with_one_sentence(tmp_path: P
             "pytest",
             str(probe),
             "-p",
-            "signal_local.pytest_plugin",
+            "signal_testing.pytest_plugin",
             "-p",
             "no:cacheprovider",
             "-q",

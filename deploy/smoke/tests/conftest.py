@@ -37,7 +37,7 @@ def line_of(output: str, check: str) -> str:
     return lines[0]
 
 
-pytest_plugins = ["signal_local.pytest_plugin"]
+pytest_plugins = ["signal_testing.pytest_plugin"]
 
 Smoke = Callable[..., tuple[subprocess.CompletedProcess[str], float]]
 

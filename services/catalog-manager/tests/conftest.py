@@ -19,7 +19,7 @@ from glue_http import FlakyGlue, serve_flaky_glue
 from signal_catalog.settings import CatalogSettings
 from signal_common.lake import ALL_TABLES, TABLES_BY_NAME, LakeTable
 
-pytest_plugins = ["signal_local.pytest_plugin"]
+pytest_plugins = ["signal_testing.pytest_plugin"]
 
 # Written independently of the code under test: the Arrow type the stream processor writes for
 # each Hive type of libs/common's lake layout.

@@ -48,7 +48,7 @@ from signal_common.partials import (
     histogram_percentile,
     union_of,
 )
-from signal_local.fixture_lake import make_events, with_h3_cells, write_kpi_partials
+from signal_testing.fixture_lake import make_events, with_h3_cells, write_kpi_partials
 
 runner = CliRunner()
 T0 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)

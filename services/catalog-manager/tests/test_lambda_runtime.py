@@ -34,7 +34,7 @@ from signal_catalog.operations.sync import sync
 from signal_catalog.settings import CatalogSettings
 from signal_catalog.wiring import catalog_from, lake_from
 from signal_common.lake import ALL_TABLES
-from signal_local.aws_events import s3_object_created
+from signal_testing.aws_events import s3_object_created
 
 # Built by Pants for this test (runtime_package_dependencies in tests/BUILD).
 LAMBDA_PEX = Path("services.catalog-manager/signal-catalog-lambda.pex")

@@ -11,12 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from signal_common.lake import PIPELINE_BATCHES
-from signal_common.quality import DEFAULT_BANDS
-from signal_local.fixture_lake import write_kpi_partials, write_table
+from signal_testing import fixture_lake
+from signal_testing.fixture_lake import Outage, RarePlace
 
 OPERATORS = ("Movistar", "Orange", "Vodafone")
 NETWORKS = ("2G", "3G", "4G", "5G")
@@ -34,54 +32,56 @@ RARE_CODE, RARE_EVENTS, RARE_AT = "47100", 8, (41.600, -4.760)
 STATUSES = ("IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY", "POWER_OFF")
 
 
+# The draws in the order this fixture first made them, so its seed keeps giving its events.
+ORDER = (
+    "event_time",
+    "postal_code",
+    "status",
+    "signal_dbm",
+    "outage",
+    "latitude",
+    "longitude",
+    "satellites",
+    "satellites_missing",
+    "operator",
+    "network_type",
+    "provider",
+    "gps_precision_m",
+    "batch_id",
+    "rare",
+)
+
+
 def make_events(now: dt.datetime, *, per_minute: int = 60, seed: int = 3) -> pd.DataFrame:
     """Known events over the 90 minutes before `now` (UTC, microsecond times)."""
-    rng = np.random.default_rng(seed)
     start = now.replace(second=0, microsecond=0) - dt.timedelta(minutes=90)
-    n = per_minute * 90
-    span_us = int((now - start).total_seconds() * 1e6) - 1
-    times = pd.to_datetime(start) + pd.to_timedelta(np.sort(rng.integers(0, span_us, n)), "us")
-    postal = rng.choice(list(POSTAL), n)
-    status = rng.choice(STATUSES, n, p=[0.9, 0.04, 0.04, 0.02])
-    signal = rng.integers(-125, -55, n)
-    trouble = (postal == TROUBLE_CODE) & (times >= pd.Timestamp(now - dt.timedelta(minutes=20)))
-    status = np.where(trouble & (rng.random(n) < 0.8), "OUT_OF_SERVICE", status)
-    signal = np.where(trouble, signal - 30, signal).clip(-150, -40)
-    lat = np.array([POSTAL[p][0] for p in postal]) + rng.normal(0, 0.003, n)
-    lon = np.array([POSTAL[p][1] for p in postal]) + rng.normal(0, 0.004, n)
-    satellites = rng.integers(4, 20, n).astype(float)
-    satellites[rng.random(n) < 0.3] = np.nan
-    events = pd.DataFrame(
-        {
-            "event_time": times,
-            "operator": rng.choice(OPERATORS, n),
-            "network_type": rng.choice(NETWORKS, n),
-            "signal_dbm": signal.astype(np.int64),
-            "provider": rng.choice(PROVIDERS, n),
-            "gps_precision_m": np.round(rng.uniform(1, 60, n), 1),
-            "satellites": satellites,
-            "latitude": lat,
-            "longitude": lon,
-            "postal_code": postal,
-            "status": status,
-            "batch_id": rng.integers(0, 2, n),
-        }
+    return fixture_lake.make_events(
+        per_minute * 90,
+        start=start,
+        until=now - dt.timedelta(microseconds=1),
+        seed=seed,
+        order=ORDER,
+        operators=OPERATORS,
+        networks=NETWORKS,
+        providers=PROVIDERS,
+        postal_codes=POSTAL,
+        statuses=STATUSES,
+        status_weights=[0.9, 0.04, 0.04, 0.02],
+        precision_decimals=1,
+        satellites=(4, 20),
+        satellites_missing=0.3,
+        jitter_deg=(0.003, 0.004),
+        batches=2,
+        device_ids=False,
+        cells=None,
+        outage=Outage(TROUBLE_CODE, now - dt.timedelta(minutes=20), 0.8, 30, (-150, -40)),
+        # a few 47010 events move to RARE_CODE, drawn last so every other event stays as it was
+        rare=RarePlace(RARE_CODE, RARE_EVENTS, "47010", RARE_AT),
     )
-    events["band"] = [
-        DEFAULT_BANDS[k].band(s)
-        for k, s in zip(events["network_type"], events["signal_dbm"], strict=True)
-    ]
-    # drawn last, so every event above is what it was before: a few 47010 events move to RARE_CODE
-    rare = rng.choice(np.flatnonzero(postal == "47010"), RARE_EVENTS, replace=False)
-    events.loc[rare, "postal_code"] = RARE_CODE
-    events.loc[rare, "latitude"] = RARE_AT[0]
-    events.loc[rare, "longitude"] = RARE_AT[1]
-    return events
 
 
 def write_lake(root: Path, events: pd.DataFrame, *, tag: str = "fixture") -> None:
     """Write the KPI partials of `events` and one pipeline_batches row per batch."""
-    write_kpi_partials(root, events, tag=f"{tag}-")
     batch_time = pd.Timestamp(events["event_time"].max()) + pd.Timedelta(seconds=1)
     batches = pd.DataFrame(
         [
@@ -107,4 +107,4 @@ def write_lake(root: Path, events: pd.DataFrame, *, tag: str = "fixture") -> Non
     )
     for column in ("batch_time", "max_event_time", "arrival_watermark"):
         batches[column] = pd.to_datetime(batches[column], utc=True)
-    write_table(root, PIPELINE_BATCHES, batches, "batch_time", tag=f"{tag}-")
+    fixture_lake.write_lake(root, events, batches, tag=f"{tag}-")

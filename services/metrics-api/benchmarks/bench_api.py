@@ -64,7 +64,8 @@ from signal_common.lake import (
     table_arrow_schema,
 )
 from signal_common.partials import device_sketches, histograms
-from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
+from signal_common.quality import BAND_NAMES
+from signal_testing.bands import band_indices
 
 OPERATORS = np.array(["Orange", "Proximus", "Base", "Telenet"])
 NETWORKS = np.array(["2G", "3G", "4G", "5G"])
@@ -72,19 +73,6 @@ PROVIDERS = np.array(["gps", "network", "fused"])
 STATUSES = np.array(["IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY", "POWER_OFF"])
 ACTIVITIES = np.array(["STILL", "WALKING", "RUNNING", "ON_BICYCLE", "IN_VEHICLE", "UNKNOWN"])
 START = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-
-
-def _bands(network_idx: np.ndarray, signal: np.ndarray) -> np.ndarray:
-    """Band index (0 excellent .. 3 poor) per event."""
-    out = np.full(signal.shape, 3, dtype=np.int8)
-    for i, net in enumerate(NETWORKS):
-        b = DEFAULT_BANDS[str(net)]
-        sel = network_idx == i
-        s = signal[sel]
-        out[sel] = np.select(
-            [s >= b.excellent_min, s >= b.good_min, s >= b.fair_min], [0, 1, 2], default=3
-        )
-    return out
 
 
 def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Generator) -> None:
@@ -143,7 +131,7 @@ def write_hour(root: Path, hour_start: dt.datetime, n: int, rng: np.random.Gener
     np.minimum.at(smin, key, signal_dbm)
     smax = np.full(size, np.iinfo(np.int32).min)
     np.maximum.at(smax, key, signal_dbm)
-    band = _bands(net, signal_dbm)
+    band = band_indices(net, signal_dbm, NETWORKS)
     band_counts = [np.bincount(key[band == i], minlength=size) for i in range(len(BAND_NAMES))]
     present = np.nonzero(count)[0]
     # #24's columns: the exact histogram, the sum of squares and the device sketch per row

@@ -16,7 +16,7 @@ import pandas as pd
 
 from signal_common.lake import EVENTS
 from signal_common.quality import DEFAULT_BANDS
-from signal_local.fixture_lake import write_kpi_partials, write_table
+from signal_testing.fixture_lake import write_kpi_partials, write_table
 
 T0 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(minutes=5)

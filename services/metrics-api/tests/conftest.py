@@ -23,11 +23,10 @@ from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
 from signal_api.wiring import LogNotifier, build_evaluator
-from signal_common.lake import PIPELINE_BATCHES
-from signal_common.quality import DEFAULT_BANDS
-from signal_local.fixture_lake import write_kpi_partials, write_table
+from signal_testing import fixture_lake
+from signal_testing.fixture_lake import Outage, write_lake
 
-pytest_plugins = ["signal_local.pytest_plugin"]
+pytest_plugins = ["signal_testing.pytest_plugin"]
 
 START = dt.datetime(2026, 11, 22, 22, 30, tzinfo=dt.UTC)  # crosses midnight: two dt partitions
 END = dt.datetime(2026, 11, 23, 1, 30, tzinfo=dt.UTC)
@@ -43,48 +42,54 @@ N_BATCHES = 3
 N_DEVICES = 600
 
 
+# The draws in the order these events were first made in, so the seed keeps giving them.
+ORDER = (
+    "event_time",
+    "postal_code",
+    "status",
+    "signal_dbm",
+    "outage",
+    "satellites",
+    "satellites_missing",
+    "operator",
+    "network_type",
+    "provider",
+    "gps_precision_m",
+    "latitude",
+    "longitude",
+    "batch_id",
+    "device_id",
+    "device_missing",
+)
+
+
 def make_events(seed: int = 7) -> pd.DataFrame:
     """The known events (UTC event times with microseconds)."""
-    rng = np.random.default_rng(seed)
-    span_us = int((END - START).total_seconds() * 1e6)
-    times = pd.to_datetime(START) + pd.to_timedelta(
-        np.sort(rng.integers(0, span_us, N_EVENTS)), unit="us"
+    return fixture_lake.make_events(
+        N_EVENTS,
+        start=START,
+        until=END,
+        seed=seed,
+        order=ORDER,
+        operators=OPERATORS,
+        networks=NETWORKS,
+        providers=PROVIDERS,
+        postal_codes=POSTAL_CODES,
+        statuses=STATUSES,
+        status_weights=[0.8, 0.1, 0.05, 0.05],
+        signal_dbm=(-130, -50),
+        precision_m=(0.5, 80),
+        precision_decimals=3,
+        satellites_missing=0.3,
+        latitude=(50.6, 51.3),
+        longitude=(3.0, 5.5),
+        batches=N_BATCHES,
+        # 600 devices (about 10 events each, so the sketches of a long range leave exact coupon
+        # mode), 2 % of events without an id (not counted as a device)
+        devices=N_DEVICES,
+        cells=None,
+        outage=Outage(TROUBLE_CODE, TROUBLE_FROM, 0.7, 25, (-150, -20)),
     )
-    postal = rng.choice(POSTAL_CODES, N_EVENTS)
-    status = rng.choice(STATUSES, N_EVENTS, p=[0.8, 0.1, 0.05, 0.05])
-    signal = rng.integers(-130, -50, N_EVENTS)
-    trouble = (postal == TROUBLE_CODE) & (times >= pd.Timestamp(TROUBLE_FROM))
-    status = np.where(trouble & (rng.random(N_EVENTS) < 0.7), "OUT_OF_SERVICE", status)
-    signal = np.where(trouble, signal - 25, signal).clip(-150, -20)
-    satellites = rng.integers(0, 20, N_EVENTS).astype(float)
-    satellites[rng.random(N_EVENTS) < 0.3] = np.nan
-    events = pd.DataFrame(
-        {
-            "event_time": times,
-            "operator": rng.choice(OPERATORS, N_EVENTS),
-            "network_type": rng.choice(NETWORKS, N_EVENTS),
-            "signal_dbm": signal.astype(np.int64),
-            "provider": rng.choice(PROVIDERS, N_EVENTS),
-            "gps_precision_m": np.round(rng.uniform(0.5, 80, N_EVENTS), 3),
-            "satellites": satellites,
-            "latitude": rng.uniform(50.6, 51.3, N_EVENTS),
-            "longitude": rng.uniform(3.0, 5.5, N_EVENTS),
-            "postal_code": postal,
-            "status": status,
-            "batch_id": rng.integers(0, N_BATCHES, N_EVENTS),
-        }
-    )
-    events["band"] = [
-        DEFAULT_BANDS[n].band(s)
-        for n, s in zip(events["network_type"], events["signal_dbm"], strict=True)
-    ]
-    # drawn last, so every column above is what it was before device ids (#24): 600 devices
-    # (about 10 events each, so the sketches of a long range leave exact coupon mode), 2 % of
-    # events without an id (not counted as a device)
-    devices = rng.integers(0, N_DEVICES, N_EVENTS)
-    missing = rng.random(N_EVENTS) < 0.02
-    events["device_id"] = [None if m else f"dev-{d}" for m, d in zip(missing, devices, strict=True)]
-    return events
 
 
 def make_batches(seed: int = 11) -> pd.DataFrame:
@@ -121,13 +126,6 @@ def make_batches(seed: int = 11) -> pd.DataFrame:
     for column in ("batch_time", "max_event_time", "arrival_watermark"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
-
-
-def write_lake(root: Path, events: pd.DataFrame, batches: pd.DataFrame) -> dict[str, int]:
-    """Write every KPI table's partials and pipeline_batches under `root`; files per table."""
-    written = write_kpi_partials(root, events)
-    written[PIPELINE_BATCHES.name] = write_table(root, PIPELINE_BATCHES, batches, "batch_time")
-    return written
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
 from signal_common.quality import DEFAULT_BANDS
-from signal_local.fixture_lake import make_events, write_kpi_partials
+from signal_testing.fixture_lake import make_events, write_kpi_partials
 
 START = dt.datetime(2026, 11, 24, 6, 0, tzinfo=dt.UTC)
 HOURS = 2

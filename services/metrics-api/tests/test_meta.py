@@ -25,7 +25,7 @@ from signal_api.core.queries import Query
 from signal_api.settings import ApiSettings
 from signal_common.lake import PIPELINE_BATCHES
 from signal_common.quality import BANDS_VERSION, DEFAULT_BANDS
-from signal_local.fixture_lake import write_table
+from signal_testing.fixture_lake import write_table
 
 Iso = Callable[[dt.datetime], str]
 # An API clock just after the fixture's last batch: its batches lie in the meta's lookback.

@@ -25,7 +25,7 @@ from signal_api.core import service
 from signal_api.core.params import percentile_key
 from signal_api.settings import ApiSettings
 from signal_common.partials import SIGNAL_HIST_BINS, histogram_percentile
-from signal_local.fixture_lake import kpi_partials, write_kpi_partials, write_table
+from signal_testing.fixture_lake import kpi_partials, write_kpi_partials, write_table
 
 SECONDS = {"5m": 300, "1h": 3600, "1d": 86400}
 ASKED = ("2.5", "10", "50", "90", "100")

@@ -29,7 +29,7 @@ import pytest
 
 from signal_api.core.auth import hash_key
 from signal_common.lake import STATUS_COUNT
-from signal_local.fixture_lake import kpi_partials, make_events, write_table
+from signal_testing.fixture_lake import kpi_partials, make_events, write_table
 
 MiB = 1024 * 1024
 START = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from signal_api.adapters.duckdb_engine import DuckDBEngine
 from signal_api.app import create_app
 from signal_api.settings import ApiSettings
-from signal_local.fixture_lake import make_events, write_kpi_partials
+from signal_testing.fixture_lake import make_events, write_kpi_partials
 
 START = dt.datetime(2026, 11, 24, 6, 0, tzinfo=dt.UTC)
 HOURS = 3

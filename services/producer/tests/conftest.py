@@ -11,7 +11,7 @@ import pytest
 
 from signal_producer.settings import get_settings
 
-pytest_plugins = ["signal_local.pytest_plugin"]
+pytest_plugins = ["signal_testing.pytest_plugin"]
 
 
 def _read_stream(client: Any, stream: str) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Bytes per KPI partial row of the signal histogram: the lake's 131-bin array against a sparse map.
 
-Writes the same partials (signal_local.fixture_lake's events) in Parquet with zstd: without a
+Writes the same partials (signal_testing.fixture_lake's events) in Parquet with zstd: without a
 histogram (the baseline), with `signal_hist` as the lake's fixed `array<bigint>` of 131 bins
 (-150..-20 dBm), and as a sparse `map<int,bigint>` (only the values that occur), each as the
 processor writes them (one file per micro-batch of 10 minutes) and as compaction leaves them
@@ -29,7 +29,7 @@ from signal_common.lake import (
     table_arrow_schema,
 )
 from signal_common.partials import SIGNAL_HIST_MIN, fold_partials
-from signal_local.fixture_lake import kpi_partials, make_events
+from signal_testing.fixture_lake import kpi_partials, make_events
 
 LOW = SIGNAL_HIST_MIN
 

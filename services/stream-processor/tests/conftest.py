@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["signal_local.pytest_plugin"]
+pytest_plugins = ["signal_testing.pytest_plugin"]
 
 # Spark binds to loopback (pants.toml sets this for `./pants test`; a plain pytest run too), and
 # the Python workers it starts inherit it.

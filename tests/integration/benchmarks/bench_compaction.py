@@ -47,8 +47,9 @@ from signal_common.lake import (
     partition_path,
     table_arrow_schema,
 )
-from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
-from signal_local.fixture_lake import write_kpi_partials, write_table
+from signal_common.quality import BAND_NAMES
+from signal_testing.bands import band_indices
+from signal_testing.fixture_lake import write_kpi_partials, write_table
 
 TRIGGER_S = 20
 OPERATORS = np.array(["Orange", "Proximus", "Base", "Telenet"])
@@ -66,14 +67,7 @@ def hour_of_events(hour_start: dt.datetime, n: int, rng: np.random.Generator) ->
     batch = hour_index * (3600 // TRIGGER_S) + arrival_us // (TRIGGER_S * 1_000_000)
     net = rng.integers(0, len(NETWORKS), n)
     signal = rng.integers(-130, -50, n)
-    band = np.full(n, 3)
-    for i, name in enumerate(NETWORKS):
-        b, sel = DEFAULT_BANDS[str(name)], net == i
-        band[sel] = np.select(
-            [signal[sel] >= b.excellent_min, signal[sel] >= b.good_min, signal[sel] >= b.fair_min],
-            [0, 1, 2],
-            default=3,
-        )
+    band = band_indices(net, signal, NETWORKS)
     return pd.DataFrame(
         {
             "event_time": base + pd.to_timedelta(offset_us, unit="us"),

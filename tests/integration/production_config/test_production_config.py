@@ -77,8 +77,8 @@ from production_config.local_run import (
 from signal_aws.app import build
 from signal_aws.settings import DeploySettings
 from signal_common.lake import ALERT_EVENTS, TABLES_BY_NAME, partition_path, table_arrow_schema
-from signal_local.aws_events import s3_object_created
 from signal_local.endpoints import ManagedProcess, free_port
+from signal_testing.aws_events import s3_object_created
 
 # Images whose deploy command runs for minutes (the producer task sends 100,000 events): the
 # check starts it and stops it once it has sent, as `aws ecs stop-task` does. The producer has

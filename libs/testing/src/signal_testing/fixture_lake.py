@@ -14,7 +14,10 @@ compacted = false.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h3
 import numpy as np
@@ -29,6 +32,7 @@ from signal_common.lake import (
     COVERAGE_BY_POSTAL_CODE,
     GPS_PRECISION_BY_PROVIDER,
     H3_RESOLUTIONS,
+    PIPELINE_BATCHES,
     SIGNAL_STRENGTH_BY_OPERATOR,
     STATUS_COUNT,
     LakeTable,
@@ -37,39 +41,195 @@ from signal_common.lake import (
 )
 from signal_common.quality import BAND_NAMES, DEFAULT_BANDS
 
+# The draws of make_events, each one call of the random generator, in the order a caller names:
+# a seed gives the same events only in the same order, so each fixture keeps the order it was
+# first written in. This one is the fixture lake's own.
+FIXTURE_ORDER = (
+    "event_time",
+    "network_type",
+    "signal_dbm",
+    "operator",
+    "provider",
+    "gps_precision_m",
+    "satellites_missing",
+    "satellites",
+    "latitude",
+    "longitude",
+    "postal_code",
+    "status",
+    "batch_id",
+    "device_id",
+    "device_missing",
+    "cell_id",
+    "cell_missing",
+)
+# every draw a caller may name: the fixture lake's, an outage's and a rare place's
+DRAWS = frozenset((*FIXTURE_ORDER, "outage", "rare"))
 
-def make_events(n: int, *, start: dt.datetime, hours: int, seed: int) -> pd.DataFrame:
-    """Known events spread over `hours` from `start`, each in the micro-batch of its 10 minutes
-    (`batch_id`), in the shape `write_kpi_partials` takes."""
+
+@dataclass(frozen=True)
+class Outage:
+    """From `since` on, each event of `postal_code` is OUT_OF_SERVICE with probability `share`
+    and `drop_db` weaker; every signal is then clipped to `clip` (drawn at "outage")."""
+
+    postal_code: str
+    since: dt.datetime
+    share: float
+    drop_db: int
+    clip: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class RarePlace:
+    """`count` events of `from_code`, drawn last ("rare"), moved to `code` at `at` (lat, lon)."""
+
+    code: str
+    count: int
+    from_code: str
+    at: tuple[float, float]
+
+
+def make_events(
+    n: int,
+    *,
+    start: dt.datetime,
+    seed: int,
+    hours: int | None = None,
+    until: dt.datetime | None = None,
+    order: Sequence[str] = FIXTURE_ORDER,
+    operators: Sequence[str] = ("Orange", "Proximus", "Base"),
+    networks: Sequence[str] = ("3G", "4G", "5G"),
+    providers: Sequence[str] = ("gps", "network", "fused"),
+    postal_codes: Sequence[str] | Mapping[str, tuple[float, float]] = (
+        "1000",
+        "2000",
+        "3000",
+        "4000",
+    ),
+    statuses: Sequence[str] = ("IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY"),
+    status_weights: Sequence[float] | None = None,
+    signal_dbm: tuple[int, int] = (-125, -55),
+    precision_m: tuple[float, float] = (1, 60),
+    precision_decimals: int = 2,
+    satellites: tuple[int, int] = (0, 20),
+    satellites_missing: float = 0.2,
+    latitude: tuple[float, float] = (49.5, 51.5),
+    longitude: tuple[float, float] = (2.5, 6.4),
+    jitter_deg: tuple[float, float] | None = None,
+    batches: int | None = None,
+    device_ids: bool = True,
+    devices: int | None = None,
+    cells: int | None = 40,
+    outage: Outage | None = None,
+    rare: RarePlace | None = None,
+) -> pd.DataFrame:
+    """Known events from `start` over `hours` (or up to `until`, exclusive), in the shape
+    `write_kpi_partials` takes, drawn in `order` (see FIXTURE_ORDER).
+
+    Each column's values are drawn uniformly from its keyword's choices or range (`status_weights`
+    weighs the statuses); positions are uniform in `latitude` x `longitude`, or, with
+    `jitter_deg` (sd in degrees), normal around the centre `postal_codes` maps each code to.
+    `batch_id` is drawn from `batches` micro-batches, or without it is the event's 10 minutes.
+    `device_id` (2 % none) is one of `devices` (default one per 20 events), `cell_id` (5 % none)
+    one of `cells`; either column is left out when turned off (`device_ids=False`, `cells=None`).
+    """
+    unknown = set(order) - DRAWS
+    if unknown:
+        raise ValueError(f"unknown draws {sorted(unknown)}; known: {sorted(DRAWS)}")
     rng = np.random.default_rng(seed)
-    offsets = np.sort(rng.integers(0, hours * 3_600_000_000, n))
-    networks = rng.choice(["3G", "4G", "5G"], n)
-    signal = rng.integers(-125, -55, n)
+    if until is not None:
+        span_us = (until - start) // dt.timedelta(microseconds=1)
+    else:
+        assert hours is not None, "make_events needs hours or until"
+        span_us = hours * 3_600_000_000
+    codes = list(postal_codes)
+    drawn: dict[str, Any] = {}
+    offsets = np.empty(0, dtype=np.int64)
+    for step in order:
+        if step == "event_time":
+            offsets = np.sort(rng.integers(0, span_us, n))
+            drawn[step] = pd.Timestamp(start) + pd.to_timedelta(offsets, unit="us")
+        elif step == "operator":
+            drawn[step] = rng.choice(operators, n)
+        elif step == "network_type":
+            drawn[step] = rng.choice(networks, n)
+        elif step == "provider":
+            drawn[step] = rng.choice(providers, n)
+        elif step == "postal_code":
+            drawn[step] = rng.choice(codes, n)
+        elif step == "status":
+            drawn[step] = rng.choice(statuses, n, p=status_weights)
+        elif step == "signal_dbm":
+            drawn[step] = rng.integers(*signal_dbm, n)
+        elif step == "outage" and outage is not None:
+            hit = (drawn["postal_code"] == outage.postal_code) & (
+                drawn["event_time"] >= pd.Timestamp(outage.since)
+            )
+            down = hit & (rng.random(n) < outage.share)
+            drawn["status"] = np.where(down, "OUT_OF_SERVICE", drawn["status"])
+            weaker = np.where(hit, drawn["signal_dbm"] - outage.drop_db, drawn["signal_dbm"])
+            drawn["signal_dbm"] = weaker.clip(*outage.clip)
+        elif step == "gps_precision_m":
+            drawn[step] = np.round(rng.uniform(*precision_m, n), precision_decimals)
+        elif step == "satellites":
+            drawn[step] = rng.integers(*satellites, n).astype(float)
+        elif step == "satellites_missing":
+            drawn[step] = rng.random(n) < satellites_missing
+        elif step in ("latitude", "longitude"):
+            axis = 0 if step == "latitude" else 1
+            if jitter_deg is not None:
+                centres = postal_codes  # a Mapping when positions jitter around centres
+                assert isinstance(centres, Mapping), "jitter_deg needs postal code centres"
+                middle = np.array([centres[c][axis] for c in drawn["postal_code"]])
+                drawn[step] = middle + rng.normal(0, jitter_deg[axis], n)
+            else:
+                drawn[step] = rng.uniform(*(latitude if axis == 0 else longitude), n)
+        elif step == "batch_id" and batches is not None:
+            drawn[step] = rng.integers(0, batches, n)
+        elif step == "device_id" and device_ids:
+            drawn[step] = rng.integers(0, devices or max(1, n // 20), n)
+        elif step == "device_missing" and device_ids:
+            drawn[step] = rng.random(n) < 0.02
+        elif step == "cell_id" and cells is not None:
+            drawn[step] = rng.integers(1, cells + 1, n).astype(float)
+        elif step == "cell_missing" and cells is not None:
+            drawn[step] = rng.random(n) < 0.05
+        elif step == "rare" and rare is not None:
+            pool = np.flatnonzero(drawn["postal_code"] == rare.from_code)
+            drawn[step] = rng.choice(pool, rare.count, replace=False)
+    satellite_count = drawn["satellites"]
+    satellite_count[drawn["satellites_missing"]] = np.nan
     events = pd.DataFrame(
         {
-            "event_time": pd.Timestamp(start) + pd.to_timedelta(offsets, unit="us"),
-            "operator": rng.choice(["Orange", "Proximus", "Base"], n),
-            "network_type": networks,
-            "signal_dbm": signal,
-            "provider": rng.choice(["gps", "network", "fused"], n),
-            "gps_precision_m": np.round(rng.uniform(1, 60, n), 2),
-            "satellites": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 20, n)),
-            "latitude": rng.uniform(49.5, 51.5, n),
-            "longitude": rng.uniform(2.5, 6.4, n),
-            "postal_code": rng.choice(["1000", "2000", "3000", "4000"], n),
-            "status": rng.choice(["IN_SERVICE", "OUT_OF_SERVICE", "EMERGENCY_ONLY"], n),
-            "batch_id": offsets // 600_000_000,
+            "event_time": drawn["event_time"],
+            "operator": drawn["operator"],
+            "network_type": drawn["network_type"],
+            "signal_dbm": drawn["signal_dbm"].astype(np.int64),
+            "provider": drawn["provider"],
+            "gps_precision_m": drawn["gps_precision_m"],
+            "satellites": satellite_count,
+            "latitude": drawn["latitude"],
+            "longitude": drawn["longitude"],
+            "postal_code": drawn["postal_code"],
+            "status": drawn["status"],
+            "batch_id": drawn["batch_id"] if batches is not None else offsets // 600_000_000,
         }
     )
-    events["band"] = [DEFAULT_BANDS[k].band(int(s)) for k, s in zip(networks, signal, strict=True)]
-    # drawn last, so every column above is what it was before device ids (#24); 2 % report none
-    devices = rng.integers(0, max(1, n // 20), n)
-    missing = rng.random(n) < 0.02
-    events["device_id"] = [None if m else f"dev-{d}" for m, d in zip(missing, devices, strict=True)]
-    # drawn after the device ids for the same reason: a serving cell per event, 5 % report none
-    cells = rng.integers(1, 41, n).astype(float)
-    cells[rng.random(n) < 0.05] = np.nan
-    events["cell_id"] = cells
+    events["band"] = [
+        DEFAULT_BANDS[k].band(int(s))
+        for k, s in zip(events["network_type"], events["signal_dbm"], strict=True)
+    ]
+    if device_ids:
+        ids, missing = drawn["device_id"], drawn["device_missing"]
+        events["device_id"] = [None if m else f"dev-{d}" for m, d in zip(missing, ids, strict=True)]
+    if cells is not None:
+        cell_ids = drawn["cell_id"]
+        cell_ids[drawn["cell_missing"]] = np.nan
+        events["cell_id"] = cell_ids
+    if rare is not None:
+        events.loc[drawn["rare"], "postal_code"] = rare.code
+        events.loc[drawn["rare"], "latitude"] = rare.at[0]
+        events.loc[drawn["rare"], "longitude"] = rare.at[1]
     return events
 
 
@@ -231,3 +391,15 @@ def write_kpi_partials(root: Path, events: pd.DataFrame, *, tag: str = "") -> di
         table.name: write_table(root, table, frame, "window_start", tag=tag)
         for table, frame in tables.items()
     }
+
+
+def write_lake(
+    root: Path, events: pd.DataFrame, batches: pd.DataFrame, *, tag: str = ""
+) -> dict[str, int]:
+    """Write every KPI table's partials of `events` and the `batches` rows of pipeline_batches
+    under `root`; files written per table."""
+    written = write_kpi_partials(root, events, tag=tag)
+    written[PIPELINE_BATCHES.name] = write_table(
+        root, PIPELINE_BATCHES, batches, "batch_time", tag=tag
+    )
+    return written
