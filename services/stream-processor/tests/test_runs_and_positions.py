@@ -11,20 +11,15 @@ import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from signal_processor.adapters.kinesis_source import (
-    RetentionGapError,
-    SourceOptions,
-    call_with_backoff,
-    check_retention,
-    next_offset,
-    resume_state,
-)
+from signal_processor.adapters.kinesis_client import SourceOptions, call_with_backoff
+from signal_processor.adapters.kinesis_source import RetentionGapError, check_retention
 from signal_processor.adapters.lake_writer import (
     LakeWriter,
     LocalStorage,
     discard_uncommitted,
     run_heads,
 )
+from signal_processor.core.positions import next_offset, resume_state
 
 ROWS = pa.table({"x": [1, 2], "dt": ["2026-11-24", "2026-11-24"], "hour": [3, 4]})
 

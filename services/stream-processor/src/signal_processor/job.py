@@ -28,11 +28,7 @@ from signal_common.lake import (
 )
 from signal_common.quality import bands_with_overrides
 from signal_processor.adapters.aws_clients import aws_client
-from signal_processor.adapters.kinesis_source import (
-    KinesisDataSource,
-    batch_boundaries,
-    resume_state,
-)
+from signal_processor.adapters.kinesis_source import KinesisDataSource, batch_boundaries
 from signal_processor.adapters.lake_writer import (
     LakeWriter,
     Storage,
@@ -47,6 +43,7 @@ from signal_processor.adapters.validating_source import (
     VALIDATED_SOURCE_NAME,
     ValidatedKinesisDataSource,
 )
+from signal_processor.core.positions import resume_state
 from signal_processor.core.validate import DEDUP_COLUMNS
 from signal_processor.settings import ProcessorSettings
 

@@ -17,11 +17,11 @@ import pyarrow as pa
 from pyspark.sql.datasource import DataSourceStreamReader
 from pyspark.sql.types import StructType
 
+from signal_processor.adapters.kinesis_client import SourceOptions
 from signal_processor.adapters.kinesis_source import (
     KinesisDataSource,
     KinesisStreamReader,
     ShardPartition,
-    SourceOptions,
 )
 from signal_processor.core.validate import VALIDATED_DDL, TimeBounds, validate_batch
 
