@@ -194,8 +194,8 @@ def test_every_batch_gets_the_next_lake_wide_sequence_across_runs(tmp_path: Path
     import pyarrow.parquet as pq
 
     from signal_processor.adapters.progress import LocalProgressStore
-    from signal_processor.job import start_run
     from signal_processor.settings import ProcessorSettings
+    from signal_processor.wiring import start_run
 
     storage, root = LocalStorage(), str(tmp_path / "lake")
     settings = ProcessorSettings(lake_root=root, checkpoint_location=str(tmp_path / "cp1"))
