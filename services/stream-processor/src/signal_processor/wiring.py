@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from signal_common.aws import error_code
+from signal_common.commits import committed_seq
 from signal_processor.adapters.checkpoint import checkpoint_batch_context
 from signal_processor.adapters.kinesis_source import KinesisDataSource
 from signal_processor.adapters.lake_writer import (
@@ -164,12 +165,12 @@ def start_run(settings: ProcessorSettings, store: ProgressStore, lake: Storage) 
             "run_id": new_run_id(),
             "created": dt.datetime.now(dt.UTC).isoformat(),
             # this run's batches follow every sequence committed so far (one processor per lake)
-            "seq_base": max((h.seq for h in heads), default=0),
+            "seq_base": committed_seq(heads),
         },
     )
     run_id = str(run["run_id"])
     earlier = [h for h in heads if h.run_id != run_id]
-    seq_base = int(run.get("seq_base", max((h.seq for h in earlier), default=0)))
+    seq_base = int(run.get("seq_base", committed_seq(earlier)))
     if len(earlier) < len(heads):
         return RunStart(run_id, None, 0, seq_base)  # a run in progress: Spark's checkpoint drives
     discarded = discard_uncommitted(lake, settings.lake_root, current_run=run_id)
