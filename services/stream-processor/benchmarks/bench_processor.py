@@ -62,9 +62,9 @@ import boto3
 import duckdb
 
 from signal_local.endpoints import FAKE_CREDENTIALS, start_kinesalite
-from signal_processor.adapters.kinesis_source import ShardReader, SourceOptions, decode_record
-from signal_processor.job import STATE_STORES, build_session, deduplicate
+from signal_processor.adapters.kinesis_client import ShardReader, SourceOptions, decode_record
 from signal_processor.settings import ProcessorSettings
+from signal_processor.wiring import STATE_STORES, build_session, deduplicate
 
 OPERATORS = ("Movistar", "Vodafone", "Orange", "Yoigo")
 NETWORKS = ("2G", "3G", "4G", "5G")

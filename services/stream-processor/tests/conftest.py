@@ -19,8 +19,8 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One local Spark session for every Spark test in this process."""
-    from signal_processor.job import build_session
     from signal_processor.settings import ProcessorSettings
+    from signal_processor.wiring import build_session
 
     settings = ProcessorSettings(spark_master="local[2]", shuffle_partitions=2)
     session = build_session(settings, app_name="signal-processor-tests")

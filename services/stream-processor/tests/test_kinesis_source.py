@@ -12,13 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from signal_processor.adapters.kinesis_source import (
-    KinesisStreamReader,
-    ShardReader,
-    SourceOptions,
-    decode_record,
-    read_shard,
-)
+from signal_processor.adapters.kinesis_client import ShardReader, SourceOptions, decode_record
+from signal_processor.adapters.kinesis_source import KinesisStreamReader, read_shard
 
 
 def _put(client: Any, stream: str, keys_and_data: list[tuple[str, bytes]]) -> list[str]:
@@ -276,7 +271,7 @@ def test_starting_positions_latest_and_at_timestamp(
 
 
 def test_bad_options_are_explained() -> None:
-    from signal_processor.adapters.kinesis_source import KinesisSourceError
+    from signal_processor.adapters.kinesis_client import KinesisSourceError
 
     with pytest.raises(KinesisSourceError, match="streamName is required"):
         SourceOptions.parse({"progresslocation": "/tmp/x"})

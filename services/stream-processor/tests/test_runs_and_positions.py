@@ -11,20 +11,15 @@ import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from signal_processor.adapters.kinesis_source import (
-    RetentionGapError,
-    SourceOptions,
-    call_with_backoff,
-    check_retention,
-    next_offset,
-    resume_state,
-)
+from signal_processor.adapters.kinesis_client import SourceOptions, call_with_backoff
+from signal_processor.adapters.kinesis_source import RetentionGapError, check_retention
 from signal_processor.adapters.lake_writer import (
     LakeWriter,
     LocalStorage,
     discard_uncommitted,
     run_heads,
 )
+from signal_processor.core.positions import next_offset, resume_state
 
 ROWS = pa.table({"x": [1, 2], "dt": ["2026-11-24", "2026-11-24"], "hour": [3, 4]})
 
@@ -199,8 +194,8 @@ def test_every_batch_gets_the_next_lake_wide_sequence_across_runs(tmp_path: Path
     import pyarrow.parquet as pq
 
     from signal_processor.adapters.progress import LocalProgressStore
-    from signal_processor.job import start_run
     from signal_processor.settings import ProcessorSettings
+    from signal_processor.wiring import start_run
 
     storage, root = LocalStorage(), str(tmp_path / "lake")
     settings = ProcessorSettings(lake_root=root, checkpoint_location=str(tmp_path / "cp1"))

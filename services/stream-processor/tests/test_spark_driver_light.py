@@ -24,8 +24,8 @@ from pyspark.rdd import RDD
 from signal_common.schema import EVENT_FIELDS
 from signal_processor.adapters.lake_writer import LocalStorage, S3Storage
 from signal_processor.adapters.partition_writer import RESULT_SCHEMA
-from signal_processor.job import start_query
 from signal_processor.settings import ProcessorSettings
+from signal_processor.wiring import start_query
 
 PARTITIONS = 2
 # columns only a record-level DataFrame has (the validated batch, or anything derived from it)

@@ -18,8 +18,8 @@ from processor_testdata import (
     workload,
 )
 
-from signal_processor.job import start_query
 from signal_processor.settings import ProcessorSettings
+from signal_processor.wiring import start_query
 
 
 def wait_for_rows_in(lake_root: str, expected: int, timeout: float = 240) -> None:

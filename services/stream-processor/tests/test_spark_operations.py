@@ -19,8 +19,8 @@ from processor_testdata import (
     put_all,
 )
 
-from signal_processor.job import start_query
 from signal_processor.settings import ProcessorSettings
+from signal_processor.wiring import start_query
 
 HALF = 2**127  # a two-shard stream splits the hash key space here
 HORIZON_S = 15
@@ -228,9 +228,9 @@ def test_pipeline_figures_from_an_s3_checkpoint_and_the_lag_metric(
     import boto3
     import duckdb
 
+    from signal_processor.adapters.checkpoint import checkpoint_batch_context
     from signal_processor.adapters.lake_writer import LocalStorage, S3Storage
     from signal_processor.adapters.progress import LocalProgressStore, S3ProgressStore
-    from signal_processor.job import checkpoint_batch_context
 
     stream = make_stream(shards=2)
     events = _events(0, 500)

@@ -72,16 +72,16 @@ def run(
         settings = ProcessorSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         _fail(f"invalid setting: {_first_error(exc)}.")
-    problem = preflight(settings)  # before logging is set up: botocore's chatter stays quiet
+    from signal_processor import wiring
+
+    # before logging is set up: botocore's chatter stays quiet
+    problem = wiring.preflight(settings)
     if problem:
         _fail(problem)
     configure_logging(settings.log_level, json_lines=settings.log_json)
-
-    from signal_processor.job import build_session, start_query
-
-    spark = build_session(settings)
+    spark = wiring.build_session(settings)
     try:
-        query = start_query(spark, settings)
+        query = wiring.start_query(spark, settings)
     except Exception as exc:  # an unusable lake or checkpoint: say what, not a JVM trace
         spark.stop()
         _fail(f"the job could not start: {plain_error(exc)}")
@@ -140,41 +140,6 @@ def plain_error(exc: BaseException) -> str:
         return match.group(2).strip().splitlines()[0]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0][:500] if lines else type(exc).__name__
-
-
-def preflight(settings: ProcessorSettings) -> str | None:
-    """One sentence saying why the job cannot run (endpoint, stream, credentials), or None."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    where = settings.kinesis_endpoint_url or f"AWS ({settings.aws_region})"
-    client = boto3.session.Session().client(  # a new session: credentials resolved now
-        "kinesis",
-        region_name=settings.aws_region,
-        endpoint_url=settings.kinesis_endpoint_url,
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5),
-    )
-    try:
-        client.describe_stream_summary(StreamName=settings.stream_name)
-    except NoCredentialsError:
-        return (
-            "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile)."
-        )
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code == "ResourceNotFoundException":
-            return f"stream {settings.stream_name!r} does not exist at {where}."
-        if code in (
-            "UnrecognizedClientException",
-            "AccessDeniedException",
-            "InvalidSignatureException",
-        ):
-            return f"the credentials were rejected by {where} ({code})."
-        return f"Kinesis at {where} answered {code}: {exc.response['Error'].get('Message', '')}"
-    except BotoCoreError as exc:  # connection refused, DNS, timeout
-        return f"cannot reach Kinesis at {where}: {exc}."
-    return None
 
 
 def main() -> None:

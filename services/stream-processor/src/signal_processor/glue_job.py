@@ -86,7 +86,7 @@ def main(argv: list[str]) -> None:
     from pyspark.context import SparkContext
 
     from signal_common.logs import configure_logging
-    from signal_processor.job import configure_session, start_query
+    from signal_processor.wiring import configure_session, start_query
 
     args = getResolvedOptions(argv, [*REQUIRED, *present_optional(argv)])
     settings = settings_from_args(args)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,8 +52,9 @@ class Lake(Protocol):
     def delete(self, uri: str) -> None:
         """Delete a file (no error if it is already gone)."""
 
-    def commit_heads(self) -> list[dict[str, Any]]:
-        """The stream processor's run heads (`_commits/<run>.json`)."""
+    def commit_heads(self) -> list[bytes]:
+        """The stream processor's run heads (`_commits/<run>.json`) as stored
+        (signal_common.commits)."""
 
 
 def _missing_root(root: str) -> LakePathMissingError:
@@ -154,12 +154,12 @@ class LocalLake:
         """Delete a local file (gone already is fine)."""
         Path(uri).unlink(missing_ok=True)
 
-    def commit_heads(self) -> list[dict[str, Any]]:
+    def commit_heads(self) -> list[bytes]:
         """Every `_commits/*.json` head under the lake root."""
         directory = self.path / COMMITS_DIR
         if not directory.is_dir():
             return []
-        return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json")) if p.is_file()]
+        return [p.read_bytes() for p in sorted(directory.glob("*.json")) if p.is_file()]
 
 
 class S3Lake:
@@ -305,11 +305,11 @@ class S3Lake:
             f"deleting {uri}", self.client.delete_object, Bucket=parsed.netloc, Key=parsed.path[1:]
         )
 
-    def commit_heads(self) -> list[dict[str, Any]]:
+    def commit_heads(self) -> list[bytes]:
         """Every `_commits/*.json` head under the lake prefix."""
         prefix = self._key(COMMITS_DIR) + "/"
         keys = [o["Key"] for o in self._object_infos(prefix) if o["Key"].endswith(".json")]
-        return [json.loads(self._get(f"s3://{self.bucket}/{k}")) for k in sorted(keys)]
+        return [self._get(f"s3://{self.bucket}/{k}") for k in sorted(keys)]
 
 
 def open_lake(root: str, *, s3_client_factory: Any) -> Lake:

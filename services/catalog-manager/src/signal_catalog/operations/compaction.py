@@ -19,6 +19,7 @@ from signal_catalog.core.compaction import (
     plan_partition,
 )
 from signal_catalog.core.partitions import Partition
+from signal_common.commits import committed_seq
 from signal_common.lake import LakeTable, with_current_columns
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def compact(
     lake.check()
     # the committed sequence is read before any file is listed: every row at or below it is
     # in a file that exists by now, and nothing the processor writes later is at or below it
-    committed = max((int(h.get("seq", 0)) for h in lake.commit_heads()), default=0)
+    committed = committed_seq(lake.commit_heads())
     result = CompactionResult(committed)
     candidates, result.open_partitions = compaction_candidates(lake, tables, now=now, grace=grace)
     if on_candidates:

@@ -22,17 +22,17 @@ Open-source Spark has no Kinesis source, so this is one. Design:
   jitter; GetRecords calls are spaced to at most `maxCallsPerSecond` per shard.
 * KPL-aggregated records are de-aggregated (sub-sequence numbers exposed).
 
-Option keys reach the reader lower-cased; the reader is pickled to executors, so it holds only
-plain data and creates boto3 clients lazily.
+Here: the shard reads and the retention check, and the Data Source around them. Its options,
+clients and backoff are in `kinesis_client`, KPL de-aggregation in `kpl`, and the offset
+arithmetic in `core.positions`. The reader is pickled to executors, so it holds only plain data
+and creates boto3 clients lazily.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,7 +42,19 @@ import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.types import StructType
 
+from signal_common.aws import error_code
+from signal_processor.adapters.kinesis_client import (
+    KinesisSourceError,
+    SourceOptions,
+    call_with_backoff,
+    decode_record,
+    kinesis_client,
+    list_all_shards,
+    shard_reader,
+)
+from signal_processor.adapters.kpl import user_records
 from signal_processor.adapters.progress import ProgressStore, progress_store
+from signal_processor.core.positions import initial_positions, next_offset
 
 log = logging.getLogger(__name__)
 
@@ -64,304 +76,10 @@ _ARROW_SCHEMA = pa.schema(
         ("read_time", pa.timestamp("us", tz="UTC")),
     ]
 )
-_KPL_MAGIC = b"\xf3\x89\x9a\xc2"
-_RETRYABLE = {
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
-    "ThrottlingException",
-    "KMSThrottlingException",
-    "InternalFailure",
-    "ServiceUnavailable",
-}
-
-
-class KinesisSourceError(RuntimeError):
-    """The Kinesis source cannot continue (bad options, stream missing, retries exhausted)."""
 
 
 class RetentionGapError(KinesisSourceError):
     """Records between the source's position and the stream's trim horizon may be gone."""
-
-
-@dataclass(frozen=True)
-class SourceOptions:
-    """Validated options of the source (all plain data: the reader is pickled)."""
-
-    stream: str
-    progress_location: str
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
-    starting_position: str = "trim_horizon"
-    starting_timestamp_ms: int | None = None
-    max_records_per_batch: int = 100_000
-    max_read_seconds: float = 15.0
-    max_calls_per_second: float = 5.0
-    get_records_limit: int = 10_000
-    max_retries: int = 8
-    # where a new checkpoint starts instead of startingPosition: the lake's last commit
-    # (JSON {"shards": {...}, "finished": [...]}, as `resume_state` returns)
-    s3_endpoint_url: str | None = None  # for an s3:// progress location (local runs)
-    initial_positions: str | None = None
-    # plausible event times (validated source): at most this far ahead of / behind arrival
-    max_event_ahead_seconds: float = 300.0
-    max_event_behind_seconds: float = 30 * 86400.0
-
-    @classmethod
-    def parse(cls, options: dict[str, str]) -> SourceOptions:
-        """Parse (lower-cased) option keys; raise KinesisSourceError on anything wrong."""
-        o = {k.lower(): v for k, v in options.items()}
-        if not o.get("streamname"):
-            raise KinesisSourceError("option streamName is required")
-        if not o.get("progresslocation"):
-            raise KinesisSourceError("option progressLocation is required")
-        position = o.get("startingposition", "trim_horizon").lower()
-        if position not in ("trim_horizon", "latest", "at_timestamp"):
-            raise KinesisSourceError(
-                f"startingPosition must be trim_horizon, latest or at_timestamp, not {position!r}"
-            )
-        timestamp_ms = None
-        if position == "at_timestamp":
-            raw = o.get("startingtimestamp")
-            if not raw:
-                raise KinesisSourceError("startingPosition at_timestamp needs startingTimestamp")
-            timestamp_ms = _parse_timestamp_ms(raw)
-        try:
-            return cls(
-                stream=o["streamname"],
-                progress_location=o["progresslocation"],
-                region=o.get("region", "us-east-1"),
-                endpoint_url=o.get("endpointurl") or None,
-                starting_position=position,
-                starting_timestamp_ms=timestamp_ms,
-                max_records_per_batch=int(o.get("maxrecordsperbatch", 100_000)),
-                max_read_seconds=float(o.get("maxreadseconds", 15.0)),
-                max_calls_per_second=float(o.get("maxcallspersecond", 5.0)),
-                get_records_limit=int(o.get("getrecordslimit", 10_000)),
-                max_retries=int(o.get("maxretries", 8)),
-                s3_endpoint_url=o.get("s3endpointurl") or None,
-                initial_positions=o.get("initialpositions") or None,
-                max_event_ahead_seconds=float(o.get("maxeventaheadseconds", 300.0)),
-                max_event_behind_seconds=float(o.get("maxeventbehindseconds", 30 * 86400.0)),
-            )
-        except ValueError as exc:
-            raise KinesisSourceError(f"invalid Kinesis source option: {exc}") from None
-
-
-def _parse_timestamp_ms(raw: str) -> int:
-    if raw.isdigit():
-        return int(raw)
-    parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp() * 1000)
-
-
-def kinesis_client(opts: SourceOptions, session: Any = None) -> Any:
-    """A boto3 Kinesis client for the options' region and endpoint (botocore retries off:
-    `call_with_backoff` decides)."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10)
-    return (session or boto3).client(
-        "kinesis", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config
-    )
-
-
-class ShardReader:
-    """The Kinesis calls of an executor's shard read.
-
-    `get_shard_iterator` goes through boto3. `get_records` is the same signed GetRecords call
-    (boto3's endpoint, credential chain and SigV4 signer), but its response is returned as the
-    service's JSON, records as they arrive (`Data` in base64, `ApproximateArrivalTimestamp` in
-    epoch seconds), decoded by `decode_record`. botocore's per-record shape walk cost more than
-    half of a read's CPU (about 20 µs a record); `json` and `base64` decode in C.
-    Errors raise botocore's ClientError with the service's error code, as boto3 would.
-    """
-
-    _TARGET = "Kinesis_20131202.GetRecords"
-
-    def __init__(self, opts: SourceOptions) -> None:
-        import boto3
-        from botocore.httpsession import URLLib3Session
-
-        self._session = boto3.session.Session(region_name=opts.region)
-        self._client = kinesis_client(opts, self._session)
-        self._url = self._client.meta.endpoint_url.rstrip("/") + "/"
-        self._region = self._client.meta.region_name
-        self._http = URLLib3Session(timeout=(10, 60))
-
-    def get_shard_iterator(self, **kwargs: Any) -> Any:
-        return self._client.get_shard_iterator(**kwargs)
-
-    def get_records(self, *, ShardIterator: str, Limit: int) -> dict[str, Any]:  # noqa: N803
-        import json
-
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.exceptions import ClientError, NoCredentialsError
-
-        credentials = self._session.get_credentials()
-        if credentials is None:
-            raise NoCredentialsError()
-        body = json.dumps({"ShardIterator": ShardIterator, "Limit": Limit}).encode()
-        request = AWSRequest(
-            method="POST",
-            url=self._url,
-            data=body,
-            headers={"X-Amz-Target": self._TARGET, "Content-Type": "application/x-amz-json-1.1"},
-        )
-        SigV4Auth(credentials.get_frozen_credentials(), "kinesis", self._region).add_auth(request)
-        response = self._http.send(request.prepare())
-        try:
-            parsed = json.loads(response.content) if response.content else {}
-        except ValueError:
-            parsed = {}
-        if response.status_code >= 300:
-            code = str(parsed.get("__type", "")).rsplit("#", 1)[-1] or (
-                "ServiceUnavailable" if response.status_code >= 500 else str(response.status_code)
-            )
-            message = parsed.get("message") or parsed.get("Message") or response.text[:200]
-            error = {
-                "Error": {"Code": code, "Message": message},
-                "ResponseMetadata": {"HTTPStatusCode": response.status_code},
-            }
-            raise ClientError(error, "GetRecords")
-        return dict(parsed)
-
-
-@functools.lru_cache(maxsize=8)
-def shard_reader(opts: SourceOptions) -> ShardReader:
-    """This process's ShardReader for the options (Python workers are reused across tasks)."""
-    return ShardReader(opts)
-
-
-def decode_record(record: dict[str, Any]) -> tuple[bytes, int]:
-    """(data, arrival time in epoch microseconds, to the millisecond) of a GetRecords record."""
-    import base64
-
-    return base64.b64decode(record["Data"]), round(
-        record["ApproximateArrivalTimestamp"] * 1000
-    ) * 1000
-
-
-def call_with_backoff(
-    fn: Callable[..., Any],
-    *,
-    max_retries: int,
-    sleep: Callable[[float], None] = time.sleep,
-    **kwargs: Any,
-) -> Any:
-    """Call a Kinesis API, retrying throttling, transient errors and connection failures
-    (refused, reset, timed out) with jittered backoff."""
-    from botocore.exceptions import ClientError, HTTPClientError
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-
-    for attempt in range(max_retries + 1):
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code not in _RETRYABLE or attempt == max_retries:
-                raise
-        # refused / unreachable (EndpointConnectionError, ConnectTimeoutError), reset or timed
-        # out mid-call (ConnectionClosedError, ReadTimeoutError)
-        except (BotoConnectionError, HTTPClientError) as exc:
-            if attempt == max_retries:
-                raise
-            code = type(exc).__name__
-        delay = min(5.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
-        log.warning("kinesis call failed; backing off", extra={"code": code, "delay": delay})
-        sleep(delay)
-    raise AssertionError("unreachable")
-
-
-def list_all_shards(client: Any, stream: str, max_retries: int = 8) -> list[dict[str, Any]]:
-    """Every shard of the stream (open and closed), following pagination."""
-    shards: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"StreamName": stream}
-    while True:
-        page = call_with_backoff(client.list_shards, max_retries=max_retries, **kwargs)
-        shards.extend(page["Shards"])
-        token = page.get("NextToken")
-        if not token:
-            return shards
-        kwargs = {"NextToken": token}
-
-
-def _parents(shard: dict[str, Any]) -> list[str]:
-    return [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
-
-
-def initial_positions(
-    shards: list[dict[str, Any]], opts: SourceOptions, now_ms: int
-) -> dict[str, dict[str, Any]]:
-    """Starting positions: root shards (no parent still in the stream) at the start position."""
-    if opts.starting_position == "trim_horizon":
-        start: dict[str, Any] = {"at": "TRIM_HORIZON"}
-    elif opts.starting_position == "latest":
-        # pinned as a timestamp so a restart before the first commit reads the same records
-        start = {"at_timestamp": now_ms}
-    else:
-        start = {"at_timestamp": opts.starting_timestamp_ms}
-    present = {s["ShardId"] for s in shards}
-    return {s["ShardId"]: dict(start) for s in shards if not any(p in present for p in _parents(s))}
-
-
-def resume_state(current: dict[str, Any], boundaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Where reading continues after the batch that read `boundaries` from offset `current`:
-    `{"shards": {shard_id: position}, "finished": [...]}` (shards not yet started are absent)."""
-    finished = set(current.get("finished", []))
-    positions: dict[str, dict[str, Any]] = {}
-    for shard_id, position in current["shards"].items():
-        boundary = boundaries.get(shard_id, {})
-        if boundary.get("closed"):
-            finished.add(shard_id)
-            continue
-        last = boundary.get("last_seq")
-        seen = [boundary.get("last_arrival_ms"), boundary.get("caught_up_ms")]
-        seen_ms = max((int(v) for v in seen if v is not None), default=None)
-        if last:
-            positions[shard_id] = {"after": last, "seen_ms": seen_ms}
-        elif "after" in position and seen_ms is not None:
-            positions[shard_id] = {
-                **position,
-                "seen_ms": max(seen_ms, position.get("seen_ms") or 0),
-            }
-        else:
-            positions[shard_id] = position
-    return {"shards": positions, "finished": sorted(finished)}
-
-
-def next_offset(
-    current: dict[str, Any],
-    boundaries: dict[str, dict[str, Any]],
-    shards: list[dict[str, Any]],
-    *,
-    now_ms: int,
-) -> dict[str, Any]:
-    """Offset N+1 from offset N, the boundaries its batch recorded, and the stream's shards.
-
-    Its read time `t` is `now_ms`, but never earlier than offset N's (a clock step back must
-    not make a batch older than the one before it)."""
-    state = resume_state(current, boundaries)
-    finished, positions = set(state["finished"]), state["shards"]
-    present = {s["ShardId"] for s in shards}
-    for shard in shards:
-        shard_id = shard["ShardId"]
-        if shard_id in positions or shard_id in finished:
-            continue
-        parents = _parents(shard)
-        if all(p in finished or p not in present for p in parents):
-            positions[shard_id] = {"at": "TRIM_HORIZON"}
-    # forget finished shards that the stream no longer lists (past retention)
-    finished &= present | set(positions)
-    return {
-        "n": current["n"] + 1,
-        "t": max(now_ms, int(current.get("t", 0)) + 1),
-        "shards": positions,
-        "finished": sorted(finished),
-    }
 
 
 @dataclass
@@ -392,24 +110,6 @@ def _iterator(client: Any, opts: SourceOptions, shard_id: str, position: dict[st
         kwargs.update(ShardIteratorType=position["at"])
     response = call_with_backoff(client.get_shard_iterator, max_retries=opts.max_retries, **kwargs)
     return str(response["ShardIterator"])
-
-
-def _user_records(record: dict[str, Any], data: bytes) -> Iterator[tuple[bytes, str, int]]:
-    """(data, partition key, sub-sequence number) of a record, de-aggregating KPL records."""
-    if not data.startswith(_KPL_MAGIC):
-        yield data, record["PartitionKey"], 0
-        return
-    import base64
-
-    from aws_kinesis_agg.deaggregator import iter_deaggregate_records
-
-    boto3_form = {**record, "Data": data}
-    for index, user in enumerate(iter_deaggregate_records(boto3_form, data_format="Boto3")):
-        k = user["kinesis"]
-        payload = k["data"]
-        if k.get("aggregated"):
-            payload = base64.b64decode(payload)
-        yield payload, k["partitionKey"], int(k.get("subSequenceNumber", index))
 
 
 def read_shard(
@@ -451,7 +151,7 @@ def read_shard(
                 Limit=limit,
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+            if error_code(exc) != "ExpiredIteratorException":
                 raise
             resume = {"after": result.last_seq} if result.last_seq else position
             log.info("shard iterator expired; re-acquiring", extra={"shard": shard_id})
@@ -463,7 +163,7 @@ def read_shard(
         for record in records:
             seq = record["SequenceNumber"]
             payload, arrival_us = decode_record(record)
-            for data, key, sub in _user_records(record, payload):
+            for data, key, sub in user_records(record, payload):
                 result.rows.append((data, opts.stream, shard_id, seq, sub, key, arrival_us))
             result.last_seq = seq
             result.last_arrival_ms = arrival_us // 1000
@@ -537,7 +237,12 @@ class KinesisStreamReader(DataSourceStreamReader):
             offset = {
                 "n": 0,
                 "t": now_ms,
-                "shards": initial_positions(shards, self.opts, now_ms),
+                "shards": initial_positions(
+                    shards,
+                    starting_position=self.opts.starting_position,
+                    starting_timestamp_ms=self.opts.starting_timestamp_ms,
+                    now_ms=now_ms,
+                ),
                 "finished": [],
             }
         store.put("planned", offset)

@@ -1,16 +1,17 @@
 """Exactly-once Parquet output per micro-batch, readable by Athena and DuckDB.
 
-Readers of the lake do not read Spark's `_spark_metadata`, so a replayed batch must leave exactly
-one copy of its output on its own. Every checkpoint is a *run* with its own id (`r-<12 hex>`,
-kept in the source's progress log), so batch ids, which restart at 0 with a new checkpoint,
-never collide across runs. Every file of a batch is named
-`<table>/dt=…/hour=…/part-<run>-<batch>-<k>.snappy.parquet`, fixed names, and a manifest lists
-the batch's files of each table (`_batches/<run>/<table>/<batch>.json`); a replay of the batch
-deletes the files its manifest lists that the new attempt does not write, and overwrites the
-rest, so no file of a failed attempt survives. After every table, the run's head
-(`_commits/<run>.json`) records the batch as committed, with the stream positions where reading
-continues: a new checkpoint starts there, and first deletes what an earlier run wrote for
-batches it never committed (their records are read again).
+Readers of the lake do not read Spark's `_spark_metadata`, so a replayed batch must leave
+exactly one copy of its output on its own. Every checkpoint is a *run* with its own id
+(`r-<12 hex>`, kept in the source's progress log), so batch ids, which restart at 0 with a new
+checkpoint, never collide across runs. Every file of a batch is named
+`<table>/dt=…/hour=…/part-<run>-<batch>-<k>.snappy.parquet` (`signal_common.commits`), fixed
+names, and a manifest lists the batch's files of each table
+(`_batches/<run>/<table>/<batch>.json`); a replay of the batch deletes the files its manifest
+lists that the new attempt does not write, and overwrites the rest, so no file of a failed
+attempt survives. After every table, the run's head (`_commits/<run>.json`, a
+`signal_common.commits.CommitHead`) records the batch as committed, with the stream positions
+where reading continues: a new checkpoint starts there, and first deletes what an earlier run
+wrote for batches it never committed (their records are read again).
 
 Two writers share those rules:
 - the records (`events`, `quarantine`) are written by the executors, each Spark task its own
@@ -46,7 +47,6 @@ import os
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -54,6 +54,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from signal_common.commits import (
+    CommitHead,
+    decode_commit_head,
+    encode_commit_head,
+    part_file_name,
+)
 from signal_common.lake import COMMITS_DIR
 from signal_processor.adapters.aws_clients import aws_client
 
@@ -195,18 +201,6 @@ def lake_uri(lake_root: str) -> str:
     return f"file://{os.path.abspath(root)}" if urlparse(root).scheme == "" else root
 
 
-@dataclass(frozen=True)
-class RunHead:
-    """A run's last committed batch and where reading continues after it."""
-
-    run_id: str
-    batch_id: int
-    committed_at: str
-    resume: dict[str, Any]
-    seq: int = 0
-    """The batch's lake-wide commit sequence (0 in heads written before sequences existed)."""
-
-
 class LakeWriter:
     """Writes one batch's rows of a table, replacing any earlier attempt of the same batch."""
 
@@ -225,14 +219,16 @@ class LakeWriter:
 
     def commit(self, batch_id: int, resume: dict[str, Any]) -> None:
         """Record batch `batch_id` as committed (after all its tables), with its end positions."""
-        head = {
-            "run_id": self.run_id,
-            "batch_id": batch_id,
-            "committed_at": dt.datetime.now(dt.UTC).isoformat(),
-            "resume": resume,
-            "seq": self.seq(batch_id),
-        }
-        self.storage.write_json(f"{self.root}/{COMMITS_DIR}/{self.run_id}.json", head)
+        head = CommitHead(
+            self.run_id,
+            batch_id,
+            dt.datetime.now(dt.UTC).isoformat(),
+            resume,
+            self.seq(batch_id),
+        )
+        self.storage.write_bytes(
+            f"{self.root}/{COMMITS_DIR}/{self.run_id}.json", encode_commit_head(head)
+        )
 
     def write_arrow(self, data: pa.Table | None, table: str, batch_id: int) -> list[str]:
         """Write an Arrow table (None: nothing) as the files of batch `batch_id` of `table`."""
@@ -257,9 +253,8 @@ class LakeWriter:
 
     def part_uri(self, table: str, day: str, hour: int, batch_id: int, k: int) -> str:
         """The file `k` of batch `batch_id` of `table` in partition (`day`, `hour`)."""
-        return (
-            f"{self.root}/{table}/dt={day}/hour={hour}/"
-            f"part-{self.run_id}-{batch_id:012d}-{k:05d}.snappy.parquet"
+        return f"{self.root}/{table}/dt={day}/hour={hour}/" + part_file_name(
+            self.run_id, batch_id, k
         )
 
     def intents_uri(self, batch_id: int) -> str:
@@ -341,21 +336,13 @@ class LakeWriter:
             self.storage.delete(intent)
 
 
-def run_heads(storage: Storage, lake_root: str) -> list[RunHead]:
+def run_heads(storage: Storage, lake_root: str) -> list[CommitHead]:
     """Every run's head in the lake, oldest commit first."""
     heads = []
     for uri in storage.list(f"{lake_uri(lake_root)}/{COMMITS_DIR}"):
-        head = storage.read_json(uri) if uri.endswith(".json") else None
-        if head is not None:
-            heads.append(
-                RunHead(
-                    head["run_id"],
-                    int(head["batch_id"]),
-                    head["committed_at"],
-                    head["resume"],
-                    int(head.get("seq", 0)),
-                )
-            )
+        data = storage.read_bytes(uri) if uri.endswith(".json") else None
+        if data is not None:
+            heads.append(decode_commit_head(data))
     return sorted(heads, key=lambda h: h.committed_at)
 
 

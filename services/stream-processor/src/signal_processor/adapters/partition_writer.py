@@ -1,7 +1,7 @@
 """One pass of a micro-batch on the executors: each task writes its partition's records and
 sends the driver only aggregates.
 
-`BatchWriter` (job.py) runs `run_partitions`: a single `mapInArrow` over the validated,
+`BatchWriter` (batch_writer.py) runs `run_partitions`: a single `mapInArrow` over the validated,
 deduplicated micro-batch, so the source read, validation, dedup and everything below are one
 Spark job and the batch is computed once. Each task (`PartitionTask`, on the executor holding
 the partition):

@@ -12,6 +12,7 @@ import tempfile
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from signal_common.aws import error_code
 from signal_processor.adapters.aws_clients import aws_client
 
 
@@ -115,10 +116,7 @@ class S3ProgressStore:
                 Bucket=self.bucket, Key=self._key(key), Body=json.dumps(value), IfNoneMatch="*"
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] not in (
-                "PreconditionFailed",
-                "ConditionalRequestConflict",
-            ):
+            if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
                 raise
         stored = self.get(key)
         assert stored is not None

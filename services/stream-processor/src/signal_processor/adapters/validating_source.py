@@ -4,8 +4,9 @@ Each shard's records are validated by `core.validate.validate_batch` in the same
 that fetched them, so the stream arrives in Spark already in the validated schema. Compared with
 reading raw records and validating them in a `mapInArrow` step, this saves a second Python worker
 per task and a JVM round trip of every payload (measured on local[2]: the read-and-validate stage
-of a 100k-record batch took about 1 s less). The Glue entry point, whose records come from Glue's
-own Kinesis connector, validates with `validate` in `job.py`: the same function, as a Spark step.
+of a 100k-record batch took about 1 s less). Every run reads through it: `wiring.read_kinesis`
+opens this source, and the Glue entry point (`glue_job.py`) starts the same query
+(`wiring.start_query`) on Glue's Spark, so Glue's own Kinesis connector is not used.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import pyarrow as pa
 from pyspark.sql.datasource import DataSourceStreamReader
 from pyspark.sql.types import StructType
 
+from signal_processor.adapters.kinesis_client import SourceOptions
 from signal_processor.adapters.kinesis_source import (
     KinesisDataSource,
     KinesisStreamReader,
     ShardPartition,
-    SourceOptions,
 )
 from signal_processor.core.validate import VALIDATED_DDL, TimeBounds, validate_batch
 
