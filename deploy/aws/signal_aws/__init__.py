@@ -1,1 +1,1 @@
-"""Signal Stream on AWS: the CDK app (`signal_aws.app`) and its stacks."""
+"""Signal Stream on AWS: the CDK app (`signal_aws.cdk_app`) and its stacks."""

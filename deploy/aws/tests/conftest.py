@@ -12,7 +12,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from signal_aws.app import build
+from signal_aws.cdk_app import build
 from signal_aws.settings import DeploySettings, repo_root
 
 WHEELS = [

@@ -19,7 +19,7 @@ from aws_cdk.assertions import Template
 
 from signal_api.alerts.queries import coverage_windows, hole_windows
 from signal_api.core.params import TimeRange
-from signal_aws.app import build
+from signal_aws.cdk_app import build
 from signal_aws.settings import DeploySettings, repo_root
 from signal_aws.stacks.alerts import (
     ALERT_EVENTS,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from signal_aws.app import build
+from signal_aws.cdk_app import build
 from signal_aws.settings import DeploySettings
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"

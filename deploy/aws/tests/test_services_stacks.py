@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from signal_aws.app import build
+from signal_aws.cdk_app import build
 from signal_aws.settings import DeploySettings
 from signal_aws.stacks.data import LAKE_PREFIX
 

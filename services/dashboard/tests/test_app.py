@@ -19,7 +19,7 @@ from signal_dashboard.settings import get_settings
 from signal_dashboard.ui.context import CONTEXT_KEY
 from signal_dashboard.wiring import CLIENT_KEY
 
-APP = str(Path(signal_dashboard.__file__).with_name("app.py"))
+APP = str(Path(signal_dashboard.__file__).with_name("streamlit_app.py"))
 DATA_ROUTES = (
     "/v1/summary",
     "/v1/pipeline",

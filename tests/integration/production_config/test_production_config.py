@@ -74,7 +74,7 @@ from production_config.local_run import (
     tail,
 )
 
-from signal_aws.app import build
+from signal_aws.cdk_app import build
 from signal_aws.settings import DeploySettings
 from signal_common.lake import ALERT_EVENTS, TABLES_BY_NAME, partition_path, table_arrow_schema
 from signal_local.endpoints import ManagedProcess, free_port

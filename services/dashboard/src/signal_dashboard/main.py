@@ -1,4 +1,5 @@
-"""`signal-dashboard`: start the Streamlit server on app.py with the settings' server options."""
+"""`signal-dashboard`: start the Streamlit server on streamlit_app.py with the settings' server
+options."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from signal_dashboard.settings import DashboardSettings
 
-APP = Path(__file__).with_name("app.py")
+APP = Path(__file__).with_name("streamlit_app.py")
 
 
 def streamlit_flags(settings: DashboardSettings) -> list[str]:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port to listen on (SIGNAL_DASHBOARD_PORT)")
     parser.add_argument("--api-url", help="metrics API base URL (SIGNAL_DASHBOARD_API_URL)")
     args = parser.parse_args(argv)
-    # app.py runs in the Streamlit server and reads the environment: overrides go there
+    # streamlit_app.py runs in the Streamlit server and reads the environment: overrides go there
     for key, value in (("HOST", args.host), ("PORT", args.port), ("API_URL", args.api_url)):
         if value is not None:
             os.environ[f"SIGNAL_DASHBOARD_{key}"] = str(value)

@@ -13,7 +13,7 @@ from signal_dashboard.adapters.api_client import ApiResponse
 from signal_dashboard.core.filters import Filters, aggregate_window, window
 from signal_dashboard.settings import DashboardSettings
 
-# Session key of the run's Context (app.py stores it, pages read it).
+# Session key of the run's Context (streamlit_app.py stores it, pages read it).
 CONTEXT_KEY = "signal_dashboard.context"
 
 
@@ -95,8 +95,10 @@ class Context:
 
 
 def current() -> Context:
-    """The context app.py stored for this run (pages call this first)."""
+    """The context streamlit_app.py stored for this run (pages call this first)."""
     context = st.session_state.get(CONTEXT_KEY)
     if not isinstance(context, Context):
-        raise RuntimeError("open the dashboard through app.py (streamlit run …/app.py)")
+        raise RuntimeError(
+            "open the dashboard through streamlit_app.py (streamlit run …/streamlit_app.py)"
+        )
     return context

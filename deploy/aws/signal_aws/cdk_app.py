@@ -1,4 +1,4 @@
-"""The CDK app: `python -m signal_aws.app` (or `./pants run deploy/aws:synth`) writes the
+"""The CDK app: `python -m signal_aws.cdk_app` (or `./pants run deploy/aws:synth`) writes the
 templates to cdk.out; `cdk deploy --all --app cdk.out` deploys them (see deploy/README.md)."""
 
 from __future__ import annotations
