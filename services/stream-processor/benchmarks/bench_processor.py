@@ -1,6 +1,8 @@
 """Stream-processor benchmark: drain rate vs job throughput, scaling, driver memory, freshness.
 
-In one run, against a kinesalite it starts itself (4 shards) and one backlog of N events:
+In one run, against a kinesalite it starts itself (4 shards) and one backlog of N events whose
+event times follow --backlog-rate (33,000 events per second of event time, a large operator's
+average, so a batch of a given size spans the windows it would span in production):
   1. drain_rps  - the endpoint's raw GetRecords drain rate over the N events (the baseline): the
                   faster of a boto3 loop and a json+base64 loop, one thread per shard;
   2. job_rps_local1 / job_rps - the job's sustained throughput on local[1] and on local[2] over
@@ -72,24 +74,31 @@ LOOPBACK = {"SPARK_LOCAL_IP": "127.0.0.1"}
 
 
 def event_payload(rng: random.Random, when: dt.datetime) -> bytes:
-    """One realistic, valid event (JSON) at `when`."""
+    """One realistic, valid event (JSON) at `when`.
+
+    Its serving cell is one of its postal area's three sectors of its operator (the producer's
+    generator's model; 5G NR identities are 36 bits), so the cells are a bounded population as on
+    a network, not a fresh identity per event.
+    """
+    area, operator, network = rng.randrange(100), rng.randrange(4), rng.choice(NETWORKS)
+    cell = (area * len(OPERATORS) + operator) * 3 + rng.randrange(3) + 1
     event = {
         "event_id": uuid.UUID(int=rng.getrandbits(128)).hex,
         "device_id": f"dev-{rng.randrange(5000)}",
         "event_time": when.isoformat(),
-        "operator": rng.choice(OPERATORS),
-        "network_type": rng.choice(NETWORKS),
+        "operator": OPERATORS[operator],
+        "network_type": network,
         "signal_dbm": rng.randint(-125, -55),
         "provider": rng.choice(("gps", "network", "fused")),
         "gps_precision_m": round(rng.uniform(2, 900), 2),
         "latitude": round(40.3 + rng.random() / 5, 6),
         "longitude": round(-3.8 + rng.random() / 5, 6),
-        "postal_code": f"28{rng.randrange(100):03d}",
+        "postal_code": f"28{area:03d}",
         "status": rng.choice(("IN_SERVICE",) * 8 + ("OUT_OF_SERVICE", "EMERGENCY_ONLY")),
         "activity": rng.choice(("STILL", "WALKING", "IN_VEHICLE")),
         "speed_kmh": round(rng.uniform(0, 120), 1),
         "satellites": rng.randint(0, 20),
-        "cell_id": rng.randrange(1, 2**28),
+        "cell_id": cell * 256 if network == "5G" else cell,
     }
     return json.dumps(event, separators=(",", ":")).encode()
 
@@ -526,6 +535,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=int, default=800_000, help="backlog for drain and jobs")
     parser.add_argument(
+        "--backlog-rate",
+        type=float,
+        default=33_000.0,
+        help="events per second of event time in the backlog (default: the large operator's "
+        "average, so a batch spans the event time a batch of its size spans in production)",
+    )
+    parser.add_argument(
         "--batch-sizes",
         default="25000,100000,400000",
         help="maxRecordsPerBatch of the driver-memory runs (the middle one: throughput runs)",
@@ -572,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         record_bytes = 0
         for start in range(0, args.events, 50_000):  # in slices: the payloads never all in memory
             payloads = [
-                event_payload(rng, base + dt.timedelta(milliseconds=9 * i))
+                event_payload(rng, base + dt.timedelta(seconds=i / args.backlog_rate))
                 for i in range(start, min(args.events, start + 50_000))
             ]
             record_bytes += sum(map(len, payloads))
@@ -655,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
         return rounded(percentile(values, q)) if values else None
 
     print(json.dumps({
-        "events": n, "record_bytes": round(record_bytes / n), "drain_rps": round(drain),
+        "events": n, "backlog_rate": args.backlog_rate, "record_bytes": round(record_bytes / n),
+        "drain_rps": round(drain),
         "job_rps": round(job), "job_rps_local1": round(one.sustained_rps),
         "scaling_1_to_2": round(scaling, 3), "ratio": round(job / drain, 3),
         "drain_rps_boto3": round(drain_boto3), "drain_rps_lean": round(drain_lean),

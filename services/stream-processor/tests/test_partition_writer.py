@@ -1,6 +1,6 @@
-"""The executor side of a batch, without Spark: per-partition results merge into the whole
-batch's tables, and task attempts (failed, retried, of an earlier run) leave exactly one copy,
-on a local lake and on S3 (moto)."""
+"""The executor side of a batch, without Spark (its shuffle played by grouping rows by bucket):
+per-partition partials merged by key bucket give the whole batch's tables, and task attempts
+(failed, retried, of an earlier run) leave exactly one copy, on a local lake and on S3 (moto)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,12 @@ from signal_processor.adapters.lake_writer import (
     S3Storage,
     discard_uncommitted,
 )
-from signal_processor.adapters.partition_writer import PartitionTask, merge_results
+from signal_processor.adapters.partition_writer import (
+    BatchResult,
+    MergeTask,
+    PartitionTask,
+    merge_results,
+)
 from signal_processor.core import aggregates as agg
 from signal_processor.core.validate import validate_batch
 
@@ -52,20 +57,39 @@ def partitions() -> list[pa.Table]:
 
 
 def _rows(task: PartitionTask, partitions: list[pa.Table]) -> list[dict[str, Any]]:
-    results = [task.process(records, k) for k, records in enumerate(partitions)]
-    return [r.to_pylist()[0] for r in results]
+    """The first step's rows (every bucket's) of each partition."""
+    return [r for k, records in enumerate(partitions) for r in task.process(records, k).to_pylist()]
+
+
+def _run(task: PartitionTask, partitions: list[pa.Table]) -> BatchResult:
+    """Both steps, as Spark runs them: the rows shuffled by bucket, a merge task a bucket."""
+    by_bucket: dict[int, list[dict[str, Any]]] = {}
+    for row in _rows(task, partitions):
+        by_bucket.setdefault(row["bucket"], []).append(row)
+    merge = MergeTask(task.writer, task.batch_id)
+    merged = [merge.process(rows, bucket).to_pylist() for bucket, rows in sorted(by_bucket.items())]
+    return merge_results([row for rows in merged for row in rows])
+
+
+def _read(uris: list[str]) -> pa.Table:
+    return pa.concat_tables([pq.read_table(uri.removeprefix("file://")) for uri in uris])
 
 
 def test_merged_partition_results_equal_the_whole_batch(
     partitions: list[pa.Table], tmp_path: Path
 ) -> None:
     writer = LakeWriter(str(tmp_path), LocalStorage(), run_id="r-00000000000a")
-    result = merge_results(_rows(PartitionTask(writer, BATCH, DEFAULT_BANDS), partitions))
+    result = _run(PartitionTask(writer, BATCH, DEFAULT_BANDS, buckets=3), partitions)
 
     whole = pa.concat_tables(partitions)
     expected = agg.kpi_partials(whole, DEFAULT_BANDS, BATCH)
     for table in KPI_TABLES:  # sums, counts, band counts, minima, maxima: row for row
-        got, want = result.partials[table.name], expected[table.name]
+        # what the merge tasks wrote (one row per key: a key's rows meet in one bucket) and the
+        # whole batch's partials, without the columns in the path or the lineage
+        want = expected[table.name].drop_columns(["dt", "hour"])
+        got = _read(result.files[table.name]).select(want.column_names)
+        keys = [(c.name, "ascending") for c in table.data_columns if c.merge == "key"]
+        got, want = got.sort_by(keys), want.sort_by(keys)
         # a sketch's bytes follow the order its coupons came in (a union of the partitions'
         # sketches lists them in another order): the same devices are the same estimate
         sketches = got.column_names.index("devices_hll")
@@ -78,10 +102,7 @@ def test_merged_partition_results_equal_the_whole_batch(
     assert result.tasks == 3
 
     # the records are in the files the tasks returned, each exactly once
-    read = {
-        table: pa.concat_tables([pq.read_table(uri.removeprefix("file://")) for uri in uris])
-        for table, uris in result.files.items()
-    }
+    read = {table.name: _read(result.files[table.name]) for table in (EVENTS, QUARANTINE)}
     assert sorted(read[EVENTS.name]["event_id"].to_pylist()) == sorted(
         agg.valid_events(whole)["event_id"].to_pylist()
     )
@@ -99,18 +120,45 @@ def test_merged_partition_results_equal_the_whole_batch(
 def test_what_the_driver_receives_does_not_grow_with_the_records(
     partitions: list[pa.Table], tmp_path: Path
 ) -> None:
-    """Twenty times the records in the same windows and keys: the same partials and file
-    names reach the driver, a few digits longer."""
+    """Twenty times the records in the same windows and keys: the same file names and figures
+    reach the driver, a few digits longer, and the merge tasks write as many partial rows."""
+    task = PartitionTask(
+        LakeWriter(str(tmp_path), LocalStorage(), run_id="r-00000000000a"),
+        BATCH,
+        DEFAULT_BANDS,
+        buckets=2,
+    )
+    once = _run(task, partitions)
+    once_rows = {t.name: _read(once.files[t.name]).num_rows for t in KPI_TABLES}
+    many = _run(task, [pa.concat_tables([p] * 20) for p in partitions])
+    assert many.quality.valid_rows == 20 * once.quality.valid_rows
+    assert once.received_bytes <= many.received_bytes <= once.received_bytes * 1.02
+    assert {t.name: _read(many.files[t.name]).num_rows for t in KPI_TABLES} == once_rows
+
+
+def test_rows_straight_from_the_partitions_are_refused_by_the_driver(
+    partitions: list[pa.Table], tmp_path: Path
+) -> None:
+    """Unmerged partials reaching the driver would be dropped there: it says so instead."""
     task = PartitionTask(
         LakeWriter(str(tmp_path), LocalStorage(), run_id="r-00000000000a"), BATCH, DEFAULT_BANDS
     )
-    once = merge_results(_rows(task, partitions))
-    many = merge_results(_rows(task, [pa.concat_tables([p] * 20) for p in partitions]))
-    assert many.quality.valid_rows == 20 * once.quality.valid_rows
-    assert once.received_bytes <= many.received_bytes <= once.received_bytes * 1.02
-    assert sum(t.num_rows for t in many.partials.values()) == sum(
-        t.num_rows for t in once.partials.values()
-    )
+    with pytest.raises(ValueError, match="unmerged"):
+        merge_results(_rows(task, partitions))
+
+
+def test_key_buckets_keep_a_key_in_one_bucket(partitions: list[pa.Table]) -> None:
+    """Each key's rows of every partition land in the same bucket, whatever the partition."""
+    for table in KPI_TABLES:
+        seen: dict[tuple[Any, ...], int] = {}
+        keys = [c.name for c in (*table.data_columns, *table.partition_keys) if c.merge == "key"]
+        for records in partitions[:2]:
+            rows = agg.kpi_partials(records, DEFAULT_BANDS, BATCH)[table.name]
+            shares = agg.key_buckets(rows, table, 4)
+            assert sum(s.num_rows for s in shares) == rows.num_rows
+            for bucket, share in enumerate(shares):
+                for key in zip(*(share[k].to_pylist() for k in keys), strict=True):
+                    assert seen.setdefault(key, bucket) == bucket, (table.name, key)
 
 
 def _lake_files(root: Path) -> set[str]:
@@ -129,13 +177,14 @@ def test_task_attempts_leave_exactly_the_successful_files(
     task.process(pa.concat_tables(partitions[:2]), 0)
     task.process(partitions[0], 5)
     stray = _lake_files(tmp_path)
-    result = merge_results(_rows(task, partitions))  # the retry, and the other partitions
-    for table in (EVENTS.name, QUARANTINE.name):
-        writer.record_files(table, BATCH, result.files[table])
+    result = _run(task, partitions)  # the retry, and the other partitions
+    for table in (EVENTS, QUARANTINE, *KPI_TABLES):  # as BatchWriter records them
+        writer.record_files(table.name, BATCH, result.files[table.name])
     keep = [uri for uris in result.files.values() for uri in uris]
     assert len(stray - _uris_relative(keep, tmp_path)) == 3  # partition 5: two hours, quarantine
     assert writer.delete_strays(BATCH, keep, known=result.intents) == 3
-    assert len(list(tmp_path.glob("_batches/*/_tasks/*/*.json"))) == len(result.intents) == 3
+    # three partitions' intents and the merge task's
+    assert len(list(tmp_path.glob("_batches/*/_tasks/*/*.json"))) == len(result.intents) == 4
     writer.clear_intents(result.intents)
 
     assert _lake_files(tmp_path) == _uris_relative(keep, tmp_path)
@@ -146,11 +195,14 @@ def test_task_attempts_leave_exactly_the_successful_files(
     assert manifest["files"] == sorted(result.files["events"])
 
     # a replay with fewer files replaces the manifest's files it no longer writes
-    replay = merge_results(_rows(task, partitions[1:2]))
-    writer.record_files(EVENTS.name, BATCH, replay.files[EVENTS.name])
-    writer.record_files(QUARANTINE.name, BATCH, replay.files[QUARANTINE.name])
-    writer.delete_strays(BATCH, replay.files[EVENTS.name], known=[])
-    assert _lake_files(tmp_path) == _uris_relative(replay.files[EVENTS.name], tmp_path)
+    replay = _run(task, partitions[1:2])
+    for table in (EVENTS, QUARANTINE, *KPI_TABLES):
+        writer.record_files(table.name, BATCH, replay.files[table.name])
+    replayed = [uri for uris in replay.files.values() for uri in uris]
+    writer.delete_strays(BATCH, replayed, known=[])
+    assert _lake_files(tmp_path) == _uris_relative(replayed, tmp_path)
+    assert any("hour=10" in uri for uri in keep)  # the first attempt's partials of hour 10 went
+    assert not any("hour=10" in uri for uri in replayed)
 
 
 def _uris_relative(uris: list[str], root: Path) -> set[str]:
@@ -163,7 +215,7 @@ def test_a_new_run_deletes_the_task_files_of_a_batch_never_recorded(
     """The driver died after the tasks wrote, before any manifest: only intents know the files."""
     storage, root = LocalStorage(), str(tmp_path)
     first = LakeWriter(root, storage, run_id="r-00000000000a")
-    committed = merge_results(_rows(PartitionTask(first, 0, DEFAULT_BANDS), partitions[:1]))
+    committed = _run(PartitionTask(first, 0, DEFAULT_BANDS), partitions[:1])
     for table in (EVENTS.name, QUARANTINE.name):
         first.record_files(table, 0, committed.files[table])
     first.commit(0, {"shards": {}, "finished": []})  # crashed before clearing batch 0's intents
@@ -187,9 +239,9 @@ def test_tasks_write_to_s3_from_a_pickled_writer(
     """What Spark ships to an executor: the task pickled, its S3 client made there on use."""
     storage = S3Storage(region="us-east-1", endpoint_url=moto_endpoint_url)
     writer = LakeWriter(f"s3://{bucket}/lake", storage, run_id="r-00000000000c")
-    task = pickle.loads(pickle.dumps(PartitionTask(writer, BATCH, DEFAULT_BANDS)))
+    task = pickle.loads(pickle.dumps(PartitionTask(writer, BATCH, DEFAULT_BANDS, buckets=2)))
     task.process(pa.concat_tables(partitions[:2]), 0)  # an attempt that did not count
-    result = merge_results(_rows(task, partitions))
+    result = _run(task, partitions)
     for table in (EVENTS.name, QUARANTINE.name):
         writer.record_files(table, BATCH, result.files[table])
     keep = [uri for uris in result.files.values() for uri in uris]

@@ -1,7 +1,7 @@
 """The driver stays light: during a real streaming run, with the lake on S3 (moto), no batch's
 records reach the driver. Every way a DataFrame hands rows to the driver is spied on; the only
-rows it gets are the tasks' results, at most one per partition, and the lake the executors
-wrote matches the oracle."""
+rows it gets are the tasks' results, at most one per task of each step, and the lake the
+executors wrote matches the oracle."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from signal_processor.settings import ProcessorSettings
 from signal_processor.wiring import start_query
 
 PARTITIONS = 2
+MERGE_TASKS = 3
 # columns only a record-level DataFrame has (the validated batch, or anything derived from it)
 RECORD_COLUMNS = {f.name for f in EVENT_FIELDS} | {"raw_payload", "dedup_key", "sequence_number"}
 TO_DRIVER = ("collect", "toArrow", "toPandas", "toLocalIterator", "tail", "_collect_as_arrow")
@@ -85,6 +86,7 @@ def test_no_record_reaches_the_driver_and_executors_write_the_lake_on_s3(
         trigger_seconds=0.5,
         max_records_per_batch=200,
         shuffle_partitions=PARTITIONS,
+        merge_tasks=MERGE_TASKS,
         max_event_behind_seconds=MAX_BEHIND_FOR_DATED_DATA_S,
     )
     lake = S3Storage(region="us-east-1", endpoint_url=moto_endpoint_url)
@@ -111,7 +113,8 @@ def test_no_record_reaches_the_driver_and_executors_write_the_lake_on_s3(
     record_level = [(m, sorted(c & RECORD_COLUMNS)) for m, c, _ in spy.calls if c & RECORD_COLUMNS]
     assert not record_level, f"records collected to the driver: {record_level}"
     assert {c for _, c, _ in spy.calls} == {frozenset(RESULT_SCHEMA.names)}
-    assert max(rows for _, _, rows in spy.calls) <= PARTITIONS  # one row per task at most
+    # a row per task of each step at most (the partitions', the merge tasks')
+    assert max(rows for _, _, rows in spy.calls) <= PARTITIONS + MERGE_TASKS
 
     local = _copy_lake(lake, settings.lake_root, tmp_path / "lake")
     assert_lake_matches_oracle(str(local), events, duplicates)

@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame
 
 from signal_common.lake import (
     EVENTS,
+    KPI_TABLES,
     PIPELINE_BATCHES,
     QUARANTINE,
     partition_values,
@@ -31,12 +32,13 @@ log = logging.getLogger(__name__)
 class BatchWriter:
     """foreachBatch sink: writes every lake table for one micro-batch, exactly once.
 
-    The executors carry the records: one Spark job (`partition_writer.run_partitions`) runs the
-    source read, validation and dedup and, in each task, writes the partition's `events` and
-    `quarantine` files and derives its KPI partials and quality figures. The driver receives
-    one small row per partition (files written, figures, partials), merges them, writes the
-    KPI tables and `pipeline_batches` and commits: its work and memory follow the number of
-    windows and keys, not the number of records.
+    The executors carry the records and the partials: one Spark job
+    (`partition_writer.run_partitions`) runs the source read, validation and dedup; each task
+    writes its partition's `events` and `quarantine` files and derives its KPI partials and
+    quality figures; the partials are shuffled by key to `MERGE_TASKS` merge tasks, which write
+    the KPI tables' files. The driver receives a small row per task
+    (files written, figures), records the files, writes `pipeline_batches` and commits: its
+    work and memory follow the number of tasks, not the records, windows or keys.
     """
 
     def __init__(
@@ -55,20 +57,19 @@ class BatchWriter:
 
     def __call__(self, validated: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        task = PartitionTask(self.writer, batch_id, self.bands)
+        buckets = self.settings.merge_tasks
+        task = PartitionTask(self.writer, batch_id, self.bands, buckets=buckets)
         self.write_batch(run_partitions(validated, task), batch_id, started=started)
 
     def write_batch(self, result: BatchResult, batch_id: int, *, started: float) -> None:
         """Record what the tasks wrote, write the merged tables and commit the batch."""
         quality = result.quality
         w = self.writer
-        for table in (EVENTS, QUARANTINE):
-            w.record_files(table.name, batch_id, result.files[table.name])
+        for table in (EVENTS, QUARANTINE, *KPI_TABLES):
+            # every table, so an idle batch still clears an earlier attempt's files
+            w.record_files(table.name, batch_id, result.files.get(table.name, []))
         keep = [uri for uris in result.files.values() for uri in uris]
         w.delete_strays(batch_id, keep, known=result.intents)
-        for name, rows in result.partials.items():
-            # an idle batch still clears any earlier attempt's files
-            w.write_arrow(rows if rows.num_rows else None, name, batch_id)
         if self.settings.fault_after_write_batch == batch_id:
             log.error("fault injection: crashing after writing batch", extra={"batch_id": batch_id})
             os._exit(137)

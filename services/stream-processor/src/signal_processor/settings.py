@@ -54,6 +54,12 @@ class ProcessorSettings(CommonSettings):
     )
     cloudwatch_endpoint_url: str | None = Field(None, description="Local CloudWatch endpoint.")
     shuffle_partitions: int = Field(4, gt=0, description="spark.sql.shuffle.partitions.")
+    merge_tasks: int = Field(
+        4,
+        gt=0,
+        description="Tasks that merge a batch's KPI partials by key and write them (each writes "
+        "at most one file per KPI table and hour).",
+    )
     spark_master: str = Field("local[2]", description="Spark master for local runs.")
     quality_band_overrides: dict[str, dict[str, int]] = Field(
         default_factory=dict,

@@ -1,20 +1,23 @@
-"""One pass of a micro-batch on the executors: each task writes its partition's records and
-sends the driver only aggregates.
+"""One pass of a micro-batch on the executors: the tasks write the records and the merged KPI
+partials, and send the driver only file names and figures.
 
-`BatchWriter` (batch_writer.py) runs `run_partitions`: a single `mapInArrow` over the validated,
-deduplicated micro-batch, so the source read, validation, dedup and everything below are one
-Spark job and the batch is computed once. Each task (`PartitionTask`, on the executor holding
-the partition):
-- gathers its partition's Arrow batches (the partition's records stay on that executor);
-- writes the partition's `events` and `quarantine` rows to the lake itself
-  (`LakeWriter.write_partition`: files `part-<run>-<batch>-<partition>`, an intent first);
-- derives the partition's KPI partials and quality figures with the pure kernels of
-  `core.aggregates`, the same functions a whole batch would run;
-- returns one row: the files it wrote, its figures and its partials as Arrow IPC, a size in
-  O(windows x keys), whatever the number of records.
-The driver collects those rows (one per partition), merges the partials and figures
-(`core.aggregates.merge_partials`, `merge_quality`), writes the small tables and commits. No
-record reaches the driver, so its memory does not grow with the batch.
+`BatchWriter` (batch_writer.py) runs `run_partitions`: one Spark job over the validated,
+deduplicated micro-batch, so the source read, validation, dedup and everything below run once.
+1. Each task of the batch's partitions (`PartitionTask`, on the executor holding the partition):
+   - gathers its partition's Arrow batches (the partition's records stay on that executor);
+   - writes the partition's `events` and `quarantine` rows to the lake itself
+     (`LakeWriter.write_partition`: files `part-<run>-<batch>-<partition>`, an intent first);
+   - derives the partition's KPI partials and quality figures with the pure kernels of
+     `core.aggregates`, the same functions a whole batch would run;
+   - returns a row per key bucket (`core.aggregates.key_buckets`): bucket 0 carries the files
+     it wrote and its figures, and each carries the partials whose keys hash to it, as Arrow IPC.
+2. Spark shuffles those rows by bucket. Each task of the merge (`MergeTask`) folds its buckets'
+   partials into one row per window and key (`core.aggregates.merge_partials`), writes them as
+   the KPI tables' files of the batch (`write_partition` again, named by the merge task's
+   partition) and passes the first step's files and figures on, without the partials.
+The driver collects what the merge returns: a row per task with file names and figures, a size
+that follows the number of tasks, not of records, windows or keys. It records the files,
+writes `pipeline_batches` and commits.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ _KPI_NAMES = tuple(t.name for t in KPI_TABLES)
 RESULT_SCHEMA = pa.schema(
     [
         pa.field("partition", pa.int32()),
+        pa.field("bucket", pa.int32()),  # the key bucket of the row's partials
         pa.field("intent", pa.string()),
         pa.field("files", pa.string()),  # JSON: table -> the URIs the task wrote
         pa.field("quality", pa.string()),  # JSON: agg.quality_to_json
@@ -48,7 +52,7 @@ RESULT_SCHEMA = pa.schema(
 )
 RESULT_DDL = ", ".join(
     [
-        "partition int, intent string, files string, quality string",
+        "partition int, bucket int, intent string, files string, quality string",
         "input_ms bigint, work_ms bigint",
         *(f"{name} binary" for name in _KPI_NAMES),
     ]
@@ -74,6 +78,7 @@ class PartitionTask:
     writer: LakeWriter
     batch_id: int
     bands: Mapping[str, QualityBands]
+    buckets: int = 1
 
     def __call__(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         started = time.monotonic()
@@ -86,7 +91,8 @@ class PartitionTask:
         yield self.process(pa.Table.from_batches(chunks), partition, input_ms=input_ms)
 
     def process(self, records: pa.Table, partition: int, *, input_ms: int = 0) -> pa.RecordBatch:
-        """Write the partition's records and return its result row."""
+        """Write the partition's records and return its result rows: bucket 0 with the files and
+        figures, every bucket with its share of the partials (a bucket with none is left out)."""
         started = time.monotonic()
         quality = agg.batch_quality(records)
         intent, files = self.writer.write_partition(
@@ -102,26 +108,79 @@ class PartitionTask:
             partition,
         )
         partials = agg.kpi_partials(records, self.bands, self.batch_id)
-        row = {
-            "partition": partition,
+        shares = {
+            table.name: agg.key_buckets(partials[table.name], table, self.buckets)
+            for table in KPI_TABLES
+            if table.name in partials
+        }
+        rows: list[dict[str, Any]] = []
+        for bucket in range(self.buckets):
+            blobs = {
+                name: ipc_bytes(parts[bucket]) if parts[bucket].num_rows else None
+                for name, parts in shares.items()
+            }
+            if bucket and not any(blobs.values()):
+                continue
+            rows.append({"partition": partition, "bucket": bucket, **blobs})
+        rows[0] |= {
             "intent": intent,
             "files": json.dumps(files),
             "quality": json.dumps(agg.quality_to_json(quality)),
             "input_ms": input_ms,
             "work_ms": int((time.monotonic() - started) * 1000),
-            **{name: ipc_bytes(partials[name]) if name in partials else None
-               for name in _KPI_NAMES},
-        }  # fmt: skip
-        return pa.RecordBatch.from_pylist([row], schema=RESULT_SCHEMA)
+        }
+        return pa.RecordBatch.from_pylist(rows, schema=RESULT_SCHEMA)
+
+
+@dataclass(frozen=True)
+class MergeTask:
+    """The executor side of a batch's second step (pickled to every task): the partials of the
+    key buckets Spark routed to this task, merged and written; `__call__` is mapInArrow's."""
+
+    writer: LakeWriter
+    batch_id: int
+
+    def __call__(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        rows = pa.Table.from_batches(list(batches), schema=RESULT_SCHEMA).to_pylist()
+        if not rows:
+            return
+        context = TaskContext.get()
+        yield self.process(rows, context.partitionId() if context is not None else 0)
+
+    def process(self, rows: list[dict[str, Any]], partition: int) -> pa.RecordBatch:
+        """Merge and write the partials in `rows` (RESULT_SCHEMA as Python values) as this
+        task's files of the KPI tables; return the rows' files and figures without their
+        partials, and one row of its own for the files it wrote."""
+        started = time.monotonic()
+        merged = {}
+        for table in KPI_TABLES:
+            parts = [ipc_table(bytes(r[table.name])) for r in rows if r[table.name] is not None]
+            if parts:
+                merged[table.name] = agg.merge_partials(parts, table)
+        intent, files = self.writer.write_partition(merged, self.batch_id, partition)
+        out = [
+            {k: v for k, v in r.items() if k not in _KPI_NAMES}
+            for r in rows
+            if r["quality"] is not None
+        ]
+        if intent is not None:
+            out.append(
+                {
+                    "partition": partition,
+                    "intent": intent,
+                    "files": json.dumps(files),
+                    "work_ms": int((time.monotonic() - started) * 1000),
+                }
+            )
+        return pa.RecordBatch.from_pylist(out, schema=RESULT_SCHEMA)
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What the driver gets from the tasks of one batch: merged figures, partials and files."""
+    """What the driver gets from the tasks of one batch: merged figures and the files written."""
 
     quality: agg.BatchQuality
-    partials: dict[str, pa.Table]
-    files: dict[str, list[str]]
+    files: dict[str, list[str]]  # every table's, KPI tables included
     intents: list[str]
     tasks: int
     received_bytes: int
@@ -130,35 +189,38 @@ class BatchResult:
 
 
 def merge_results(rows: list[dict[str, Any]]) -> BatchResult:
-    """Fold the tasks' result rows (RESULT_SCHEMA as Python values) into the batch's."""
-    files: dict[str, list[str]] = {EVENTS.name: [], QUARANTINE.name: []}
+    """Fold the merge tasks' rows (RESULT_SCHEMA as Python values) into the batch's."""
+    files: dict[str, list[str]] = {t.name: [] for t in (EVENTS, QUARANTINE, *KPI_TABLES)}
     qualities, received = [], 0
     for row in rows:
         received += sum(len(v) for v in row.values() if isinstance(v, str | bytes | bytearray))
-        for table, uris in json.loads(row["files"]).items():
+        for table, uris in json.loads(row["files"] or "{}").items():
             files[table].extend(uris)
-        qualities.append(agg.quality_from_json(json.loads(row["quality"])))
-    partials = {
-        table.name: agg.merge_partials(
-            [ipc_table(bytes(row[table.name])) for row in rows if row[table.name] is not None],
-            table,
-        )
-        for table in KPI_TABLES
-    }
+        if row["quality"] is not None:
+            qualities.append(agg.quality_from_json(json.loads(row["quality"])))
+    if any(row.get(name) is not None for row in rows for name in _KPI_NAMES):
+        # rows straight from PartitionTask: their partials would be lost here
+        raise ValueError("partials reached the driver unmerged: run MergeTask on them first")
     return BatchResult(
         quality=agg.merge_quality(qualities),
-        partials=partials,
         files=files,
         intents=[row["intent"] for row in rows if row["intent"] is not None],
-        tasks=len(rows),
+        tasks=len(qualities),
         received_bytes=received,
-        input_ms=max((int(row["input_ms"]) for row in rows), default=0),
-        work_ms=max((int(row["work_ms"]) for row in rows), default=0),
+        input_ms=max((int(row["input_ms"] or 0) for row in rows), default=0),
+        work_ms=max((int(row["work_ms"] or 0) for row in rows), default=0),
     )
 
 
 def run_partitions(validated: DataFrame, task: PartitionTask) -> BatchResult:
-    """Run `task` on every partition of the micro-batch (one Spark job) and merge the results;
-    the driver receives one small row per partition."""
-    rows = validated.mapInArrow(task, RESULT_DDL).collect()
+    """Run `task` on every partition of the micro-batch, shuffle its partials by key bucket into
+    `task.buckets` merge tasks (one Spark job) and fold what they return; the driver receives a
+    small row per task: file names and figures."""
+    merge = MergeTask(task.writer, task.batch_id)
+    rows = (
+        validated.mapInArrow(task, RESULT_DDL)
+        .repartition(task.buckets, "bucket")
+        .mapInArrow(merge, RESULT_DDL)
+        .collect()
+    )
     return merge_results([row.asDict() for row in rows])

@@ -22,6 +22,7 @@ percentile stays exact. All times are UTC.
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -382,6 +383,23 @@ def merge_partials(parts: Sequence[pa.Table], table: LakeTable) -> pa.Table:
     merged = partials.fold_partials(data, keys, [c for c in columns if c.merge != "key"])
     order = [*_GROUP, *(k for k in keys if k not in _GROUP and k != "batch_id")]
     return conform(merged.sort_by([(k, "ascending") for k in order]), table)
+
+
+def key_buckets(rows: pa.Table, table: LakeTable, buckets: int) -> list[pa.Table]:
+    """`rows` (partials of `table`) split into `buckets` tables by a hash of each row's key (its
+    window, its key columns and partition keys), the same bucket for the same key in every
+    process: rows that `merge_partials` folds together always land in the same bucket."""
+    if buckets <= 1:
+        return [rows]
+    keys = [c.name for c in (*table.data_columns, *table.partition_keys) if c.merge == "key"]
+    text = pc.binary_join_element_wise(
+        *(pc.fill_null(pc.cast(rows[k], pa.string()), "\x00") for k in keys), "\x1f"
+    )
+    hashes = np.fromiter(
+        (zlib.crc32(v.encode()) for v in text.to_pylist()), dtype=np.int64, count=rows.num_rows
+    )
+    which = pa.array(hashes % buckets)
+    return [rows.filter(pc.equal(which, b)) for b in range(buckets)]
 
 
 def merge_quality(parts: Iterable[BatchQuality]) -> BatchQuality:
