@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from signal_processor.adapters.kinesis_client import ShardReader, SourceOptions, decode_record
-from signal_processor.adapters.kinesis_source import KinesisStreamReader, read_shard
+from signal_processor.adapters.kinesis_source import KinesisStreamReader, read_all, shard_pages
 
 
 def _put(client: Any, stream: str, keys_and_data: list[tuple[str, bytes]]) -> list[str]:
@@ -192,10 +192,10 @@ def test_expired_iterators_and_throttling_are_survived(
     )
     sleeps: list[float] = []
     faulty = _FaultyClient(ShardReader(opts), errors)
-    result = read_shard(
+    result = read_all(shard_pages(
         faulty, opts, shard_id, {"at": "TRIM_HORIZON"}, boundary=None, max_records=1000,
         sleep=sleeps.append,
-    )  # fmt: skip
+    ))  # fmt: skip
     assert [row[0] for row in result.rows] == [f"z{i}".encode() for i in range(20)]
     assert faulty.calls > len(errors)
     if errors[0].startswith("Provisioned"):
@@ -222,7 +222,9 @@ def test_get_records_calls_are_spaced_per_shard(
         return original(**kwargs)
 
     faulty.get_records = timed  # type: ignore[method-assign]
-    read_shard(faulty, opts, shard_id, {"at": "TRIM_HORIZON"}, boundary=None, max_records=50)
+    read_all(
+        shard_pages(faulty, opts, shard_id, {"at": "TRIM_HORIZON"}, boundary=None, max_records=50)
+    )
     gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert len(calls) >= 5
     assert min(gaps) >= 0.19  # at most 5 GetRecords calls per second per shard
@@ -345,3 +347,67 @@ def test_shard_reader_without_credentials_says_so(
     )
     with pytest.raises(NoCredentialsError):
         reader.get_records(ShardIterator="x", Limit=1)
+
+
+class _LateStore:
+    """The progress store as an attempt sees it when a concurrent attempt records its boundary
+    between this attempt's look (`get`: nothing yet) and its own record (`put_if_absent`)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def get(self, key: str) -> Any:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def _one_partition(reader: KinesisStreamReader, max_records: int) -> Any:
+    [partition] = reader.partitions(reader.initialOffset(), reader.latestOffset())
+    partition.max_records = max_records
+    return partition
+
+
+@pytest.mark.parametrize(("theirs", "ours"), [(25, 10), (10, 10)])
+def test_an_attempt_that_loses_the_boundary_delivers_exactly_the_recorded_records(
+    kinesis_client: Any,
+    kinesis_endpoint_url: str,
+    make_stream: Callable[..., str],
+    tmp_path: Path,
+    theirs: int,
+    ours: int,
+) -> None:
+    stream = make_stream(shards=1)
+    sent = _put(kinesis_client, stream, [("k", f"r{i}".encode()) for i in range(40)])
+    reader = _reader(kinesis_endpoint_url, stream, tmp_path / "p", getRecordsLimit="4")
+    partition = _one_partition(reader, theirs)
+    first = [r for b in reader.read(partition) for r in b.to_pylist()]  # records its boundary
+    assert [r["sequence_number"] for r in first] == sent[:theirs]
+
+    late = _reader(kinesis_endpoint_url, stream, tmp_path / "p", getRecordsLimit="4")
+    late._store = lambda: _LateStore(reader._store())  # type: ignore[method-assign]
+    partition.max_records = ours  # this attempt alone would stop at `ours`
+    batches = list(late.read(partition))
+    assert len(batches) > 1  # a page at a time
+    assert [r["sequence_number"] for b in batches for r in b.to_pylist()] == sent[:theirs]
+
+
+def test_an_attempt_that_delivered_more_than_the_recorded_boundary_fails(
+    kinesis_client: Any, kinesis_endpoint_url: str, make_stream: Callable[..., str], tmp_path: Path
+) -> None:
+    from signal_processor.adapters.kinesis_client import KinesisSourceError
+
+    stream = make_stream(shards=1)
+    _put(kinesis_client, stream, [("k", f"r{i}".encode()) for i in range(40)])
+    reader = _reader(kinesis_endpoint_url, stream, tmp_path / "p")
+    partition = _one_partition(reader, 5)
+    assert sum(len(b) for b in reader.read(partition)) == 5  # the recorded boundary: 5 records
+
+    late = _reader(kinesis_endpoint_url, stream, tmp_path / "p")
+    late._store = lambda: _LateStore(reader._store())  # type: ignore[method-assign]
+    partition.max_records = 20
+    with pytest.raises(KinesisSourceError, match="shorter read"):
+        list(late.read(partition))
+    # the retry finds the boundary and replays exactly the recorded records
+    assert sum(len(b) for b in reader.read(partition)) == 5

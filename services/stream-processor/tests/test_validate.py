@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pyarrow as pa
 import pytest
@@ -106,3 +107,72 @@ def test_batch_of_only_invalid_records() -> None:
     assert out["is_valid"].to_pylist() == [False] * len(payloads)
     assert out["reason"].to_pylist() == [reason for _, reason in MALFORMED]
     assert out["sequence_number"].to_pylist() == [str(100 + i) for i in range(len(payloads))]
+
+
+def test_batch_validation_matches_the_record_by_record_rule() -> None:
+    """The column-wise build and time comparison give what classifying each record and asking
+    `TimeBounds.reason` of it gives (the oracle below), on a shuffled mix of valid records,
+    every malformed kind and event times on either side of both bounds, to the microsecond."""
+    rng = random.Random(7)
+    bounds = TimeBounds(max_ahead=dt.timedelta(minutes=5), max_behind=dt.timedelta(days=2))
+    edge = dt.timedelta(microseconds=1)
+    offsets = [
+        bounds.max_ahead, bounds.max_ahead + edge, bounds.max_ahead - edge,
+        -bounds.max_behind, -bounds.max_behind - edge, -bounds.max_behind + edge,
+        dt.timedelta(0), dt.timedelta(days=-400), dt.timedelta(days=3),
+    ]  # fmt: skip
+    arrivals: list[dt.datetime] = []
+    payloads: list[bytes] = []
+    base = dt.datetime(2026, 11, 23, 10, 30, 0, 250_001, tzinfo=dt.UTC)
+    for i in range(400):
+        arrival = base + dt.timedelta(milliseconds=rng.randrange(60_000))
+        kind = rng.random()
+        if kind < 0.15:
+            payloads.append(rng.choice(MALFORMED)[0])
+        else:
+            offset = (
+                rng.choice(offsets) if kind < 0.5 else dt.timedelta(seconds=rng.randint(-60, 60))
+            )
+            when = (arrival + offset).astimezone(
+                dt.timezone(dt.timedelta(hours=rng.choice((0, 2))))
+            )
+            payloads.append(encode(make_event(i, event_time=when.isoformat())))
+        arrivals.append(arrival)
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "data": pa.array(payloads, pa.binary()),
+            "shard_id": ["shardId-000000000003"] * len(payloads),
+            "sequence_number": [str(500 + i) for i in range(len(payloads))],
+            "sub_sequence_number": pa.array([i % 3 for i in range(len(payloads))], pa.int64()),
+            "arrival_time": pa.array(arrivals, pa.timestamp("us", tz="UTC")),
+            "read_time": pa.array([base] * len(payloads), pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+    valid, invalid = [], []
+    for i, data in enumerate(payloads):  # the oracle: one record at a time
+        event, reason, detail = classify(data)
+        if event is not None and (late := bounds.reason(event.event_time, arrivals[i])):
+            event, reason, detail = None, "implausible_time", late
+        if event is not None:
+            valid.append(
+                (str(500 + i), True, {f.name: getattr(event, f.name) for f in EVENT_FIELDS})
+            )
+        else:
+            invalid.append((str(500 + i), False, (reason, detail, data.decode("utf-8", "replace"))))
+
+    out = validate_batch(batch, bounds)
+    assert out.schema == VALIDATED_SCHEMA
+    got = [
+        (
+            r["sequence_number"],
+            r["is_valid"],
+            {f.name: r[f.name] for f in EVENT_FIELDS}
+            if r["is_valid"]
+            else (r["reason"], r["detail"], r["raw_payload"]),
+        )
+        for r in out.to_pylist()
+    ]
+    assert got == valid + invalid
+    assert {reason for _, _, (reason, _, _) in invalid} >= {"implausible_time", "invalid_json"}
+    assert len(valid) > 200

@@ -16,6 +16,9 @@ Open-source Spark has no Kinesis source, so this is one. Design:
   to read (max records, caught up, time budget) and records that boundary in a durable progress
   log (`boundaries/N/<shard>`, create-if-absent). A replayed batch finds the boundary and reads
   exactly the same records; the driver plans offset N+1 from the boundaries of offset N.
+  Records leave a GetRecords page at a time while the next page is fetched in a thread
+  (`prefetch.Prefetched`), and the boundary is recorded when the read ends, before the task can
+  end: a task's output counts only once it ends, so a task lost in between delivered nothing.
 * Resharding: a closed shard read to its end is `finished`; its children start (TRIM_HORIZON)
   only once all their parents are finished, so per-key order is preserved.
 * Expired iterators are re-acquired after the last record read; throttling is backed off with
@@ -34,7 +37,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +56,7 @@ from signal_processor.adapters.kinesis_client import (
     shard_reader,
 )
 from signal_processor.adapters.kpl import user_records
+from signal_processor.adapters.prefetch import Prefetched
 from signal_processor.adapters.progress import ProgressStore, progress_store
 from signal_processor.core.positions import initial_positions, next_offset
 
@@ -86,7 +90,8 @@ class RetentionGapError(KinesisSourceError):
 class ShardRead:
     """What one executor read from one shard for one batch."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # read_all's, not shard_pages'
+    user_records: int = 0
     last_seq: str | None = None
     last_arrival_ms: int | None = None
     caught_up_ms: int | None = None  # wall time at which the read reached the shard's tip
@@ -112,7 +117,19 @@ def _iterator(client: Any, opts: SourceOptions, shard_id: str, position: dict[st
     return str(response["ShardIterator"])
 
 
-def read_shard(
+def read_all(pages: Generator[list[tuple[Any, ...]], None, ShardRead]) -> ShardRead:
+    """What `shard_pages` read, every row in `rows`."""
+    rows: list[tuple[Any, ...]] = []
+    while True:
+        try:
+            rows.extend(next(pages))
+        except StopIteration as end:
+            result: ShardRead = end.value
+            result.rows = rows
+            return result
+
+
+def shard_pages(
     client: Any,
     opts: SourceOptions,
     shard_id: str,
@@ -122,8 +139,10 @@ def read_shard(
     max_records: int,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> ShardRead:
-    """Read one shard from `position`: up to a recorded `boundary`, or decide a new one.
+) -> Generator[list[tuple[Any, ...]], None, ShardRead]:
+    """Read one shard from `position`, a GetRecords page at a time: yields each page's rows and
+    returns what was read (`ShardRead`, without the rows), up to a recorded `boundary` or to
+    where this read decides to stop (max records, caught up, time budget).
 
     `client` makes the calls (a ShardReader, whose get_records returns the service's JSON).
     """
@@ -160,16 +179,24 @@ def read_shard(
         records = response.get("Records", [])
         if "MillisBehindLatest" in response:
             result.millis_behind = int(response["MillisBehindLatest"])
+        page: list[tuple[Any, ...]] = []
+        at_boundary = False
         for record in records:
             seq = record["SequenceNumber"]
             payload, arrival_us = decode_record(record)
             for data, key, sub in user_records(record, payload):
-                result.rows.append((data, opts.stream, shard_id, seq, sub, key, arrival_us))
+                page.append((data, opts.stream, shard_id, seq, sub, key, arrival_us))
             result.last_seq = seq
             result.last_arrival_ms = arrival_us // 1000
             result.kinesis_records += 1
             if boundary is not None and seq == boundary.get("last_seq"):
-                return result
+                at_boundary = True
+                break
+        result.user_records += len(page)
+        if page:
+            yield page
+        if at_boundary:
+            return result
         iterator = response.get("NextShardIterator")
         if iterator is None:
             result.closed = True
@@ -187,6 +214,15 @@ def read_shard(
         ):
             return result
     return result
+
+
+def _record_batch(rows: list[tuple[Any, ...]], read_time_us: int) -> pa.RecordBatch:
+    """Rows of `shard_pages` as a source batch (SOURCE_SCHEMA), every row read at one time."""
+    columns = list(zip(*rows, strict=True))
+    arrays = [pa.array(col, type=_ARROW_SCHEMA.field(i).type) for i, col in enumerate(columns)]
+    read_time = pa.scalar(read_time_us, _ARROW_SCHEMA.field("read_time").type)
+    arrays.append(pa.repeat(read_time, len(rows)))
+    return pa.RecordBatch.from_arrays(arrays, schema=_ARROW_SCHEMA)
 
 
 class ShardPartition(InputPartition):
@@ -285,45 +321,67 @@ class KinesisStreamReader(DataSourceStreamReader):
         ]
 
     def read(self, partition: ShardPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
+        """The partition's records, a GetRecords page per Arrow batch, the next page fetched
+        while this one is processed (`Prefetched`).
+
+        A first attempt decides where the read ends and records that boundary once it has read
+        to it; a replay reads to the recorded boundary. Rows leave before the boundary is
+        recorded: nothing of a task's output is used before the task ends, and the task ends
+        only after this generator, so a task that dies unrecorded has delivered nothing. If a
+        concurrent attempt recorded first, this attempt delivers exactly the recorded records:
+        it reads on to their boundary if they read further, and fails (Spark retries it, and
+        the retry replays the boundary) if they read less than it already delivered.
+        """
         store = self._store()
         key = f"boundaries/{partition.n}/{partition.shard_id}"
         boundary = store.get(key)
         client = shard_reader(self.opts)
+        read_time_us = partition.read_time_ms * 1000
 
-        def read_up_to(recorded: dict[str, Any] | None) -> ShardRead:
-            return read_shard(
-                client,
-                self.opts,
-                partition.shard_id,
-                partition.position,
-                boundary=recorded,
-                max_records=partition.max_records,
+        def pages(
+            position: dict[str, Any], recorded: dict[str, Any] | None
+        ) -> Prefetched[list[tuple[Any, ...]], ShardRead]:
+            return Prefetched(
+                shard_pages(
+                    client,
+                    self.opts,
+                    partition.shard_id,
+                    position,
+                    boundary=recorded,
+                    max_records=partition.max_records,
+                )
             )
 
-        result = read_up_to(boundary)
-        if boundary is None:
-            decided = {
-                "last_seq": result.last_seq,
-                "last_arrival_ms": result.last_arrival_ms,
-                "caught_up_ms": result.caught_up_ms,
-                "kinesis_records": result.kinesis_records,
-                "user_records": len(result.rows),
-                "closed": result.closed,
-                "millis_behind": result.millis_behind,
-            }
-            stored = store.put_if_absent(key, decided)
-            if stored != decided:  # a concurrent attempt won: read exactly what it recorded
-                result = read_up_to(stored)
-        if result.rows:
-            columns = list(zip(*result.rows, strict=True))
-            arrays = [
-                pa.array(col, type=_ARROW_SCHEMA.field(i).type) for i, col in enumerate(columns)
-            ]
-            read_time = pa.scalar(
-                partition.read_time_ms * 1000, _ARROW_SCHEMA.field("read_time").type
-            )
-            arrays.append(pa.repeat(read_time, len(result.rows)))
-            yield pa.RecordBatch.from_arrays(arrays, schema=_ARROW_SCHEMA)
+        read = pages(partition.position, boundary)
+        for rows in read:
+            yield _record_batch(rows, read_time_us)
+        if boundary is not None:
+            return
+        result = read.value
+        decided = {
+            "last_seq": result.last_seq,
+            "last_arrival_ms": result.last_arrival_ms,
+            "caught_up_ms": result.caught_up_ms,
+            "kinesis_records": result.kinesis_records,
+            "user_records": result.user_records,
+            "closed": result.closed,
+            "millis_behind": result.millis_behind,
+        }
+        stored = store.put_if_absent(key, decided)
+        ours, theirs = result.last_seq, stored.get("last_seq")
+        if stored == decided or ours == theirs:
+            return
+        # a concurrent attempt recorded a different boundary first
+        if theirs is not None and (ours is None or int(theirs) > int(ours)):
+            rest = pages({"after": ours} if ours else partition.position, stored)
+            for rows in rest:
+                yield _record_batch(rows, read_time_us)
+            return
+        raise KinesisSourceError(
+            f"shard {partition.shard_id}, batch {partition.n}: a concurrent attempt of this task "
+            f"recorded a shorter read (to {theirs}) than this attempt delivered (to {ours}); "
+            "this attempt fails, and its retry reads the recorded records"
+        )
 
     def commit(self, end: dict[str, Any]) -> None:
         # keep a few old boundaries for diagnosis; older ones are never read again
