@@ -71,3 +71,5 @@ def test_stream_with_duplicates_late_and_malformed_matches_oracle(
     assert_h3_partials_match_oracle(f"{tmp_path}/lake", events)
     assert_cell_partials_match_oracle(f"{tmp_path}/lake", events)
     assert lake_frames(f"{tmp_path}/lake")["batches"] >= 3
+    # the dedup state's commits are changelogs (wiring.configure_session), not a snapshot each
+    assert list((tmp_path / "checkpoint" / "state").rglob("*.changelog"))
