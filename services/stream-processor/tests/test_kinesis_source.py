@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,19 @@ import pytest
 from botocore.exceptions import ClientError
 
 from signal_processor.adapters.kinesis_client import ShardReader, SourceOptions, decode_record
-from signal_processor.adapters.kinesis_source import KinesisStreamReader, read_all, shard_pages
+from signal_processor.adapters.kinesis_source import KinesisStreamReader, ShardRead, shard_pages
+
+
+def read_all(pages: Generator[list[tuple[Any, ...]], None, ShardRead]) -> ShardRead:
+    """What `shard_pages` read, every row in `rows`."""
+    rows: list[tuple[Any, ...]] = []
+    while True:
+        try:
+            rows.extend(next(pages))
+        except StopIteration as end:
+            result: ShardRead = end.value
+            result.rows = rows
+            return result
 
 
 def _put(client: Any, stream: str, keys_and_data: list[tuple[str, bytes]]) -> list[str]:

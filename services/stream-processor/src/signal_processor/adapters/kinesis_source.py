@@ -90,7 +90,9 @@ class RetentionGapError(KinesisSourceError):
 class ShardRead:
     """What one executor read from one shard for one batch."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # read_all's, not shard_pages'
+    rows: list[tuple[Any, ...]] = field(
+        default_factory=list
+    )  # filled by callers that collect pages
     user_records: int = 0
     last_seq: str | None = None
     last_arrival_ms: int | None = None
@@ -115,18 +117,6 @@ def _iterator(client: Any, opts: SourceOptions, shard_id: str, position: dict[st
         kwargs.update(ShardIteratorType=position["at"])
     response = call_with_backoff(client.get_shard_iterator, max_retries=opts.max_retries, **kwargs)
     return str(response["ShardIterator"])
-
-
-def read_all(pages: Generator[list[tuple[Any, ...]], None, ShardRead]) -> ShardRead:
-    """What `shard_pages` read, every row in `rows`."""
-    rows: list[tuple[Any, ...]] = []
-    while True:
-        try:
-            rows.extend(next(pages))
-        except StopIteration as end:
-            result: ShardRead = end.value
-            result.rows = rows
-            return result
 
 
 def shard_pages(

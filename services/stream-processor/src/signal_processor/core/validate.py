@@ -82,6 +82,12 @@ class TimeBounds:
             return f"event_time {event_time.isoformat()} is {behind} behind its arrival"
         return None
 
+    def violated(self, event_us: np.ndarray, arrival_us: np.ndarray) -> np.ndarray:
+        """`reason`'s rule over whole columns (epoch microseconds): True where it is not None."""
+        ahead_us = self.max_ahead // dt.timedelta(microseconds=1)
+        behind_us = self.max_behind // dt.timedelta(microseconds=1)
+        return (event_us - arrival_us > ahead_us) | (arrival_us - event_us > behind_us)  # type: ignore[no-any-return]
+
 
 def classify(data: bytes) -> tuple[Any | None, str | None, str | None]:
     """(event, None, None) for a valid record, else (None, reason, detail)."""
@@ -176,15 +182,11 @@ def _event_table(events: list[dict[str, Any]]) -> pa.Table:
 
 
 def _implausible(events: pa.Table, arrivals: pa.Array, bounds: TimeBounds) -> list[int]:
-    """Indices of the events dated further ahead of or behind their arrival than `bounds`
-    allows: `TimeBounds.reason`'s rule over whole columns, in microseconds."""
+    """Indices of the events dated further from their arrival than `bounds` allows."""
     if not events.num_rows:
         return []
     event_us = events["event_time"].cast(pa.int64()).to_numpy()
-    arrival_us = arrivals.cast(pa.int64()).to_numpy()
-    ahead_us = bounds.max_ahead // dt.timedelta(microseconds=1)
-    behind_us = bounds.max_behind // dt.timedelta(microseconds=1)
-    late = (event_us - arrival_us > ahead_us) | (arrival_us - event_us > behind_us)
+    late = bounds.violated(event_us, arrivals.cast(pa.int64()).to_numpy())
     return [int(j) for j in np.flatnonzero(late)]
 
 
