@@ -11,10 +11,11 @@ deduplicated micro-batch, so the source read, validation, dedup and everything b
      `core.aggregates`, the same functions a whole batch would run;
    - returns a row per key bucket (`core.aggregates.key_buckets`): bucket 0 carries the files
      it wrote and its figures, and each carries the partials whose keys hash to it, as Arrow IPC.
-2. Spark shuffles those rows by bucket. Each task of the merge (`MergeTask`) folds its buckets'
-   partials into one row per window and key (`core.aggregates.merge_partials`), writes them as
-   the KPI tables' files of the batch (`write_partition` again, named by the merge task's
-   partition) and passes the first step's files and figures on, without the partials.
+2. Spark shuffles those rows by bucket, bucket b to merge task b (`bucket_routes`). Each task of
+   the merge (`MergeTask`) folds its bucket's partials into one row per window and key
+   (`core.aggregates.merge_partials`), writes them as the KPI tables' files of the batch
+   (`write_partition` again, named by the merge task's partition) and passes the first step's
+   files and figures on, without the partials.
 The driver collects what the merge returns: a row per task with file names and figures, a size
 that follows the number of tasks, not of records, windows or keys. It records the files,
 writes `pipeline_batches` and commits.
@@ -22,6 +23,7 @@ writes `pipeline_batches` and commits.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -30,7 +32,8 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark import TaskContext
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
 from signal_common.lake import EVENTS, KPI_TABLES, QUARANTINE
 from signal_common.quality import QualityBands
@@ -212,14 +215,58 @@ def merge_results(rows: list[dict[str, Any]]) -> BatchResult:
     )
 
 
+_MASK = 0xFFFFFFFF
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & _MASK
+
+
+def spark_hash_partition(value: int, partitions: int) -> int:
+    """The partition Spark's hash partitioning (`repartition(n, column)`) gives an int `value`:
+    pmod(Murmur3 x86_32 of the int with seed 42, n), Spark's `HashPartitioning` over
+    `Murmur3Hash` (its `hash` function); tests/test_spark_merge_routing.py checks it against
+    Spark."""
+    k1 = _rotl((value & _MASK) * 0xCC9E2D51 & _MASK, 15) * 0x1B873593 & _MASK
+    h1 = (_rotl(42 ^ k1, 13) * 5 + 0xE6546B64) & _MASK
+    h1 ^= 4  # the input's length in bytes
+    h1 = (h1 ^ (h1 >> 16)) * 0x85EBCA6B & _MASK
+    h1 = (h1 ^ (h1 >> 13)) * 0xC2B2AE35 & _MASK
+    h1 ^= h1 >> 16
+    signed = h1 - (1 << 32) if h1 & 0x80000000 else h1
+    return signed % partitions  # Python's % of a positive modulus is Spark's pmod
+
+
+@functools.cache
+def bucket_routes(buckets: int) -> tuple[int, ...]:
+    """For each key bucket b, the smallest int that Spark's hash partitioning into `buckets`
+    partitions sends to partition b, so that the merge's shuffle gives every merge task exactly
+    one bucket. Hashing the bucket numbers themselves would not: into 4 partitions, buckets
+    0-3 land in partitions 3, 3, 2, 3 (one task merged three quarters of the partials and two
+    ran empty), and into 2 both land in partition 1. Which task merges a bucket never affects
+    the result (a bucket's rows always meet in one task); only the balance depends on this."""
+    routes: dict[int, int] = {}
+    value = 0
+    while len(routes) < buckets:
+        routes.setdefault(spark_hash_partition(value, buckets), value)
+        value += 1
+    return tuple(routes[b] for b in range(buckets))
+
+
+def route_column(buckets: int) -> Column:
+    """The value the merge's shuffle partitions a result row by: its bucket's route."""
+    routes = F.array(*(F.lit(v) for v in bucket_routes(buckets)))
+    return F.element_at(routes, F.col("bucket") + 1)
+
+
 def run_partitions(validated: DataFrame, task: PartitionTask) -> BatchResult:
     """Run `task` on every partition of the micro-batch, shuffle its partials by key bucket into
-    `task.buckets` merge tasks (one Spark job) and fold what they return; the driver receives a
-    small row per task: file names and figures."""
+    `task.buckets` merge tasks, one bucket each (one Spark job), and fold what they return; the
+    driver receives a small row per task: file names and figures."""
     merge = MergeTask(task.writer, task.batch_id)
     rows = (
         validated.mapInArrow(task, RESULT_DDL)
-        .repartition(task.buckets, "bucket")
+        .repartition(task.buckets, route_column(task.buckets))
         .mapInArrow(merge, RESULT_DDL)
         .collect()
     )
