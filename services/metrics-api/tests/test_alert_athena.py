@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from alert_fixtures import T0, WINDOW, window_events, write_events
-from test_athena_rules import athena_violations
+from test_athena_rules import athena_violations  # pants: no-infer-dep (in BUILD)
 
 from signal_api.adapters.athena_engine import athena_literal
 from signal_api.adapters.duckdb_engine import DuckDBEngine
