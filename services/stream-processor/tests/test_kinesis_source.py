@@ -16,16 +16,9 @@ from signal_processor.adapters.kinesis_client import ShardReader, SourceOptions,
 from signal_processor.adapters.kinesis_source import KinesisStreamReader, ShardRead, shard_pages
 
 
-def read_all(pages: Generator[list[tuple[Any, ...]], None, ShardRead]) -> ShardRead:
-    """What `shard_pages` read, every row in `rows`."""
-    rows: list[tuple[Any, ...]] = []
-    while True:
-        try:
-            rows.extend(next(pages))
-        except StopIteration as end:
-            result: ShardRead = end.value
-            result.rows = rows
-            return result
+def read_all(pages: Generator[list[tuple[Any, ...]], None, ShardRead]) -> list[tuple[Any, ...]]:
+    """Every row `shard_pages` yielded, its pages joined."""
+    return [row for page in pages for row in page]
 
 
 def _put(client: Any, stream: str, keys_and_data: list[tuple[str, bytes]]) -> list[str]:
@@ -204,11 +197,11 @@ def test_expired_iterators_and_throttling_are_survived(
     )
     sleeps: list[float] = []
     faulty = _FaultyClient(ShardReader(opts), errors)
-    result = read_all(shard_pages(
+    rows = read_all(shard_pages(
         faulty, opts, shard_id, {"at": "TRIM_HORIZON"}, boundary=None, max_records=1000,
         sleep=sleeps.append,
     ))  # fmt: skip
-    assert [row[0] for row in result.rows] == [f"z{i}".encode() for i in range(20)]
+    assert [row[0] for row in rows] == [f"z{i}".encode() for i in range(20)]
     assert faulty.calls > len(errors)
     if errors[0].startswith("Provisioned"):
         backoffs = [s for s in sleeps if s > 0.04]

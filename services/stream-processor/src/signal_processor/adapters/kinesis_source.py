@@ -38,7 +38,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -90,9 +90,6 @@ class RetentionGapError(KinesisSourceError):
 class ShardRead:
     """What one executor read from one shard for one batch."""
 
-    rows: list[tuple[Any, ...]] = field(
-        default_factory=list
-    )  # filled by callers that collect pages
     user_records: int = 0
     last_seq: str | None = None
     last_arrival_ms: int | None = None
@@ -131,7 +128,7 @@ def shard_pages(
     clock: Callable[[], float] = time.monotonic,
 ) -> Generator[list[tuple[Any, ...]], None, ShardRead]:
     """Read one shard from `position`, a GetRecords page at a time: yields each page's rows and
-    returns what was read (`ShardRead`, without the rows), up to a recorded `boundary` or to
+    returns what was read (`ShardRead`), up to a recorded `boundary` or to
     where this read decides to stop (max records, caught up, time budget).
 
     `client` makes the calls (a ShardReader, whose get_records returns the service's JSON).
