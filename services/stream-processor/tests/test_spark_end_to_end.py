@@ -73,3 +73,11 @@ def test_stream_with_duplicates_late_and_malformed_matches_oracle(
     assert lake_frames(f"{tmp_path}/lake")["batches"] >= 3
     # the dedup state's commits are changelogs (wiring.configure_session), not a snapshot each
     assert list((tmp_path / "checkpoint" / "state").rglob("*.changelog"))
+
+
+def test_python_workers_run_the_drivers_interpreter(spark: Any) -> None:
+    """build_session gives Spark's Python workers this interpreter (not `python3` from PATH)."""
+    import sys
+
+    ran = spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable)
+    assert ran.collect() == [sys.executable]

@@ -56,6 +56,9 @@ def build_session(
     # Local-mode Python workers inherit this process's environment: give them our import path
     # (under pex or Pants the sources are not on the interpreter's default path).
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    # ... and our interpreter (unless PYSPARK_PYTHON says otherwise): Spark's default is
+    # `python3` from PATH, which may be another Python than the one that has our dependencies
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (
         SparkSession.builder.appName(app_name)
         .master(settings.spark_master)
