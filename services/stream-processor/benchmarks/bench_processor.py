@@ -18,7 +18,13 @@ average, so a batch of a given size spans the windows it would span in productio
                   covering it is in the lake) - (time it was put), from the KPI file's mtime and
                   the event's arrival time;
   5. late_dropped - rows the job's dedup dropped as late in every run above (must be 0);
-  6. state store - the job's dedup step over 1M distinct keys (Spark's rate source, 10
+  6. CPU         - over the drain and each job run's steady batches, the machine's busy cores
+                  (/proc/stat) and kinesalite's (/proc/<pid>/stat), and what a record cost each
+                  side; from local[2]'s cost, the rate with every core busy (full_machine_rps)
+                  and the scaling_1_to_2 and ratio it would give (scaling_ceiling,
+                  ratio_ceiling): kinesalite shares these cores, so they bound what any
+                  schedule of the same work reaches here;
+  7. state store - the job's dedup step over 1M distinct keys (Spark's rate source, 10
                   batches) with Spark's default HDFS-backed store, with RocksDB as the job runs
                   it (the state's rows not counted) and with RocksDB counting them (Spark's
                   default): state memory and batch time at the end.
@@ -41,13 +47,15 @@ Prints figures, then one JSON object as the last line:
    "driver_rss_mb_by_batch", "driver_bytes_per_batch", "jvm_rss_mb_by_batch",
    "fresh_p50_s", "fresh_p95_s", "fresh_p95_s_trigger5", "late_dropped",
    "rocksdb_state_mb", "rocksdb_batch_ms", "rocksdb_counted_batch_ms", "hdfs_state_mb",
-   "hdfs_batch_ms", ...}
+   "hdfs_batch_ms", "full_machine_rps", "scaling_ceiling", "ratio_ceiling", "cores_busy_local1",
+   "spark_cpu_us_per_record_local2", ...}
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -252,6 +260,104 @@ class PeakRss(threading.Thread):
                 self.jvm_kb = max(self.jvm_kb, status_kb(self.jvm, "VmHWM") or 0)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the machine's cores have spent busy since boot (/proc/stat: all but idle and
+    iowait)."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) process `pid` has used, None once it is gone."""
+    try:
+        rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(rest[11]) + int(rest[12])) / _TICK
+
+
+@dataclass(frozen=True)
+class CpuShare:
+    """Where the machine's CPU went over a window in which `records` records were processed."""
+
+    seconds: float
+    records: int
+    machine_s: float  # busy core-seconds, every process
+    endpoint_s: float  # kinesalite's share of them
+
+    @property
+    def cores_busy(self) -> float:
+        return self.machine_s / self.seconds
+
+    @property
+    def endpoint_cores(self) -> float:
+        return self.endpoint_s / self.seconds
+
+    @property
+    def us_per_record(self) -> float:
+        """The machine's CPU per record (the endpoint's included)."""
+        return self.machine_s / self.records * 1e6
+
+    @property
+    def endpoint_us_per_record(self) -> float:
+        return self.endpoint_s / self.records * 1e6
+
+    @property
+    def other_us_per_record(self) -> float:
+        """Everything but the endpoint (Spark's JVM and Python workers, or the drain loop)."""
+        return (self.machine_s - self.endpoint_s) / self.records * 1e6
+
+
+class CpuMeter(threading.Thread):
+    """Samples the machine's busy CPU time and the endpoint process's every 0.25 s, so that any
+    window of wall-clock time (a job's steady batches, the drain) can be charged afterwards.
+
+    On this machine the endpoint (kinesalite) shares the cores with the job; these figures say
+    how much of the machine a run kept busy and what a record cost each side, which bounds what
+    a second Spark core can add (see `ceilings`)."""
+
+    def __init__(self, endpoint_pid: int) -> None:
+        super().__init__(daemon=True)
+        self.endpoint_pid = endpoint_pid
+        self.samples: list[tuple[float, float, float]] = []  # (epoch s, machine s, endpoint s)
+        self.done = threading.Event()
+        self._sample()
+
+    def _sample(self) -> None:
+        endpoint = process_cpu_s(self.endpoint_pid)
+        if endpoint is not None:
+            self.samples.append((time.time(), machine_busy_s(), endpoint))
+
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            self._sample()
+
+    def _at(self, when: float) -> tuple[float, float]:
+        """(machine, endpoint) CPU seconds at epoch time `when`, interpolated between samples."""
+        samples = self.samples
+        for (t0, m0, e0), (t1, m1, e1) in itertools.pairwise(samples):
+            if t0 <= when <= t1:
+                f = (when - t0) / (t1 - t0) if t1 > t0 else 0.0
+                return m0 + f * (m1 - m0), e0 + f * (e1 - e0)
+        raise ValueError(f"no CPU samples around {when}")
+
+    def share(self, start: float, end: float, records: int) -> CpuShare | None:
+        """The CPU spent between two epoch times, None if the window is empty or not sampled."""
+        self._sample()
+        if end <= start or records <= 0:
+            return None
+        try:
+            (m0, e0), (m1, e1) = self._at(start), self._at(end)
+        except ValueError:
+            return None
+        return CpuShare(end - start, records, m1 - m0, e1 - e0)
+
+
 def result_bytes_by_batch(event_log: Path) -> dict[int, int]:
     """Bytes the driver received per micro-batch: the tasks' "Result Size" in Spark's event log."""
     stage_batch: dict[int, int] = {}
@@ -284,20 +390,27 @@ class JobRun:
     driver_peak_mb: float
     jvm_peak_mb: float
     received: dict[int, int] = field(default_factory=dict)
+    cpu: CpuShare | None = None  # over the steady batches (`steady`)
 
     @property
-    def sustained_rps(self) -> float:
-        """Records/s while the backlog held a full batch: from the end of the first batch (JVM
-        warm-up, first planning) to the end of the last batch that began with at least
-        `batch_size` records waiting. The batches after it read the backlog's remainder (e.g.
-        2,192 records of a 400k backlog), whose fixed per-batch cost a running stream never pays
-        with a backlog behind it; `rps_with_tail` counts them too."""
+    def steady(self) -> list[tuple[int, float, int]]:
+        """The first batch and those after it that began with at least `batch_size` records
+        waiting. The batches after them read the backlog's remainder (e.g. 2,192 records of a
+        400k backlog), whose fixed per-batch cost a running stream never pays with a backlog
+        behind it."""
         waiting, steady = sum(rows for _, _, rows in self.batches), 0
         for i, (_, _, rows) in enumerate(self.batches):
             if waiting < self.batch_size:
                 break
             steady, waiting = i, waiting - rows
-        return self._rate(self.batches[: steady + 1])
+        return self.batches[: steady + 1]
+
+    @property
+    def sustained_rps(self) -> float:
+        """Records/s while the backlog held a full batch (`steady`): from the end of the first
+        batch (JVM warm-up, first planning) to the end of the last steady one;
+        `rps_with_tail` counts the remainder's batches too."""
+        return self._rate(self.steady)
 
     @property
     def rps_with_tail(self) -> float:
@@ -428,11 +541,16 @@ class Job:
         )
 
 
-def drain_job(work: Path, name: str, url: str, n: int, *, master: str, batch: int) -> JobRun:
-    """The job draining the `n`-record backlog from the trim horizon (0.1 s trigger)."""
+def drain_job(
+    work: Path, name: str, url: str, n: int, *, master: str, batch: int, meter: CpuMeter
+) -> JobRun:
+    """The job draining the `n`-record backlog from the trim horizon (0.1 s trigger); its CPU
+    is charged over its steady batches (`JobRun.steady`)."""
     with Job(work, name, url=url, stream="bench", master=master, batch=batch, trigger=0.1) as job:
         job.wait_rows(n, timeout=max(600.0, n / 500))
         run = job.stop()
+    steady = run.steady
+    run.cpu = meter.share(steady[0][1], steady[-1][1], sum(rows for _, _, rows in steady[1:]))
     sizes = [rows for _, _, rows in run.batches]
     print(
         f"  {name} ({master}, batches of <= {batch:,}): {len(sizes)} batches "
@@ -442,7 +560,18 @@ def drain_job(work: Path, name: str, url: str, n: int, *, master: str, batch: in
         f"driver received <= {run.max_received:,} bytes a batch",
         flush=True,
     )
+    if run.cpu is not None:
+        print(f"    CPU over the steady batches: {describe(run.cpu)}", flush=True)
     return run
+
+
+def describe(cpu: CpuShare) -> str:
+    return (
+        f"{cpu.cores_busy:.2f} of {os.cpu_count()} cores busy (kinesalite "
+        f"{cpu.endpoint_cores:.2f}); a record cost {cpu.us_per_record:.1f} us of CPU, "
+        f"kinesalite's {cpu.endpoint_us_per_record:.1f} us and the rest "
+        f"{cpu.other_us_per_record:.1f} us"
+    )
 
 
 def freshness(
@@ -566,6 +695,25 @@ def state_store_cost(
     }
 
 
+def ceilings(one: JobRun, two: JobRun, drain: float) -> dict[str, Any]:
+    """What this machine allows the job at its measured cost: `full_machine_rps`, local[2]'s
+    CPU per record (kinesalite's serving included) with every core busy, and the
+    `scaling_1_to_2` and `ratio` that rate would give. No schedule of the same work does better
+    here; only a cheaper record, or an endpoint off these cores, would."""
+    if two.cpu is None or one.cpu is None:
+        return {"full_machine_rps": None, "scaling_ceiling": None, "ratio_ceiling": None}
+    full = (os.cpu_count() or 1) / (two.cpu.us_per_record / 1e6)
+    return {
+        "full_machine_rps": round(full),
+        "scaling_ceiling": round(full / one.sustained_rps, 3),
+        "ratio_ceiling": round(full / drain, 3),
+    }
+
+
+def cpu_figure(cpu: CpuShare | None, name: str) -> float | None:
+    return None if cpu is None else round(float(getattr(cpu, name)), 2)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -624,6 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average (1 min) at start: {load_start:.2f} on {os.cpu_count()} cores", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-processor-"))
     kinesalite = start_kinesalite(work / "logs")
+    meter = CpuMeter(kinesalite.pid)
     try:
         client = boto3.client("kinesis", endpoint_url=kinesalite.url, region_name="us-east-1")
         client.create_stream(StreamName="bench", ShardCount=4)
@@ -644,25 +793,42 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.perf_counter() - t0:.1f}s",
             flush=True,
         )
-        drain_boto3 = drain_rate(kinesalite.url, "bench", args.events, lean=False)
-        drain_lean = drain_rate(kinesalite.url, "bench", args.events, lean=True)
-        drain = max(drain_boto3, drain_lean)  # the stricter baseline
+        meter.start()
+        drains: dict[bool, tuple[float, CpuShare | None]] = {}
+        for lean in (False, True):
+            began = time.time()
+            rate = drain_rate(kinesalite.url, "bench", args.events, lean=lean)
+            drains[lean] = rate, meter.share(began, time.time(), args.events)
+        (drain_boto3, _), (drain_lean, _) = drains[False], drains[True]
+        drain, drain_cpu = max(drains.values(), key=lambda d: d[0])  # the stricter baseline
         print(
             f"drain (raw GetRecords, 4 shards): boto3 {drain_boto3:,.0f} records/s, "
             f"json+base64 {drain_lean:,.0f} records/s; baseline {drain:,.0f}",
             flush=True,
         )
+        if drain_cpu is not None:
+            print(f"  CPU over the baseline drain: {describe(drain_cpu)}", flush=True)
         url, n = kinesalite.url, args.events
-        one = drain_job(work, "local1", url, n, master="local[1]", batch=mid)
-        two = drain_job(work, "local2", url, n, master="local[2]", batch=mid)
+        one = drain_job(work, "local1", url, n, master="local[1]", batch=mid, meter=meter)
+        two = drain_job(work, "local2", url, n, master="local[2]", batch=mid, meter=meter)
         by_size = {mid: two} | {
-            size: drain_job(work, f"batch-{size}", url, n, master="local[2]", batch=size)
+            size: drain_job(
+                work, f"batch-{size}", url, n, master="local[2]", batch=size, meter=meter
+            )
             for size in sizes
             if size != mid
         }
         by_size = dict(sorted(by_size.items()))
         job = two.sustained_rps
         scaling = job / one.sustained_rps
+        ceiling = ceilings(one, two, drain)
+        if ceiling["full_machine_rps"] is not None:
+            print(
+                f"at local[2]'s CPU per record with every core busy, this machine runs the job at "
+                f"{ceiling['full_machine_rps']:,} records/s: scaling_1_to_2 <= "
+                f"{ceiling['scaling_ceiling']:.2f}, ratio <= {ceiling['ratio_ceiling']:.2f}",
+                flush=True,
+            )
         rss = {str(size): round(run.driver_peak_mb, 1) for size, run in by_size.items()}
         spread = max(rss.values()) / min(rss.values()) - 1
         print(
@@ -711,6 +877,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         spark.stop()
     finally:
+        meter.done.set()
         kinesalite.stop()
     load_end = os.getloadavg()[0]
     print(f"load average (1 min) at the end: {load_end:.2f}", flush=True)
@@ -745,6 +912,16 @@ def main(argv: list[str] | None = None) -> int:
         "hdfs_state_mb": stores["hdfs"]["state_memory_mb"],
         "hdfs_batch_ms": stores["hdfs"]["batch_ms"],
         "load_avg_1m": [round(load_start, 2), round(load_end, 2)],
+        **ceiling,
+        "cores_busy_local1": cpu_figure(one.cpu, "cores_busy"),
+        "cores_busy_local2": cpu_figure(two.cpu, "cores_busy"),
+        "endpoint_cores_local2": cpu_figure(two.cpu, "endpoint_cores"),
+        "cpu_us_per_record_local2": cpu_figure(two.cpu, "us_per_record"),
+        "endpoint_cpu_us_per_record_local2": cpu_figure(two.cpu, "endpoint_us_per_record"),
+        "spark_cpu_us_per_record_local2": cpu_figure(two.cpu, "other_us_per_record"),
+        "spark_cpu_us_per_record_local1": cpu_figure(one.cpu, "other_us_per_record"),
+        "endpoint_cpu_us_per_record_drain": cpu_figure(drain_cpu, "endpoint_us_per_record"),
+        "cores_busy_drain": cpu_figure(drain_cpu, "cores_busy"),
     }))  # fmt: skip
     return 0
 
